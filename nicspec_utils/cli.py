@@ -1,0 +1,51 @@
+"""The ``nicspec`` command line: one sub-command per concern, errors as one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import NicspecError
+
+# Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
+# ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
+COMMAND_MODULES = ("data", "corruptions", "evaluate", "train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="nicspec",
+        description="Neural image compression: generalisation, robustness and spectral biases.",
+    )
+    parser.add_argument("--version", action="version", version=f"nicspec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"nicspec_utils.{name}")
+        add_cli = getattr(module, "add_cli", None)
+        if add_cli is not None:
+            add_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nicspec`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        return int(args.func(args) or 0)
+    except NicspecError as exc:
+        print(f"nicspec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("nicspec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

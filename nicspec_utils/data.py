@@ -1,0 +1,382 @@
+"""Datasets: Kodak, CLIC 2020, the CLIC 2025 stand-in, ImageNet validation, training sets, folders.
+
+Every dataset is a :class:`Dataset`: an ordered list of image files, the paper's transform for
+that dataset, its per-channel normalisation and, where known, labels. Data comes from the repo
+(Kodak), from a local mirror named by ``NICSPEC_DATA_MIRROR`` (laid out like ``shared/data``), or
+from the official URLs through pooch with a cache (``NICSPEC_CACHE``, default the OS cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import DataError, UsageError
+from .io import read_image, sha256_file
+
+MIRROR_ENV = "NICSPEC_DATA_MIRROR"
+CACHE_ENV = "NICSPEC_CACHE"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
+CLIC2020_URLS = {
+    "test": [
+        "https://data.vision.ee.ethz.ch/cvl/clic/test/CLIC2020Mobile_test.zip",
+        "https://data.vision.ee.ethz.ch/cvl/clic/test/CLIC2020Professional_test.zip",
+    ],
+    "valid": [
+        "https://data.vision.ee.ethz.ch/cvl/clic/mobile_valid_2020.zip",
+        "https://data.vision.ee.ethz.ch/cvl/clic/professional_valid_2020.zip",
+    ],
+    "train": [
+        "https://data.vision.ee.ethz.ch/cvl/clic/mobile_train_2020.zip",
+        "https://data.vision.ee.ethz.ch/cvl/clic/professional_train_2020.zip",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and std of RGB in [0, 1], used before spectra."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Normalise an ...xHxWx3 float array in [0, 1]."""
+        return (x - np.asarray(self.mean)) / np.asarray(self.std)
+
+
+KODAK_NORM = Normalisation(
+    (0.46581238, 0.43006341, 0.35991835), (0.21588426, 0.22908859, 0.22003406)
+)
+CLIC_NORM = Normalisation((0.48456091, 0.4452615, 0.41254892), (0.28845296, 0.27559498, 0.28540007))
+IMAGENET_NORM = Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def transform_landscape(img: np.ndarray) -> np.ndarray:
+    """Kodak: make every image landscape by transposing portrait ones (H, W swapped)."""
+    if img.shape[0] > img.shape[1]:
+        img = np.ascontiguousarray(img.transpose(1, 0, 2))
+    return img
+
+
+def transform_clic(img: np.ndarray, height: int = 512, width: int = 768) -> np.ndarray:
+    """CLIC: transpose portrait images, then take the central ``height`` x ``width`` crop."""
+    img = transform_landscape(img)
+    h, w = img.shape[:2]
+    if h < height or w < width:
+        raise DataError(f"image of {w}x{h} is smaller than the {width}x{height} CLIC crop")
+    top, left = (h - height) // 2, (w - width) // 2
+    return np.ascontiguousarray(img[top : top + height, left : left + width])
+
+
+def transform_imagenet(img: np.ndarray) -> np.ndarray:
+    """ImageNet: Resize(256) -> CenterCrop(224) -> Resize(256), as torchvision does it."""
+    import torch
+    from torchvision.transforms import v2
+
+    pipeline = v2.Compose(
+        [v2.Resize(256, antialias=True), v2.CenterCrop(224), v2.Resize(256, antialias=True)]
+    )
+    t = torch.from_numpy(img).permute(2, 0, 1)
+    return pipeline(t).permute(1, 2, 0).contiguous().numpy()
+
+
+def transform_none(img: np.ndarray) -> np.ndarray:
+    """Leave the image as read."""
+    return img
+
+
+TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "landscape": transform_landscape,
+    "clic": transform_clic,
+    "imagenet": transform_imagenet,
+    "none": transform_none,
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An ordered set of images with the paper's transform and normalisation."""
+
+    name: str
+    files: tuple[Path, ...]
+    transform: str = "none"
+    normalisation: Normalisation = KODAK_NORM
+    labels: dict[str, int] | None = None
+    description: str = ""
+    manifest: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image_ids(self) -> list[str]:
+        """Image identifiers: the file names without suffix."""
+        return [f.stem for f in self.files]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def path(self, image_id: str) -> Path:
+        """The file behind an image id."""
+        for f in self.files:
+            if f.stem == image_id:
+                return f
+        raise UsageError(f"dataset {self.name!r} has no image {image_id!r}")
+
+    def load(self, image_id: str) -> np.ndarray:
+        """Read one image and apply the dataset's transform: HxWx3 uint8."""
+        return TRANSFORMS[self.transform](read_image(self.path(image_id)))
+
+    def label(self, image_id: str) -> int | None:
+        """The class label of an image, if the dataset has labels."""
+        return None if self.labels is None else self.labels.get(image_id)
+
+    def select(self, image_ids: Sequence[str] | None = None, limit: int | None = None) -> Dataset:
+        """A sub-dataset with the named images (in the given order) and/or the first ``limit``."""
+        files = self.files
+        if image_ids:
+            files = tuple(self.path(i) for i in image_ids)
+        if limit is not None:
+            if limit < 1:
+                raise UsageError(f"--limit must be at least 1, got {limit}")
+            files = files[:limit]
+        return replace(self, files=files)
+
+    def verify(self) -> list[str]:
+        """Check every file against the SHA256SUMS manifest; return the problems found."""
+        if self.manifest is None or not self.manifest.exists():
+            return [f"dataset {self.name!r} has no SHA256SUMS manifest"]
+        expected = read_sha256sums(self.manifest)
+        problems = []
+        for f in self.files:
+            want = expected.get(f.name)
+            if want is None:
+                problems.append(f"{f.name}: not in manifest")
+            elif sha256_file(f) != want:
+                problems.append(f"{f.name}: sha256 mismatch")
+        names = {f.name for f in self.files}
+        problems += [f"{n}: missing" for n in sorted(set(expected) - names) if _is_image(n)]
+        return problems
+
+
+def read_sha256sums(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``-style manifest into {file name: hex digest}."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            out[name.lstrip("*").strip()] = digest
+    return out
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def list_images(folder: Path) -> tuple[Path, ...]:
+    """Image files in a folder, sorted by name."""
+    if not folder.is_dir():
+        raise DataError(f"not a folder: {folder}")
+    files = tuple(sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p.name)))
+    if not files:
+        raise DataError(f"no images in {folder}")
+    return files
+
+
+def read_labels_csv(path: Path) -> dict[str, int]:
+    """Read a labels.csv (columns file,label,...) into {image id: label}."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: labels.csv needs the columns 'file' and 'label'")
+        return {Path(row["file"]).stem: int(row["label"]) for row in reader}
+
+
+def mirror_root() -> Path | None:
+    """The local mirror named by NICSPEC_DATA_MIRROR, if set."""
+    value = os.environ.get(MIRROR_ENV)
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{MIRROR_ENV}={value} is not a folder")
+    return root
+
+
+def cache_root() -> Path:
+    """Where downloads are kept (NICSPEC_CACHE, or the OS cache folder)."""
+    import pooch
+
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path(pooch.os_cache("nicspec"))
+
+
+def _from_mirror(relative: str, what: str, url: str) -> Path:
+    root = mirror_root()
+    if root is None:
+        raise DataError(
+            f"{what} is not available offline: tried {url}; set {MIRROR_ENV} to a local mirror"
+        )
+    folder = root / relative
+    if not folder.is_dir():
+        raise DataError(f"{what}: the mirror {root} has no folder {relative}")
+    return folder
+
+
+def _download_zip(url: str, dest: Path) -> Path:
+    """Download and unpack one archive with pooch; a clear error when offline."""
+    import pooch
+
+    try:
+        # The organisers publish no checksums; pooch records the file's hash in its log.
+        archive = pooch.retrieve(url, known_hash=None, path=dest, progressbar=True)
+    except Exception as exc:  # network errors come in many types
+        raise DataError(
+            f"could not download {url} ({type(exc).__name__}); set {MIRROR_ENV} to a local mirror"
+        ) from None
+    out = dest / Path(url).stem
+    if not out.exists():
+        tmp = dest / (Path(url).stem + ".partial")
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp)
+        tmp.rename(out)
+    return out
+
+
+def _clic2020(split: str) -> Dataset:
+    root = mirror_root()
+    files: list[Path] = []
+    mirror = root / "clic2020" / split if root is not None else None
+    if mirror is not None and mirror.is_dir():
+        files = list(list_images(mirror))
+    else:
+        for url in CLIC2020_URLS[split]:
+            folder = _download_zip(url, cache_root() / "clic2020")
+            files += [p for p in folder.rglob("*") if p.is_file() and _is_image(p.name)]
+    return Dataset(
+        name=f"clic2020-{split}",
+        files=tuple(sorted(files, key=lambda p: p.name)),
+        transform="clic",
+        normalisation=CLIC_NORM,
+        description=f"CLIC 2020 {split} split (mobile + professional), centre-cropped to 512x768",
+    )
+
+
+def _kodak() -> Dataset:
+    folder = REPO_DATA / "kodak"
+    return Dataset(
+        name="kodak",
+        files=list_images(folder),
+        transform="landscape",
+        normalisation=KODAK_NORM,
+        manifest=folder / "SHA256SUMS",
+        description="Kodak Lossless True Color Image Suite (24 images, portrait ones transposed)",
+        extra={"url": KODAK_URL.format(name="kodimNN.png")},
+    )
+
+
+def _mirror_dataset(
+    name: str, relative: str, url: str, description: str, **kwargs: object
+) -> Dataset:
+    folder = _from_mirror(relative, name, url)
+    manifest = folder / "SHA256SUMS"
+    labels_file = folder.parent / "labels.csv" if folder.name == "images" else None
+    labels = read_labels_csv(labels_file) if labels_file and labels_file.exists() else None
+    if manifest.exists() is False and folder.name == "images":
+        manifest = folder.parent / "SHA256SUMS"
+    return Dataset(
+        name=name,
+        files=list_images(folder),
+        manifest=manifest if manifest.exists() else None,
+        labels=labels,
+        description=description,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _folder(path: str) -> Dataset:
+    folder = Path(path).expanduser()
+    labels_csv = folder / "labels.csv"
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    sums = folder / "SHA256SUMS"
+    return Dataset(
+        name=f"folder:{folder}",
+        files=list_images(images),
+        labels=read_labels_csv(labels_csv) if labels_csv.exists() else None,
+        manifest=sums if sums.exists() else None,
+        description=f"images from {folder}",
+    )
+
+
+DATASETS: dict[str, Callable[[], Dataset]] = {
+    "kodak": _kodak,
+    "clic2020-test": lambda: _clic2020("test"),
+    "clic2020-valid": lambda: _clic2020("valid"),
+    "clic2025-val": lambda: _mirror_dataset(
+        "clic2025-val",
+        "clic2025/validation",
+        "https://clic2025.compression.cc",
+        "CLIC 2025 validation images (26 of 32, a stand-in for CLIC 2020), "
+        "transposed to landscape and centre-cropped to 512x768",
+        transform="clic",
+        normalisation=CLIC_NORM,
+    ),
+    "imagenet-val-subset": lambda: _mirror_dataset(
+        "imagenet-val-subset",
+        "imagenet-val-subset/images",
+        "https://image-net.org/challenges/LSVRC/2012/",
+        "1,300 ILSVRC2012 validation images with labels (pre-scaled to 227x227 by their "
+        "distributor), Resize(256)-CenterCrop(224)-Resize(256)",
+        transform="imagenet",
+        normalisation=IMAGENET_NORM,
+    ),
+    "cid22-train": lambda: _mirror_dataset(
+        "cid22-train", "train/cid22", "https://cloudinary.com/labs/cid22", "CID22-512 training"
+    ),
+    "cid22-val": lambda: _mirror_dataset(
+        "cid22-val",
+        "train/cid22-validation",
+        "https://cloudinary.com/labs/cid22",
+        "CID22-512 validation",
+    ),
+    "gb82": lambda: _mirror_dataset(
+        "gb82", "train/gb82", "https://github.com/gianni-rosato/gb82-image-set", "GB82 image set"
+    ),
+}
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by :func:`get_dataset` (plus ``folder:PATH``)."""
+    return [*DATASETS, "folder:PATH"]
+
+
+def get_dataset(name: str) -> Dataset:
+    """Resolve a dataset by name: a registered name or ``folder:PATH``."""
+    if name.startswith("folder:"):
+        return _folder(name.removeprefix("folder:"))
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(dataset_names())}")
+    return DATASETS[name]()
+
+
+def load_rgb_tensor_batch(dataset: Dataset, image_ids: Sequence[str]) -> np.ndarray:
+    """Load several same-size images as an NxHxWx3 uint8 array."""
+    arrays = [dataset.load(i) for i in image_ids]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise DataError(f"images differ in size: {sorted(shapes)}")
+    return np.stack(arrays)
+
+
+def save_rgb(path: Path, arr: np.ndarray) -> None:
+    """Save an RGB uint8 array as PNG (non-atomic helper for scratch files)."""
+    Image.fromarray(arr).save(path)
