@@ -321,6 +321,7 @@ DATASETS: dict[str, Callable[[], Dataset]] = {
     "kodak": _kodak,
     "clic2020-test": lambda: _clic2020("test"),
     "clic2020-valid": lambda: _clic2020("valid"),
+    "clic2020-train": lambda: _clic2020("train"),
     "clic2025-val": lambda: _mirror_dataset(
         "clic2025-val",
         "clic2025/validation",

@@ -1,0 +1,186 @@
+"""Rate matching: find the codec setting that hits a target bpp.
+
+* :func:`match_rate` finds one setting for a *set* of images: the one whose *mean* bpp is nearest
+  the target (bisection on the codec's monotone rate knob: quality, compression ratio, QP or
+  lambda; integer knobs are searched over integers; bpp may grow or fall with the knob).
+* ``get_codec(name, bpp=...)`` for a quality-based codec gives a :class:`RateTargetCodec`: each
+  image gets its *own* setting, the one whose bpp is nearest the target for that image
+  (per-image matching; the setting used is in ``CodecResult.setting``). JPEG2000 is the
+  exception: its ``bpp=`` sets the compression ratio 24 / bpp directly, for every image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from .base import Codec, CodecResult, Knob, check_image
+
+SIDES = ("nearest", "below", "above")
+
+
+def _check_target(target_bpp: float, tol: float, side: str) -> float:
+    try:
+        t = float(target_bpp)
+    except (TypeError, ValueError):
+        raise UsageError(f"target bpp must be a number, got {target_bpp!r}") from None
+    if not math.isfinite(t) or t <= 0:
+        raise UsageError(f"target bpp must be positive, got {target_bpp}")
+    if not 0 < tol < 1:
+        raise UsageError(f"tol must be in (0, 1), got {tol}")
+    if side not in SIDES:
+        raise UsageError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
+    return t
+
+
+def search_knob(
+    knob: Knob,
+    evaluate: Callable[[float | int], float],
+    target: float,
+    *,
+    name: str,
+    tol: float = 0.01,
+    side: str = "nearest",
+    max_iter: int = 40,
+) -> tuple[float | int, float]:
+    """Find the knob value whose ``evaluate`` (a bpp, monotone in the value) is nearest ``target``.
+
+    Returns (value, bpp). Continuous knobs stop when within ``tol`` (relative); integer knobs
+    return the best integer. ``side`` = "below"/"above" keeps to values at or below/above the
+    target. UsageError when the target lies outside what the search range reaches (beyond ``tol``).
+    """
+    seen: dict[float | int, float] = {}
+
+    def f(v: float | int) -> float:
+        if v not in seen:
+            seen[v] = float(evaluate(v))
+        return seen[v]
+
+    lo, hi = knob.search_range
+    if knob.integer:
+        n = int(hi) - int(lo) + 1
+
+        def value(t: float) -> float | int:
+            k = int(t)
+            return int(lo) + k if knob.increasing else int(hi) - k
+
+        t_lo, t_hi = 0.0, float(n - 1)
+    else:
+        a, b = (math.log(lo), math.log(hi)) if knob.log else (lo, hi)
+        if not knob.increasing:
+            a, b = b, a
+
+        def value(t: float) -> float | int:
+            u = a + (b - a) * t
+            return math.exp(u) if knob.log else u
+
+        t_lo, t_hi = 0.0, 1.0
+    f_min, f_max = f(value(t_lo)), f(value(t_hi))
+    if target < f_min * (1 - tol) or target > f_max * (1 + tol):
+        raise UsageError(
+            f"target {target} bpp is outside the range {f_min:.4g}..{f_max:.4g} bpp "
+            f"reachable with {name}"
+        )
+    if f_min < target < f_max:
+        for _ in range(max_iter):
+            if knob.integer and t_hi - t_lo <= 1:
+                break
+            mid = (t_lo + t_hi) // 2 if knob.integer else (t_lo + t_hi) / 2
+            fm = f(value(mid))
+            if not knob.integer and abs(fm - target) <= tol * target:
+                break
+            if fm >= target:
+                t_hi = mid
+            else:
+                t_lo = mid
+    candidates = list(seen.items())
+    if side == "below":
+        candidates = [c for c in candidates if c[1] <= target] or candidates
+    elif side == "above":
+        candidates = [c for c in candidates if c[1] >= target] or candidates
+    best = min(candidates, key=lambda c: (abs(c[1] - target), c[1]))
+    return best
+
+
+def match_rate(
+    codec_name: str | Codec,
+    images: Sequence[np.ndarray],
+    target_bpp: float,
+    tol: float = 0.01,
+    *,
+    side: str = "nearest",
+    max_iter: int = 40,
+    **options: Any,
+) -> tuple[float | int, float]:
+    """The setting of ``codec_name`` whose MEAN bpp over ``images`` is nearest ``target_bpp``.
+
+    ``codec_name`` is a registry name (with ``options``) or a :class:`Codec`. Returns
+    (setting, mean bpp): a quality, compression ratio (jpeg2000), QP (vtm) or lambda (variable-rate
+    NIC). Per-image bpps are cached per setting within the call. ``tol`` is relative.
+    """
+    from . import get_codec
+
+    target = _check_target(target_bpp, tol, side)
+    if not images:
+        raise UsageError("rate matching needs at least one image")
+    images = [check_image(im) for im in images]
+    codec = get_codec(codec_name, **options) if isinstance(codec_name, str) else codec_name
+    if codec.knob is None:
+        raise UsageError(f"codec {codec.name} has a fixed rate; there is nothing to match")
+    knob = codec.knob
+    per_image: dict[float | int, list[float]] = {}
+
+    def mean_bpp(v: float | int) -> float:
+        if v not in per_image:
+            per_image[v] = [r.bpp for r in codec.at(v).compress_batch(images)]
+        return float(np.mean(per_image[v]))
+
+    return search_knob(
+        knob, mean_bpp, target, name=codec.name, tol=tol, side=side, max_iter=max_iter
+    )
+
+
+class RateTargetCodec(Codec):
+    """A quality-based codec aiming at ``target_bpp`` image by image (per-image rate matching)."""
+
+    def __init__(self, base: Codec, target_bpp: float, tol: float = 0.01, side: str = "nearest"):
+        self.name = base.name
+        super().__init__()
+        self.base = base
+        self.version = base.version
+        self.knob = None
+        self.target_bpp = _check_target(target_bpp, tol, side)
+        self.tol, self.side = tol, side
+
+    def config(self) -> dict[str, Any]:
+        """The base codec's configuration with the setting replaced by the bpp target."""
+        cfg = self.base.config()
+        if self.base.knob is not None:
+            cfg.pop(self.base.knob.param, None)
+        cfg.update(target_bpp=self.target_bpp, rate_control="per-image", rate_tol=self.tol)
+        if self.side != "nearest":
+            cfg["rate_side"] = self.side
+        return cfg
+
+    def compress(self, image: np.ndarray) -> CodecResult:
+        """Code ``image`` at the setting whose bpp is nearest the target for this image."""
+        image = check_image(image)
+        results: dict[float | int, CodecResult] = {}
+
+        def bpp(v: float | int) -> float:
+            results[v] = self.base.at(v).compress(image)
+            return results[v].bpp
+
+        assert self.base.knob is not None
+        setting, _ = search_knob(
+            self.base.knob, bpp, self.target_bpp, name=self.name, tol=self.tol, side=self.side
+        )
+        return results[setting]
+
+    def decode(self, bitstream: bytes) -> np.ndarray:
+        """Decode with the base codec."""
+        return self.base.decode(bitstream)

@@ -1,0 +1,559 @@
+"""Kodak-C / CLIC-C: the 15 ImageNet-C corruptions, made deterministic, and corrupted-set builds.
+
+The maths is :func:`imagecorruptions.corrupt` (the ImageNet-C formulas for any image size). The
+reference code does not seed the corruptions; here every call is seeded from a hash of
+(image content or ``image_key``, corruption, severity, seed), so the output bytes are the same
+across runs and processes. The random sources the library uses are numpy's global generator
+(noise, snow, frost's choice and crop, fog, motion blur angle, elastic transform, spatter),
+scikit-image's ``random_noise`` (impulse noise, given ``seed``) and a numba generator (glass
+blur, given ``seed``); Python's ``random`` and OpenCV's generator are seeded too, for safety.
+
+Built sets use the released layout ``<out>/<corruption>/<severity>/<image_id>.png`` plus
+``<out>/manifest.json`` (configuration, sha256 of every file, digest of every clean input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import inspect
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Dataset
+from .errors import DataError, UsageError
+from .io import atomic_write_json, read_image, sha256_file, write_png_atomic
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+SEED_SCHEME = "nicspec-corrupt-v1"
+SEVERITIES = (1, 2, 3, 4, 5)
+GROUPS = ("low", "medium", "high")
+MANIFEST_SAVE_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """One corruption: the paper's number (1..15), its imagecorruptions name, frequency group."""
+
+    number: int
+    name: str
+    group: str
+
+
+CORRUPTIONS: tuple[Corruption, ...] = (
+    Corruption(1, "snow", "low"),
+    Corruption(2, "frost", "low"),
+    Corruption(3, "fog", "low"),
+    Corruption(4, "brightness", "low"),
+    Corruption(5, "contrast", "low"),
+    Corruption(6, "motion_blur", "medium"),
+    Corruption(7, "zoom_blur", "medium"),
+    Corruption(8, "defocus_blur", "medium"),
+    Corruption(9, "glass_blur", "medium"),
+    Corruption(10, "elastic_transform", "medium"),
+    Corruption(11, "jpeg_compression", "medium"),
+    Corruption(12, "pixelate", "medium"),
+    Corruption(13, "gaussian_noise", "high"),
+    Corruption(14, "shot_noise", "high"),
+    Corruption(15, "impulse_noise", "high"),
+)
+
+_BY_NAME = {c.name: c for c in CORRUPTIONS}
+_BY_NUMBER = {c.number: c for c in CORRUPTIONS}
+# Serialises calls that touch the process-wide generators, so threads cannot interleave them.
+_RNG_LOCK = threading.Lock()
+
+
+def corruption_names() -> list[str]:
+    """The 15 corruption names in the paper's order."""
+    return [c.name for c in CORRUPTIONS]
+
+
+def _choices() -> str:
+    return f"all, {', '.join(GROUPS)}, 1..15 or {', '.join(corruption_names())}"
+
+
+def get_corruption(name: str | int) -> Corruption:
+    """Look a corruption up by name (``"gaussian_noise"``, ``"gaussian-noise"``) or number."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key.isdigit() and int(key) in _BY_NUMBER:
+        return _BY_NUMBER[int(key)]
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    raise UsageError(f"unknown corruption {str(name)!r}; choose from {_choices()}")
+
+
+def parse_corruptions(spec: str | Sequence[str]) -> list[str]:
+    """Parse ``"all"``, a group (``"low"``...), or comma-separated names/numbers into names."""
+    tokens = spec.split(",") if isinstance(spec, str) else list(spec)
+    tokens = [str(t).strip().lower() for t in tokens if str(t).strip()]
+    if not tokens:
+        raise UsageError(f"no corruptions given; choose from {_choices()}")
+    names: list[str] = []
+    for token in tokens:
+        if token == "all":
+            found = corruption_names()
+        elif token in GROUPS:
+            found = [c.name for c in CORRUPTIONS if c.group == token]
+        else:
+            found = [get_corruption(token).name]
+        names += [n for n in found if n not in names]
+    return names
+
+
+def _check_severity(value: int | str) -> int:
+    try:
+        severity = int(str(value).strip())
+    except ValueError:
+        raise UsageError(f"severity {str(value)!r} is not an integer; choose from 1..5") from None
+    if severity not in SEVERITIES:
+        raise UsageError(f"severity {severity} is out of range; choose from 1..5")
+    return severity
+
+
+def parse_severities(spec: str | int | Sequence[int]) -> list[int]:
+    """Parse ``"3"``, ``"1-5"``, ``"1,3,5"`` or a mix (``"1-2,5"``) into sorted severities."""
+    if isinstance(spec, int):
+        return [_check_severity(spec)]
+    tokens = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    tokens = [t.strip() for t in tokens if t.strip()]
+    if not tokens:
+        raise UsageError("no severities given; choose from 1..5 (e.g. 3, 1-5 or 1,3,5)")
+    out: set[int] = set()
+    for token in tokens:
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", token)
+        if match:
+            lo, hi = _check_severity(match[1]), _check_severity(match[2])
+            if lo > hi:
+                raise UsageError(f"severity range {token!r} is reversed; write e.g. 1-5")
+            out.update(range(lo, hi + 1))
+        else:
+            out.add(_check_severity(token))
+    return sorted(out)
+
+
+def image_digest(image: np.ndarray) -> str:
+    """Hex sha256 of an image's shape, dtype and bytes (the content key of a corruption)."""
+    arr = np.ascontiguousarray(image)
+    h = hashlib.sha256(f"{arr.dtype.str}:{'x'.join(map(str, arr.shape))}:".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def derive_seed(image_key: str, name: str, severity: int, seed: int) -> int:
+    """The seed of one call (31 bits, valid for numpy, numba and OpenCV): a sha256 of
+    (image key, corruption, severity, seed)."""
+    text = f"{SEED_SCHEME}|{image_key}|{name}|{severity}|{seed}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+@contextlib.contextmanager
+def _seeded(call_seed: int) -> Iterator[None]:
+    """Seed every process-wide generator, restoring numpy's and Python's state afterwards."""
+    import cv2
+
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    try:
+        np.random.seed(call_seed)
+        random.seed(call_seed)
+        cv2.setRNGSeed(call_seed)
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def _fit(result: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Make the library's result an HxWx3 uint8 array of ``shape`` (round, clip, crop/pad)."""
+    arr = np.asarray(result)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.rint(arr.astype(np.float64)), 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise DataError(f"corruption returned an array of shape {arr.shape}, not HxWx3")
+    h, w = shape[:2]
+    arr = arr[:h, :w]
+    if arr.shape[:2] != (h, w):
+        pad = ((0, h - arr.shape[0]), (0, w - arr.shape[1]), (0, 0))
+        arr = np.pad(arr, pad, mode="edge")
+    return np.ascontiguousarray(arr)
+
+
+def corrupt(
+    image: np.ndarray, name: str, severity: int, seed: int = 0, image_key: str = ""
+) -> np.ndarray:
+    """Corrupt an HxWx3 uint8 image deterministically; returns HxWx3 uint8 of the same shape.
+
+    The output depends only on (image content, or ``image_key`` when given, corruption,
+    severity, seed). The ImageNet-C float result is truncated to uint8 as
+    :func:`imagecorruptions.corrupt` (and the ImageNet-C reference code) does.
+    """
+    import imagecorruptions
+
+    corruption = get_corruption(name)
+    severity = _check_severity(severity)
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise DataError("corrupt() needs a numpy uint8 image")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"corrupt() needs an HxWx3 image, got shape {image.shape}")
+    if min(image.shape[:2]) < 32:
+        raise DataError(
+            f"image is {image.shape[1]}x{image.shape[0]}; corruptions need 32 px a side"
+        )
+    image = np.ascontiguousarray(image)
+    key = image_key or image_digest(image)
+    call_seed = derive_seed(key, corruption.name, severity, seed)
+    func = imagecorruptions.corruption_dict[corruption.name]
+    # impulse_noise (scikit-image) and glass_blur (numba) draw from their own generators,
+    # seeded only through this argument; without it they use fresh OS entropy.
+    kwargs = {"seed": call_seed} if "seed" in inspect.signature(func).parameters else {}
+    with _RNG_LOCK, _seeded(call_seed):
+        result = imagecorruptions.corrupt(
+            image, severity=severity, corruption_name=corruption.name, **kwargs
+        )
+    return _fit(result, image.shape)
+
+
+def imagecorruptions_version() -> str:
+    """The installed imagecorruptions distribution and version."""
+    from importlib import metadata
+
+    for dist in ("imagecorruptions-imaug", "imagecorruptions"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return f"{dist} {metadata.version(dist)}"
+    return "imagecorruptions unknown"
+
+
+def _config(dataset_name: str, seed: int) -> dict[str, Any]:
+    return {
+        "dataset": dataset_name,
+        "seed": seed,
+        "imagecorruptions": imagecorruptions_version(),
+        "seed_scheme": SEED_SCHEME,
+    }
+
+
+def _rel(name: str, severity: int, image_id: str) -> str:
+    return f"{name}/{severity}/{image_id}.png"
+
+
+def _read_manifest(root: Path) -> dict[str, Any] | None:
+    path = root / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}; delete it to rebuild the set") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise DataError(f"{path} is not a nicspec corruption manifest (format {MANIFEST_FORMAT})")
+    return manifest
+
+
+def _check_config(root: Path, manifest: dict[str, Any] | None, config: dict[str, Any]) -> None:
+    old = (manifest or {}).get("config")
+    if old is not None and old != config:
+        diff = ", ".join(f"{k}={old.get(k)!r}" for k in config if old.get(k) != config[k])
+        raise UsageError(f"{root} was built with {diff}; use another output folder")
+
+
+@contextlib.contextmanager
+def _manifest_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on the manifest (POSIX), so concurrent writers merge, not overwrite."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(root / ".manifest.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _merge_manifest(
+    root: Path, config: dict[str, Any], files: dict[str, str], sources: dict[str, str]
+) -> Path:
+    """Merge file and source digests into ``root/manifest.json``, atomically and under a lock."""
+    with _manifest_lock(root):
+        manifest = _read_manifest(root) or {}
+        _check_config(root, manifest, config)
+        merged_files = {**manifest.get("files", {}), **files}
+        merged_sources = {**manifest.get("sources", {}), **sources}
+        path = root / MANIFEST_NAME
+        atomic_write_json(
+            path,
+            {
+                "format": MANIFEST_FORMAT,
+                "config": config,
+                "layout": "<corruption>/<severity>/<image_id>.png",
+                "sources": dict(sorted(merged_sources.items())),
+                "files": dict(sorted(merged_files.items())),
+            },
+        )
+    return path
+
+
+def _image_task(
+    dataset: Dataset,
+    image_id: str,
+    pairs: list[tuple[str, int]],
+    expected: dict[str, str],
+    expected_source: str | None,
+    out: str,
+    seed: int,
+) -> dict[str, Any]:
+    """One image x all requested (corruption, severity): verify existing files, make the rest."""
+    root = Path(out)
+    clean = dataset.load(image_id)
+    source = image_digest(clean)
+    fresh = source == expected_source
+    written: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for name, severity in pairs:
+        rel = _rel(name, severity, image_id)
+        path = root / rel
+        want = expected.get(rel)
+        if fresh and want and path.is_file() and sha256_file(path) == want:
+            skipped[rel] = want
+            continue
+        img = corrupt(clean, name, severity, seed=seed, image_key=source)
+        written[rel] = write_png_atomic(path, img)
+    return {"image_id": image_id, "source": source, "written": written, "skipped": skipped}
+
+
+def _worker_init() -> None:
+    """Process-pool initialiser: one OpenCV thread per worker (the pool gives the parallelism)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    """What a build did: the manifest path, files written and skipped, seconds taken."""
+
+    manifest: Path
+    written: int
+    skipped: int
+    seconds: float
+
+
+def build_corrupted_set_stats(
+    dataset: Dataset,
+    corruptions: list[str],
+    severities: list[int],
+    out: Path,
+    image_ids: list[str] | None = None,
+    jobs: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> BuildStats:
+    """:func:`build_corrupted_set`, returning counts and timing as well as the manifest path."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    names = parse_corruptions(list(corruptions))
+    sevs = sorted({_check_severity(s) for s in severities})
+    if not sevs:
+        raise UsageError("no severities given; choose from 1..5")
+    if int(jobs) < 1:
+        raise UsageError(f"jobs must be at least 1, got {jobs}")
+    root = Path(out)
+    ids = dataset.select(image_ids).image_ids if image_ids else dataset.image_ids
+    if not ids:
+        raise DataError(f"dataset {dataset.name!r} has no images")
+    config = _config(dataset.name, int(seed))
+    manifest = _read_manifest(root)
+    _check_config(root, manifest, config)
+    old_files: dict[str, str] = (manifest or {}).get("files", {})
+    old_sources: dict[str, str] = (manifest or {}).get("sources", {})
+    pairs = [(n, s) for n in names for s in sevs]
+    tasks = [
+        (
+            dataset,
+            image_id,
+            pairs,
+            {k: v for n, s in pairs if (v := old_files.get(k := _rel(n, s, image_id)))},
+            old_sources.get(image_id),
+            str(root),
+            int(seed),
+        )
+        for image_id in ids
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    new_files: dict[str, str] = {}
+    new_sources: dict[str, str] = {}
+    counts = {"written": 0, "skipped": 0}
+    last_save = time.monotonic()
+
+    def record(result: dict[str, Any]) -> None:
+        nonlocal last_save
+        new_files.update(result["written"])
+        new_files.update(result["skipped"])
+        new_sources[result["image_id"]] = result["source"]
+        counts["written"] += len(result["written"])
+        counts["skipped"] += len(result["skipped"])
+        bar.update(len(pairs))
+        if time.monotonic() - last_save > MANIFEST_SAVE_INTERVAL_S:
+            _merge_manifest(root, config, new_files, new_sources)
+            last_save = time.monotonic()
+
+    workers = min(int(jobs), len(tasks))
+    pool = None
+    if workers > 1:
+        # spawn: workers start clean (no inherited generator or OpenMP state), safe beside torch.
+        pool = ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_worker_init
+        )
+        futures = {pool.submit(_image_task, *task) for task in tasks}
+    bar = tqdm(
+        total=len(tasks) * len(pairs),
+        unit="img",
+        desc=f"corrupt {dataset.name}",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        if pool is None:
+            for task in tasks:
+                record(_image_task(*task))
+        else:
+            pending = futures
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(future.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        path = _merge_manifest(root, config, new_files, new_sources)
+    return BuildStats(path, counts["written"], counts["skipped"], time.perf_counter() - start)
+
+
+def build_corrupted_set(
+    dataset: Dataset,
+    corruptions: list[str],
+    severities: list[int],
+    out: Path,
+    image_ids: list[str] | None = None,
+    jobs: int = 1,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Write ``out/<corruption>/<severity>/<image_id>.png`` and ``out/manifest.json``.
+
+    One task per image (the clean image is loaded once), ``jobs`` worker processes. A rerun
+    keeps files whose sha256 matches the manifest (and whose clean input is unchanged) and
+    remakes missing, partial or altered ones. Returns the manifest path.
+    """
+    return build_corrupted_set_stats(
+        dataset, corruptions, severities, out, image_ids, jobs, seed, progress
+    ).manifest
+
+
+def load_or_corrupt(
+    dataset: Dataset,
+    image_id: str,
+    name: str,
+    severity: int,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+) -> np.ndarray:
+    """One corrupted image: read from the set at ``cache_dir`` when valid, else compute it.
+
+    With ``cache_dir``, a computed image is written there (same layout and manifest as
+    :func:`build_corrupted_set`). A set built with other settings raises UsageError.
+    """
+    corruption = get_corruption(name)
+    severity = _check_severity(severity)
+    clean = dataset.load(image_id)
+    source = image_digest(clean)
+    if cache_dir is None:
+        return corrupt(clean, corruption.name, severity, seed=seed, image_key=source)
+    root = Path(cache_dir)
+    config = _config(dataset.name, int(seed))
+    manifest = _read_manifest(root)
+    _check_config(root, manifest, config)
+    rel = _rel(corruption.name, severity, image_id)
+    path = root / rel
+    want = (manifest or {}).get("files", {}).get(rel)
+    same_source = (manifest or {}).get("sources", {}).get(image_id) == source
+    if want and same_source and path.is_file() and sha256_file(path) == want:
+        return read_image(path)
+    img = corrupt(clean, corruption.name, severity, seed=seed, image_key=source)
+    digest = write_png_atomic(path, img)
+    _merge_manifest(root, config, {rel: digest}, {image_id: source})
+    return img
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from .data import get_dataset
+
+    names = parse_corruptions(args.corruptions)
+    severities = parse_severities(args.severities)
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
+    dataset = get_dataset(args.dataset)
+    stats = build_corrupted_set_stats(
+        dataset,
+        names,
+        severities,
+        Path(args.out),
+        image_ids=ids,
+        jobs=jobs,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(stats.manifest)
+    print(
+        f"corrupt: {stats.written} files written, {stats.skipped} skipped "
+        f"({len(names)} corruptions x {len(severities)} severities) in {stats.seconds:.1f} s"
+    )
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``nicspec corrupt``."""
+    p = subparsers.add_parser(
+        "corrupt",
+        help="build a corrupted set (Kodak-C, CLIC-C): <out>/<corruption>/<severity>/<id>.png",
+        description="Apply the 15 ImageNet-C corruptions deterministically and write the "
+        "released sets' layout plus a manifest; a rerun skips finished files.",
+    )
+    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
+    p.add_argument(
+        "--corruptions",
+        default="all",
+        help="all, low, medium, high, or comma-separated names/numbers (default: all)",
+    )
+    p.add_argument("--severities", default="1-5", help="e.g. 3, 1-5, 1,3,5 (default: 1-5)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--images", default=None, help="comma-separated image ids (default: all)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_run_cli)

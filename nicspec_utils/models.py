@@ -1,0 +1,293 @@
+"""NIC architectures (CompressAI's scale hyperprior, and a FiLM-conditioned variable-rate variant)
+and checkpoint files (safetensors: never unpickled).
+
+A shipped checkpoint stores conv/deconv kernels in float16 and every other tensor in float32;
+entropy-coder tables are rebuilt on load with ``model.update(force=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import DataError, UsageError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+ARCHITECTURES = ("scale-hyperprior", "scale-hyperprior-vr")
+# Buffers that compressai rebuilds from the weights in ``update()``; not stored.
+DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+
+
+class FiLM(nn.Module):
+    """Feature-wise affine modulation of a C-channel feature map by a scalar condition."""
+
+    def __init__(self, channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 2 * channels))
+        nn.init.zeros_(self.net[-1].weight)  # identity at initialisation
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.net(cond).chunk(2, dim=1)
+        return x * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+
+
+def _scale_hyperprior_class() -> type:
+    from compressai.models import ScaleHyperprior
+
+    return ScaleHyperprior
+
+
+class VariableRateScaleHyperprior(nn.Module):
+    """Scale hyperprior whose every conv/deconv output is FiLM-modulated by log(lambda).
+
+    The layer names of the four transforms match CompressAI's ``ScaleHyperprior``, so a
+    fixed-rate checkpoint initialises it (the FiLM blocks start as the identity).
+    """
+
+    TRANSFORMS = ("g_a", "g_s", "h_a", "h_s")
+
+    def __init__(
+        self, N: int, M: int, lmbda_min: float, lmbda_max: float, film_hidden: int = 64
+    ) -> None:
+        super().__init__()
+        base = _scale_hyperprior_class()(N, M)
+        self.base = base
+        self.N, self.M = N, M
+        self.lmbda_min, self.lmbda_max = float(lmbda_min), float(lmbda_max)
+        self.film = nn.ModuleDict()
+        for name in self.TRANSFORMS:
+            seq = getattr(base, name)
+            blocks = {
+                str(i): FiLM(layer.out_channels, film_hidden)
+                for i, layer in enumerate(seq)
+                if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d)
+            }
+            self.film[name] = nn.ModuleDict(blocks)
+        self._cond: torch.Tensor | None = None
+
+    # conditioning -------------------------------------------------------------------------
+    def condition(self, lmbda: torch.Tensor | float) -> torch.Tensor:
+        """Map lambda (scalar or per-image) to the FiLM input in [-1, 1]."""
+        lm = torch.as_tensor(lmbda, dtype=torch.float32, device=self._device()).reshape(-1, 1)
+        lo, hi = math.log(self.lmbda_min), math.log(self.lmbda_max)
+        return 2 * (lm.log() - lo) / (hi - lo) - 1
+
+    def set_lmbda(self, lmbda: float) -> None:
+        """Fix the rate for ``compress``/``decompress``/``forward`` without an explicit lambda."""
+        if not self.lmbda_min <= lmbda <= self.lmbda_max:
+            raise UsageError(
+                f"lambda {lmbda} is outside the model's range [{self.lmbda_min}, {self.lmbda_max}]"
+            )
+        self._cond = self.condition(lmbda)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _run(self, name: str, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        films = self.film[name]
+        for i, layer in enumerate(getattr(self.base, name)):
+            x = layer(x)
+            if str(i) in films:
+                c = cond if cond.shape[0] == x.shape[0] else cond.expand(x.shape[0], -1)
+                x = films[str(i)](x, c)
+        return x
+
+    def _cond_for(self, lmbda: torch.Tensor | float | None) -> torch.Tensor:
+        if lmbda is not None:
+            return self.condition(lmbda)
+        if self._cond is None:
+            raise UsageError("variable-rate model: set a lambda first (set_lmbda / --lmbda)")
+        return self._cond
+
+    # CompressionModel-like API -----------------------------------------------------------
+    @property
+    def entropy_bottleneck(self) -> nn.Module:
+        return self.base.entropy_bottleneck
+
+    @property
+    def gaussian_conditional(self) -> nn.Module:
+        return self.base.gaussian_conditional
+
+    @property
+    def downsampling_factor(self) -> int:
+        return 64
+
+    def forward(self, x: torch.Tensor, lmbda: torch.Tensor | float | None = None) -> dict:
+        cond = self._cond_for(lmbda)
+        y = self._run("g_a", x, cond)
+        z = self._run("h_a", torch.abs(y), cond)
+        z_hat, z_likelihoods = self.base.entropy_bottleneck(z)
+        scales_hat = self._run("h_s", z_hat, cond)
+        y_hat, y_likelihoods = self.base.gaussian_conditional(y, scales_hat)
+        x_hat = self._run("g_s", y_hat, cond)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def compress(self, x: torch.Tensor) -> dict:
+        cond = self._cond_for(None)
+        y = self._run("g_a", x, cond)
+        z = self._run("h_a", torch.abs(y), cond)
+        z_strings = self.base.entropy_bottleneck.compress(z)
+        z_hat = self.base.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales_hat = self._run("h_s", z_hat, cond)
+        indexes = self.base.gaussian_conditional.build_indexes(scales_hat)
+        y_strings = self.base.gaussian_conditional.compress(y, indexes)
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
+
+    def decompress(self, strings: list, shape: Any) -> dict:
+        cond = self._cond_for(None)
+        z_hat = self.base.entropy_bottleneck.decompress(strings[1], shape)
+        scales_hat = self._run("h_s", z_hat, cond)
+        indexes = self.base.gaussian_conditional.build_indexes(scales_hat)
+        y_hat = self.base.gaussian_conditional.decompress(strings[0], indexes, z_hat.dtype)
+        x_hat = self._run("g_s", y_hat, cond).clamp_(0, 1)
+        return {"x_hat": x_hat}
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.base.aux_loss()
+
+    def update(self, scale_table: Any = None, force: bool = False) -> bool:
+        return self.base.update(scale_table=scale_table, force=force)
+
+
+def build_model(
+    architecture: str,
+    N: int,
+    M: int,
+    lmbda_min: float | None = None,
+    lmbda_max: float | None = None,
+) -> nn.Module:
+    """A freshly initialised model of a named architecture."""
+    if architecture == "scale-hyperprior":
+        return _scale_hyperprior_class()(N, M)
+    if architecture == "scale-hyperprior-vr":
+        if lmbda_min is None or lmbda_max is None:
+            raise UsageError("scale-hyperprior-vr needs lmbda_min and lmbda_max")
+        return VariableRateScaleHyperprior(N, M, lmbda_min, lmbda_max)
+    raise UsageError(
+        f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}"
+    )
+
+
+def transform_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The conv/deconv kernels of the analysis/synthesis transforms (what pruning counts)."""
+    out = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            out[f"{name}.weight"] = module.weight
+    return out
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of exactly-zero conv/deconv weights."""
+    weights = transform_weights(model).values()
+    total = sum(w.numel() for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    return zeros / max(total, 1)
+
+
+def _storable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    conv_keys = set(transform_weights(model))
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.rsplit(".", 1)[-1] in DERIVED_BUFFERS:
+            continue
+        value = value.detach().cpu()
+        if key in conv_keys:
+            value = value.to(torch.float16)
+        elif value.is_floating_point():
+            value = value.to(torch.float32)
+        state[key] = value.contiguous()
+    return state
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) -> None:
+    """Write a shippable safetensors checkpoint (atomically) with its metadata."""
+    from safetensors.torch import save_file
+
+    from .io import atomic_path
+
+    required = {"architecture", "N", "M"}
+    if missing := required - set(meta):
+        raise ValueError(f"checkpoint metadata lacks {sorted(missing)}")
+    with atomic_path(path) as tmp:
+        save_file(_storable_state(model), str(tmp), metadata={"nicspec": json.dumps(meta)})
+
+
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint file, without loading its tensors."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("nicspec")
+    except FileNotFoundError:
+        raise DataError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise DataError(f"cannot read checkpoint {path}: {exc}") from None
+    if raw is None:
+        raise DataError(f"{path} is not a nicspec checkpoint (no 'nicspec' metadata)")
+    return json.loads(raw)
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint: the model (eval mode, entropy tables built) and its metadata."""
+    from safetensors.torch import load_file
+
+    meta = read_checkpoint_meta(path)
+    arch = meta["architecture"]
+    if arch not in ARCHITECTURES:
+        raise DataError(f"{path}: unknown architecture {arch!r}")
+    model = build_model(
+        arch, int(meta["N"]), int(meta["M"]), meta.get("lmbda_min"), meta.get("lmbda_max")
+    )
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise DataError(f"cannot read checkpoint {path}: {exc}") from None
+    expected = _storable_state(model)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = (missing or unexpected or wrong)[:3]
+        raise DataError(
+            f"{path} does not match architecture {arch} (N={meta['N']}, M={meta['M']}): "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} mis-shaped "
+            f"tensors, e.g. {detail}"
+        )
+    # nn.Module's loader, not CompressAI's override: the coder tables are rebuilt by update().
+    nn.Module.load_state_dict(model, {k: v.float() for k, v in state.items()}, strict=False)
+    model.update(force=True)
+    model.to(device).eval()
+    return model, meta
+
+
+def manifest_path() -> Path:
+    """The shipped models' manifest."""
+    return MODELS_DIR / "manifest.json"
+
+
+def shipped_models() -> dict[str, dict[str, Any]]:
+    """Name -> manifest entry of every shipped model (empty if none are shipped)."""
+    path = manifest_path()
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())["models"]
+
+
+def resolve_shipped(name: str) -> Path:
+    """The checkpoint file of a shipped model, by name."""
+    models = shipped_models()
+    if name not in models:
+        choices = ", ".join(models) or "none are shipped yet"
+        raise UsageError(f"unknown model {name!r}; shipped models: {choices}")
+    path = MODELS_DIR / models[name]["file"]
+    if not path.exists():
+        raise DataError(f"model {name!r}: file {path} is missing")
+    return path

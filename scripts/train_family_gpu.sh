@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Train the whole shipped NIC family on one GPU, within a wall-clock budget.
+#   phase A: the base model (sh-mse-0.0067) alone, from scratch;
+#   phase B: every other shipped recipe at once, each initialised from the base.
+# Usage: scripts/train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]
+# Needs NICSPEC_DATA_MIRROR (training + validation images) and a CUDA device.
+set -uo pipefail
+out=${1:?usage: train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]}
+base_s=${2:-300}
+tune_s=${3:-200}
+mkdir -p "$out/logs" "$out/models"
+runs=${NICSPEC_RUNS:-runs-gpu}
+base=sh-mse-0.0067
+others=$(python3 - <<'PY'
+from nicspec_utils.train import load_recipes
+print(" ".join(n for n, r in load_recipes().items() if r.get("ship") and r.get("init_from")))
+PY
+)
+[ -n "$others" ] || { echo "no recipes found"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/logs/gpu.txt"
+
+echo "== preflight: 3 steps of every recipe on the GPU"
+python3 -m nicspec_utils.cli train --recipe $base --device cuda --steps 3 --runs-dir /tmp/preflight \
+    --models-dir /tmp/preflight-models --no-progress > "$out/logs/preflight-$base.log" 2>&1 \
+    || { tail -30 "$out/logs/preflight-$base.log"; exit 1; }
+pids=()
+for r in $others; do
+  python3 -m nicspec_utils.cli train --recipe "$r" --device cuda --steps 3 --runs-dir /tmp/preflight \
+      --models-dir /tmp/preflight-models --no-progress > "$out/logs/preflight-$r.log" 2>&1 &
+  pids+=($!)
+done
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+if [ $fail = 1 ]; then tail -n 25 "$out"/logs/preflight-*.log; exit 1; fi
+echo "preflight ok"
+
+echo "== phase A: $base for ${base_s}s"
+python3 -m nicspec_utils.cli train --recipe $base --device cuda --time-budget "$base_s" --steps 1000000 \
+    --runs-dir "$runs" --models-dir "$out/models" --no-progress > "$out/logs/$base.log" 2>&1 \
+    || { tail -30 "$out/logs/$base.log"; exit 1; }
+tail -n 2 "$runs/$base/log.csv"
+
+echo "== phase B: $others for ${tune_s}s each, concurrently"
+pids=()
+for r in $others; do
+  python3 -m nicspec_utils.cli train --recipe "$r" --device cuda --time-budget "$tune_s" --steps 1000000 \
+      --runs-dir "$runs" --models-dir "$out/models" --no-progress > "$out/logs/$r.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || echo "a phase-B run failed: see logs"; done
+for r in $base $others; do
+  cp "$runs/$r/log.csv" "$out/logs/$r.csv" 2>/dev/null
+  echo "$r: $(tail -n 1 "$runs/$r/log.csv" 2>/dev/null)"
+done
+ls -la "$out/models"
