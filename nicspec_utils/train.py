@@ -244,7 +244,7 @@ def _initialise_from(model: Any, recipe: Recipe, runs_dir: Path, models_dir: Pat
     state = {
         k: v
         for k, v in state.items()
-        if not k.endswith(("_quantized_cdf", "_offset", "_cdf_length"))
+        if not k.endswith(("_quantized_cdf", "_offset", "_cdf_length", "scale_table"))
     }
     nn_load = torch.nn.Module.load_state_dict  # not CompressAI's override (needs coder tables)
     nn_load(target, state, strict=False)
