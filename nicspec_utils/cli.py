@@ -1,4 +1,4 @@
-"""The ``nicspec`` command line: one sub-command per concern, errors as one line and an exit code."""
+"""The ``nicspec`` command line: one sub-command per concern; errors as one line + exit code."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .errors import NicspecError
 
 # Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
 # ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
-COMMAND_MODULES = ("data", "corruptions", "evaluate", "train")
+COMMAND_MODULES = ("data", "corruptions", "evaluate", "train", "modelcard")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -274,11 +274,12 @@ def manifest_path() -> Path:
 
 
 def shipped_models() -> dict[str, dict[str, Any]]:
-    """Name -> manifest entry of every shipped model (empty if none are shipped)."""
-    path = manifest_path()
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())["models"]
+    """Name -> description of every checkpoint in ``data/models`` (manifest entry if present)."""
+    manifest = json.loads(manifest_path().read_text())["models"] if manifest_path().exists() else {}
+    models = {}
+    for path in sorted(MODELS_DIR.glob("*.safetensors")):
+        models[path.stem] = {"file": path.name, **manifest.get(path.stem, {})}
+    return models
 
 
 def resolve_shipped(name: str) -> Path:

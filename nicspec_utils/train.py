@@ -25,9 +25,20 @@ from .errors import DataError, UsageError
 
 RECIPES_FILE = Path(__file__).resolve().parent.parent / "data" / "models" / "recipes.yaml"
 LOG_FIELDS = (
-    "step", "elapsed_s", "lr", "loss", "bpp", "mse", "psnr", "ms_ssim", "aux_loss",
-    "sparsity", "val_loss", "val_bpp", "val_psnr",
-)  # fmt: skip
+    "step",
+    "elapsed_s",
+    "lr",
+    "loss",
+    "bpp",
+    "mse",
+    "psnr",
+    "ms_ssim",
+    "aux_loss",
+    "sparsity",
+    "val_loss",
+    "val_bpp",
+    "val_psnr",
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -182,7 +193,7 @@ class GlobalMagnitudePruner:
         import torch
 
         flat = torch.cat([w.detach().abs().flatten() for w in self.weights.values()])
-        k = int(target * flat.numel())
+        k = math.ceil(target * flat.numel())  # at least the target fraction
         if k < 1:
             return
         threshold = torch.kthvalue(flat.cpu(), k).values.to(flat.device)
@@ -208,18 +219,22 @@ class GlobalMagnitudePruner:
 def _hardware(device: str) -> str:
     import torch
 
+    version = f"torch {torch.__version__}"
     if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}, torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), {version}"
+    return f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}, {version}"
 
 
 def _build(recipe: Recipe) -> Any:
     from .models import build_model
 
     return build_model(
-        recipe["architecture"], int(recipe["N"]), int(recipe["M"]),
-        recipe.get("lmbda_min"), recipe.get("lmbda_max"),
-    )  # fmt: skip
+        recipe["architecture"],
+        int(recipe["N"]),
+        int(recipe["M"]),
+        recipe.get("lmbda_min"),
+        recipe.get("lmbda_max"),
+    )
 
 
 def _initialise_from(model: Any, recipe: Recipe, runs_dir: Path, models_dir: Path) -> str:
@@ -506,9 +521,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print("every shipped recipe has its checkpoint; nothing to train")
     for name in names:
         path = train(
-            recipes[name], device=args.device, runs_dir=Path(args.runs_dir), models_dir=models_dir,
-            steps=args.steps, time_budget_s=args.time_budget, progress=not args.no_progress,
-        )  # fmt: skip
+            recipes[name],
+            device=args.device,
+            runs_dir=Path(args.runs_dir),
+            models_dir=models_dir,
+            steps=args.steps,
+            time_budget_s=args.time_budget,
+            progress=not args.no_progress,
+        )
         print(path)
     return 0
 

@@ -4,10 +4,14 @@
 #   phase B: every other shipped recipe at once, each initialised from the base.
 # Usage: scripts/train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]
 # Needs NICSPEC_DATA_MIRROR (training + validation images) and a CUDA device.
+#
+# The shipped family (2026-11-26, one H200): phase A ran here with BASE_SECONDS=295; phase B was
+# cut off by the lent machine's time limit and rerun as the same seven `nicspec train` commands
+# with --time-budget 95, initialised from the shipped base checkpoint (data/models/).
 set -uo pipefail
 out=${1:?usage: train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]}
-base_s=${2:-300}
-tune_s=${3:-200}
+base_s=${2:-295}
+tune_s=${3:-95}
 mkdir -p "$out/logs" "$out/models"
 runs=${NICSPEC_RUNS:-runs-gpu}
 base=sh-mse-0.0067

@@ -1,0 +1,407 @@
+"""The shipped NIC family: Kodak benchmark with real entropy coding, quality bars, manifest,
+model card and training-curve figures (``nicspec models report``)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+VR_EVAL_LAMBDAS = (0.0025, 0.0067, 0.018, 0.0483)  # the fixed-rate ladder
+BARS = {
+    "published_gap_db": 1.5,  # fixed-rate: within 1.5 dB of CompressAI's hyperprior
+    "published_gap_aim_db": 0.75,
+    "vr_gap_db": 0.5,  # variable rate: within 0.5 dB of our fixed-rate curve
+    "pruned_sparsity": 0.95,
+    "pruned_gap_db": 1.5,  # pruned: within 1.5 dB of our dense curve
+}
+README_MARK = "<!-- TABLE:models -->"
+
+
+def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> dict[str, Any]:
+    from .cache import read_json
+    from .evaluate import evaluate
+
+    path = evaluate(codec, "kodak", limit=limit, progress=progress, **kw)
+    return read_json(path)
+
+
+def benchmark(limit: int | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Kodak bpp / PSNR / MS-SSIM of every shipped model (VR at the fixed-rate lambdas)."""
+    from .models import MODELS_DIR, load_checkpoint, read_checkpoint_meta, shipped_models, sparsity
+
+    rows: dict[str, dict[str, Any]] = {}
+    for name, entry in shipped_models().items():
+        path = MODELS_DIR / entry["file"]
+        meta = read_checkpoint_meta(path)
+        if "sparsity" in meta:  # measure the shipped file itself (fp16 kernels), not the log
+            meta = {
+                **meta,
+                "sparsity_at_training": meta["sparsity"],
+                "sparsity": sparsity(load_checkpoint(path)[0]),
+            }
+        settings: list[float | None] = [None]
+        if meta["architecture"] == "scale-hyperprior-vr":
+            settings = list(VR_EVAL_LAMBDAS)
+        for lmbda in settings:
+            opts = {} if lmbda is None else {"lmbda": lmbda}
+            m = _kodak_metrics(f"nic:{name}", limit, progress, codec_options=opts)
+            key = name if lmbda is None else f"{name}@{lmbda}"
+            rows[key] = {
+                "model": name,
+                "lmbda_eval": lmbda,
+                "meta": meta,
+                "bpp": m["bpp"],
+                "psnr": m["psnr"],
+                "ms_ssim": m["ms_ssim"],
+                "n_images": m["n_images"],
+            }
+    for row in rows.values():  # our JPEG2000 at each model's rate
+        j2k = _kodak_metrics("jpeg2000", limit, progress, bpp=round(row["bpp"], 4))
+        row["jpeg2000_psnr"] = j2k["psnr"]
+        row["jpeg2000_ms_ssim"] = j2k["ms_ssim"]
+    return rows
+
+
+def quality_bars(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Gaps to the published hyperprior, to JPEG2000 and between family members."""
+    from .reference import make_curve, published_curve
+
+    hyper = published_curve("bmshj2018-hyperprior")
+    fixed = {
+        k: r
+        for k, r in rows.items()
+        if r["meta"]["architecture"] == "scale-hyperprior"
+        and r["meta"]["metric"] == "mse"
+        and "prune" not in (r["meta"].get("recipe") or {})
+    }
+    fixed_curve = make_curve(
+        "ours (fixed-rate MSE)",
+        [r["bpp"] for r in fixed.values()],
+        [r["psnr"] for r in fixed.values()],
+        [r["ms_ssim"] for r in fixed.values()],
+    )
+    for key, r in rows.items():
+        r["gap_to_published_hyperprior_db"] = r["psnr"] - hyper.at(r["bpp"])
+        r["gap_to_jpeg2000_db"] = r["psnr"] - r["jpeg2000_psnr"]
+        r["gap_to_fixed_rate_db"] = None if key in fixed else r["psnr"] - fixed_curve.at(r["bpp"])
+        r["ms_ssim_minus_fixed_rate"] = (
+            None if key in fixed else r["ms_ssim"] - fixed_curve.at(r["bpp"], "ms_ssim")
+        )
+    checks = []
+    for key, r in fixed.items():
+        gap = r["gap_to_published_hyperprior_db"]
+        checks.append(
+            _check(
+                f"{key}: within {BARS['published_gap_db']} dB of published hyperprior",
+                gap,
+                gap >= -BARS["published_gap_db"],
+            )
+        )
+    for key, r in rows.items():
+        arch, meta = r["meta"]["architecture"], r["meta"]
+        if arch == "scale-hyperprior-vr":
+            gap = r["gap_to_fixed_rate_db"]
+            checks.append(
+                _check(
+                    f"{key}: within {BARS['vr_gap_db']} dB of the fixed-rate curve",
+                    gap,
+                    gap is not None and not math.isnan(gap) and abs(gap) <= BARS["vr_gap_db"],
+                )
+            )
+        if "sparsity" in meta:
+            checks.append(
+                _check(
+                    f"{key}: sparsity >= {BARS['pruned_sparsity']}",
+                    meta["sparsity"],
+                    meta["sparsity"] >= BARS["pruned_sparsity"] - 1e-6,
+                )
+            )
+            gap = r["gap_to_fixed_rate_db"]
+            checks.append(
+                _check(
+                    f"{key}: within {BARS['pruned_gap_db']} dB of the dense curve",
+                    gap,
+                    gap is not None and not math.isnan(gap) and gap >= -BARS["pruned_gap_db"],
+                )
+            )
+        if meta["metric"] == "ms-ssim":
+            diff = r["ms_ssim_minus_fixed_rate"]
+            checks.append(
+                _check(
+                    f"{key}: higher MS-SSIM than the MSE models at its bpp",
+                    diff,
+                    diff is not None and not math.isnan(diff) and diff > 0,
+                )
+            )
+    return {
+        "checks": checks,
+        "fixed_rate_curve": {"bpp": list(fixed_curve.bpp), "psnr": list(fixed_curve.psnr)},
+    }
+
+
+def _check(what: str, value: float | None, ok: bool) -> dict[str, Any]:
+    return {"check": what, "value": value, "pass": bool(ok)}
+
+
+def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def models_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of the family on Kodak (real entropy coding)."""
+    lines = [
+        "| model | steps | Kodak bpp | PSNR (dB) | MS-SSIM | vs published hyperprior (dB) "
+        "| vs our JPEG2000 (dB) | vs our fixed-rate curve (dB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, r in sorted(
+        rows.items(),
+        key=lambda kv: (kv[1]["meta"]["architecture"], kv[1]["meta"]["metric"], kv[1]["bpp"]),
+    ):
+        gaps = [
+            _fmt(r[g], signed=True)
+            for g in (
+                "gap_to_published_hyperprior_db",
+                "gap_to_jpeg2000_db",
+                "gap_to_fixed_rate_db",
+            )
+        ]
+        lines.append(
+            f"| {key} | {r['meta']['steps']} | {r['bpp']:.3f} | {r['psnr']:.2f} "
+            f"| {r['ms_ssim']:.4f} | " + " | ".join(gaps) + " |"
+        )
+    return "\n".join(lines)
+
+
+def checks_table(bars: dict[str, Any]) -> str:
+    """Markdown list of the quality bars and whether each passes."""
+    lines = ["| quality bar | measured | pass |", "|---|---|---|"]
+    for c in bars["checks"]:
+        verdict = "yes" if c["pass"] else "**no**"
+        lines.append(f"| {c['check']} | {_fmt(c['value'], 3, signed=True)} | {verdict} |")
+    return "\n".join(lines)
+
+
+def write_manifest(rows: dict[str, dict[str, Any]], bars: dict[str, Any], path: Path) -> None:
+    """``data/models/manifest.json``: every checkpoint's provenance and Kodak numbers."""
+    from . import __version__
+    from .io import atomic_write_json, sha256_file
+    from .models import MODELS_DIR, shipped_models
+
+    models = {}
+    for name, entry in shipped_models().items():
+        meta = next(r["meta"] for r in rows.values() if r["model"] == name)
+        kodak = {
+            (k.split("@")[1] if "@" in k else "default"): {
+                f: rows[k][f]
+                for f in (
+                    "bpp",
+                    "psnr",
+                    "ms_ssim",
+                    "jpeg2000_psnr",
+                    "gap_to_published_hyperprior_db",
+                    "gap_to_jpeg2000_db",
+                    "gap_to_fixed_rate_db",
+                    "n_images",
+                )
+            }
+            for k in rows
+            if rows[k]["model"] == name
+        }
+        keep = (
+            "architecture",
+            "N",
+            "M",
+            "metric",
+            "lmbda",
+            "lmbda_min",
+            "lmbda_max",
+            "steps",
+            "wall_time_s",
+            "hardware",
+            "training_data",
+            "n_training_images",
+            "init_from",
+            "final_val_loss",
+            "final_val_bpp",
+            "final_val_psnr",
+            "val_data",
+            "sparsity",
+            "batch_size",
+            "crop",
+            "seed",
+            "stopped_by_time_budget",
+        )
+        models[name] = {
+            "file": entry["file"],
+            "sha256": sha256_file(MODELS_DIR / entry["file"]),
+            "bytes": (MODELS_DIR / entry["file"]).stat().st_size,
+            **{k: meta.get(k) for k in keep if k in meta},
+            "kodak_real_coding": kodak,
+        }
+    atomic_write_json(
+        path,
+        {
+            "generated_by": f"nicspec models report (nicspec {__version__})",
+            "models": models,
+            "quality_bars": bars,
+        },
+    )
+
+
+def plot_training_curves(logs_dir: Path, out: Path) -> Path | None:
+    """Loss and validation PSNR against step for every training log in ``logs_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = sorted(logs_dir.glob("*.csv"))
+    if not logs:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for log in logs:
+        with log.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        train = [r for r in rows if r.get("loss")]
+        val = [r for r in rows if r.get("val_psnr")]
+        steps = [int(r["step"]) for r in train]
+        axes[0].plot(steps, [float(r["loss"]) for r in train], label=log.stem)
+        axes[1].plot(steps, [float(r["bpp"]) for r in train], label=log.stem)
+        axes[2].plot(
+            [int(r["step"]) for r in val], [float(r["val_psnr"]) for r in val], "o-", label=log.stem
+        )
+    axes[0].set(xlabel="step", ylabel="training loss (batch)", yscale="log", title="loss")
+    axes[1].set(xlabel="step", ylabel="bpp (batch)", title="rate")
+    axes[2].set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR (CID22 val)")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_rd(rows: dict[str, dict[str, Any]], out: Path) -> Path:
+    """Kodak RD plot: the family, our JPEG2000 points and CompressAI's published curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .reference import published_curve
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name in ("bmshj2018-hyperprior", "jpeg2000", "vtm", "bpg"):
+        c = published_curve(name)
+        mask = c.bpp <= 1.3
+        axes[0].plot(c.bpp[mask], c.psnr[mask], "--", alpha=0.6, label=c.name)
+        axes[1].plot(c.bpp[mask], c.ms_ssim[mask], "--", alpha=0.6, label=c.name)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.values():
+        meta = r["meta"]
+        group = (
+            "variable-rate"
+            if meta["architecture"].endswith("vr")
+            else "pruned 95%"
+            if "sparsity" in meta
+            else f"fixed-rate {meta['metric']}"
+        )
+        groups.setdefault(group, []).append(r)
+    for group, rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["bpp"])
+        for ax, f in ((axes[0], "psnr"), (axes[1], "ms_ssim")):
+            ax.plot([r["bpp"] for r in rs], [r[f] for r in rs], "o-", label=f"ours: {group}")
+    j2k = sorted(rows.values(), key=lambda r: r["bpp"])
+    axes[0].plot(
+        [r["bpp"] for r in j2k],
+        [r["jpeg2000_psnr"] for r in j2k],
+        "k.",
+        label="ours: JPEG2000 (OpenJPEG)",
+    )
+    axes[0].set(xlabel="bpp", ylabel="PSNR (dB)", title="Kodak, real entropy coding")
+    axes[1].set(xlabel="bpp", ylabel="MS-SSIM", title="Kodak")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def replace_between_marks(text: str, mark: str, content: str) -> str:
+    """Put ``content`` after ``mark``, up to the next blank-line-separated ``<!-- END -->``."""
+    end = "<!-- END -->"
+    if mark not in text:
+        return text
+    head, rest = text.split(mark, 1)
+    tail = rest.split(end, 1)[1] if end in rest else rest.split("\n\n", 1)[-1]
+    return f"{head}{mark}\n{content}\n{end}{tail}"
+
+
+def report(
+    limit: int | None = None, progress: bool = True, readme: Path | None = None
+) -> dict[str, Any]:
+    """Benchmark the family; on the full Kodak set also write the manifest, figures and tables."""
+    from .io import atomic_write_bytes
+    from .models import MODELS_DIR, manifest_path
+
+    rows = benchmark(limit=limit, progress=progress)
+    if not rows:
+        raise UsageError("no shipped models in data/models: train some (nicspec train --missing)")
+    bars = quality_bars(rows)
+    tables = models_table(rows) + "\n\n" + checks_table(bars)
+    if limit is not None:  # a partial benchmark never overwrites the shipped record
+        return {"rows": rows, "bars": bars, "table": tables}
+    write_manifest(rows, bars, manifest_path())
+    plot_rd(rows, MODELS_DIR / "figures" / "kodak-rd.png")
+    plot_training_curves(MODELS_DIR / "logs", MODELS_DIR / "figures" / "training-curves.png")
+    for doc in (MODELS_DIR / "MODEL_CARD.md", readme):
+        if doc is not None and doc.exists():
+            text = replace_between_marks(doc.read_text(), README_MARK, tables)
+            atomic_write_bytes(doc, text.encode())
+    return {"rows": rows, "bars": bars, "table": tables}
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    result = report(limit=args.limit, progress=not args.no_progress, readme=readme)
+    print(result["table"])
+    failed = [c for c in result["bars"]["checks"] if not c["pass"]]
+    total = len(result["bars"]["checks"])
+    print(f"{total - len(failed)} of {total} quality bars pass")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .models import shipped_models
+
+    for name, entry in shipped_models().items():
+        kodak = entry.get("kodak_real_coding", {}).get("default") or {}
+        extra = f"  Kodak {kodak['bpp']:.3f} bpp {kodak['psnr']:.2f} dB" if kodak else ""
+        print(
+            f"{name:28s} {entry.get('architecture', '?'):22s} {entry.get('metric', '?'):8s}{extra}"
+        )
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``nicspec models list|report``."""
+    p = subparsers.add_parser("models", help="the shipped NIC models: list, benchmark and report")
+    sub = p.add_subparsers(dest="models_command", required=True)
+    lst = sub.add_parser("list", help="list shipped models")
+    lst.set_defaults(func=_cmd_list)
+    rep = sub.add_parser(
+        "report",
+        help="benchmark on Kodak (real coding); write manifest, card figures, README table",
+    )
+    rep.add_argument("--limit", type=int, help="only the first N Kodak images (README left alone)")
+    rep.add_argument("--no-progress", action="store_true")
+    rep.set_defaults(func=_cmd_report)
