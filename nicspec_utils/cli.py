@@ -13,24 +13,31 @@ from .errors import NicspecError
 
 # Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
 # ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
-COMMAND_MODULES = ("data", "corruptions", "evaluate", "train", "modelcard")
+COMMAND_MODULES = ("data", "corruptions", "evaluate", "train", "modelcard", "book")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``nicspec: error:`` line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        where = self.prog.removeprefix("nicspec").strip()
+        self.exit(2, f"nicspec: error: {where + ': ' if where else ''}{message}\n")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object) -> str:
+    return f"nicspec: warning: {message}\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="nicspec",
         description="Neural image compression: generalisation, robustness and spectral biases.",
     )
     parser.add_argument("--version", action="version", version=f"nicspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"nicspec_utils.{name}")
-        except ModuleNotFoundError as exc:  # a module not yet written in a partial checkout
-            if exc.name != f"nicspec_utils.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"nicspec_utils.{name}")
         add_cli = getattr(module, "add_cli", None)
         if add_cli is not None:
             add_cli(sub)
@@ -42,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.simplefilter("default")
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    # compressai's import calls torch.jit.script, which recent torch deprecates noisily.
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
     try:
         return int(args.func(args) or 0)
     except NicspecError as exc:

@@ -401,7 +401,10 @@ def build_corrupted_set_stats(
         )
         for image_id in ids
     ]
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create output folder {root}: {exc.strerror}") from None
     new_files: dict[str, str] = {}
     new_sources: dict[str, str] = {}
     counts = {"written": 0, "skipped": 0}

@@ -8,12 +8,16 @@ from the official URLs through pooch with a cache (``NICSPEC_CACHE``, default th
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
+import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -27,6 +31,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
+KODAK_DESCRIPTION = "Kodak Lossless True Color Image Suite (24 images, portrait ones transposed)"
 CLIC2020_URLS = {
     "test": [
         "https://data.vision.ee.ethz.ch/cvl/clic/test/CLIC2020Mobile_test.zip",
@@ -252,6 +257,10 @@ def _download_zip(url: str, dest: Path) -> Path:
     return out
 
 
+def _clic2020_description(split: str) -> str:
+    return f"CLIC 2020 {split} split (mobile + professional), centre-cropped to 512x768"
+
+
 def _clic2020(split: str) -> Dataset:
     root = mirror_root()
     files: list[Path] = []
@@ -267,7 +276,7 @@ def _clic2020(split: str) -> Dataset:
         files=tuple(sorted(files, key=lambda p: p.name)),
         transform="clic",
         normalisation=CLIC_NORM,
-        description=f"CLIC 2020 {split} split (mobile + professional), centre-cropped to 512x768",
+        description=_clic2020_description(split),
     )
 
 
@@ -279,7 +288,7 @@ def _kodak() -> Dataset:
         transform="landscape",
         normalisation=KODAK_NORM,
         manifest=folder / "SHA256SUMS",
-        description="Kodak Lossless True Color Image Suite (24 images, portrait ones transposed)",
+        description=KODAK_DESCRIPTION,
         extra={"url": KODAK_URL.format(name="kodimNN.png")},
     )
 
@@ -291,7 +300,7 @@ def _mirror_dataset(
     manifest = folder / "SHA256SUMS"
     labels_file = folder.parent / "labels.csv" if folder.name == "images" else None
     labels = read_labels_csv(labels_file) if labels_file and labels_file.exists() else None
-    if manifest.exists() is False and folder.name == "images":
+    if not manifest.exists():
         manifest = folder.parent / "SHA256SUMS"
     return Dataset(
         name=name,
@@ -317,41 +326,49 @@ def _folder(path: str) -> Dataset:
     )
 
 
+# name -> (folder in the mirror, where it comes from, description, Dataset fields)
+MIRRORED: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "clic2025-val": (
+        "clic2025/validation",
+        "https://clic2025.compression.cc",
+        "CLIC 2025 validation images (26 of 32, a stand-in for CLIC 2020), "
+        "transposed to landscape and centre-cropped to 512x768",
+        {"transform": "clic", "normalisation": CLIC_NORM},
+    ),
+    "imagenet-val-subset": (
+        "imagenet-val-subset/images",
+        "https://image-net.org/challenges/LSVRC/2012/",
+        "1,300 ILSVRC2012 validation images with labels (pre-scaled to 227x227 by their "
+        "distributor), Resize(256)-CenterCrop(224)-Resize(256)",
+        {"transform": "imagenet", "normalisation": IMAGENET_NORM},
+    ),
+    "cid22-train": ("train/cid22", "https://cloudinary.com/labs/cid22", "CID22-512 training", {}),
+    "cid22-val": (
+        "train/cid22-validation",
+        "https://cloudinary.com/labs/cid22",
+        "CID22-512 validation",
+        {},
+    ),
+    "gb82": (
+        "train/gb82",
+        "https://github.com/gianni-rosato/gb82-image-set",
+        "GB82 image set",
+        {},
+    ),
+}
+
+
+def _mirrored(name: str) -> Dataset:
+    relative, url, description, fields = MIRRORED[name]
+    return _mirror_dataset(name, relative, url, description, **fields)
+
+
 DATASETS: dict[str, Callable[[], Dataset]] = {
     "kodak": _kodak,
     "clic2020-test": lambda: _clic2020("test"),
     "clic2020-valid": lambda: _clic2020("valid"),
     "clic2020-train": lambda: _clic2020("train"),
-    "clic2025-val": lambda: _mirror_dataset(
-        "clic2025-val",
-        "clic2025/validation",
-        "https://clic2025.compression.cc",
-        "CLIC 2025 validation images (26 of 32, a stand-in for CLIC 2020), "
-        "transposed to landscape and centre-cropped to 512x768",
-        transform="clic",
-        normalisation=CLIC_NORM,
-    ),
-    "imagenet-val-subset": lambda: _mirror_dataset(
-        "imagenet-val-subset",
-        "imagenet-val-subset/images",
-        "https://image-net.org/challenges/LSVRC/2012/",
-        "1,300 ILSVRC2012 validation images with labels (pre-scaled to 227x227 by their "
-        "distributor), Resize(256)-CenterCrop(224)-Resize(256)",
-        transform="imagenet",
-        normalisation=IMAGENET_NORM,
-    ),
-    "cid22-train": lambda: _mirror_dataset(
-        "cid22-train", "train/cid22", "https://cloudinary.com/labs/cid22", "CID22-512 training"
-    ),
-    "cid22-val": lambda: _mirror_dataset(
-        "cid22-val",
-        "train/cid22-validation",
-        "https://cloudinary.com/labs/cid22",
-        "CID22-512 validation",
-    ),
-    "gb82": lambda: _mirror_dataset(
-        "gb82", "train/gb82", "https://github.com/gianni-rosato/gb82-image-set", "GB82 image set"
-    ),
+    **{name: partial(_mirrored, name) for name in MIRRORED},
 }
 
 
@@ -367,6 +384,62 @@ def get_dataset(name: str) -> Dataset:
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(dataset_names())}")
     return DATASETS[name]()
+
+
+def catalogue() -> list[tuple[str, str, str]]:
+    """(name, description, where it comes from) of every dataset; opens and downloads nothing."""
+    try:
+        root = mirror_root()
+    except DataError:
+        root = None
+
+    def in_mirror(relative: str) -> str:
+        if root is None:
+            return f"not found: {MIRROR_ENV} is not set"
+        return "found" if (root / relative).is_dir() else f"not found in {root}"
+
+    rows = [
+        (
+            "kodak",
+            KODAK_DESCRIPTION,
+            f"in the repository (data/kodak), from {KODAK_URL.format(name='kodimNN.png')}",
+        )
+    ]
+    for split, urls in CLIC2020_URLS.items():
+        where = f"mirror clic2020/{split} ({in_mirror(f'clic2020/{split}')}), else downloads "
+        rows.append((f"clic2020-{split}", _clic2020_description(split), where + " + ".join(urls)))
+    for name, (relative, url, description, _) in MIRRORED.items():
+        rows.append((name, description, f"mirror {relative} ({in_mirror(relative)}); from {url}"))
+    rows.append(("folder:PATH", "the images in PATH (or PATH/images), labels.csv if any", "PATH"))
+    return rows
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    for name, description, source in catalogue():
+        print(f"{name}\n    {description}\n    source: {source}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    ds = get_dataset(args.name)
+    problems = ds.verify()
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise DataError(f"{ds.name}: {len(problems)} problem(s) against its SHA256SUMS manifest")
+    print(f"OK: {len(ds)} images of {ds.name} match {ds.manifest}")
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``nicspec data list`` and ``nicspec data verify NAME``."""
+    p = subparsers.add_parser("data", help="list datasets, verify them against their checksums")
+    sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    ls = sub.add_parser("list", help="dataset names, descriptions and where they come from")
+    ls.set_defaults(func=_cmd_list)
+    verify = sub.add_parser("verify", help="check a dataset against its SHA256SUMS manifest")
+    verify.add_argument("name", help="dataset name (see `nicspec data list`) or folder:PATH")
+    verify.set_defaults(func=_cmd_verify)
 
 
 def load_rgb_tensor_batch(dataset: Dataset, image_ids: Sequence[str]) -> np.ndarray:

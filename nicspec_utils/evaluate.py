@@ -46,6 +46,7 @@ from .io import atomic_save_npz, atomic_write_json
 
 SCHEMA = 1
 DEFAULT_BATCH = 8
+NEURAL_PREFIXES = ("zoo:", "checkpoint:", "nic:")
 
 
 def get_codec(name: str, quality: float | None = None, bpp: float | None = None, **options: Any):
@@ -53,6 +54,19 @@ def get_codec(name: str, quality: float | None = None, bpp: float | None = None,
     from .codecs import get_codec as _get_codec
 
     return _get_codec(name, quality=quality, bpp=bpp, **options)
+
+
+def is_neural_codec(name: str) -> bool:
+    """Whether a codec name is a NIC (``zoo:``, ``checkpoint:``, ``nic:``), i.e. not a classic one.
+
+    Names the registry does not know (test doubles) count as neural; the registry rejects them
+    itself when they are truly unknown.
+    """
+    if name.startswith(NEURAL_PREFIXES):
+        return True
+    from .codecs import CLASSIC
+
+    return name not in CLASSIC
 
 
 def check_corruption(corruption: str | None, severity: int | None) -> tuple[str | None, int | None]:
@@ -134,6 +148,17 @@ def _ms_ssim_or_none(x: np.ndarray, y: np.ndarray) -> float | None:
         )
         return None
     return ms_ssim(x, y)
+
+
+def _check_writable(folder: Path) -> None:
+    """DataError now, before any coding, when results could not be written under ``folder``."""
+    import os
+
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write results to {folder}: {parent} is not a writable folder")
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
@@ -266,6 +291,7 @@ def run_with_codec(
     folder = Path(out) if out is not None else results_dir()
     folder = folder / key
     metrics_path = folder / "metrics.json"
+    _check_writable(folder)
     hit = _cached(metrics_path, config)
     if hit is not None:
         if progress:
@@ -406,6 +432,8 @@ def _evaluate(
     check_corruption(corruption, severity)
     options = dict(codec_options or {})
     if estimate:
+        if not is_neural_codec(codec_name):
+            raise UsageError("--estimate applies to neural codecs only")
         options["estimate"] = True
     codec = get_codec(codec_name, quality=quality, bpp=bpp, **options)
     return run_with_codec(
@@ -451,6 +479,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     options = dict(parse_option(o) for o in args.option or [])
     if args.lmbda is not None:
         options["lmbda"] = args.lmbda
+    if args.vtm_dir is not None:
+        options["vtm_dir"] = args.vtm_dir
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
     path, metrics, cached = _evaluate(
         args.codec,
@@ -491,6 +521,9 @@ def add_cli(subparsers: Any) -> None:
         "--option", action="append", metavar="KEY=VALUE", help="codec option (repeatable)"
     )
     p.add_argument("--estimate", action="store_true", help="NIC: estimated instead of real bpp")
+    p.add_argument(
+        "--vtm-dir", help="VTM: folder with the encoder/decoder apps (default $NICSPEC_VTM_DIR)"
+    )
     p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
     p.add_argument("--images", help="comma-separated image ids (default: all)")
     p.add_argument("--limit", type=int, help="only the first N images")

@@ -64,15 +64,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def to_rgb_uint8(img: Image.Image, name: str = "image") -> np.ndarray:
+def to_rgb_uint8(img: Image.Image, name: str = "image", sixteen_bit: bool = False) -> np.ndarray:
     """Convert any PIL image (greyscale, palette, RGBA, 16-bit) to an HxWx3 uint8 array."""
     notes = []
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
+        peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr, mode="L")
         notes.append("16-bit scaled to 8-bit")
+    elif sixteen_bit:
+        notes.append("16-bit reduced to 8-bit")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
@@ -92,8 +94,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     p = Path(path)
     try:
         with Image.open(p) as img:
+            sixteen = any(";16" in str(getattr(t, "args", "")) for t in img.tile)
             img.load()
-            arr = to_rgb_uint8(img, name=p.name)
+            arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
     except FileNotFoundError:
         raise DataError(f"image not found: {p}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

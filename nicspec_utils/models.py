@@ -232,7 +232,13 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
         raise DataError(f"cannot read checkpoint {path}: {exc}") from None
     if raw is None:
         raise DataError(f"{path} is not a nicspec checkpoint (no 'nicspec' metadata)")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise DataError(f"{path}: its 'nicspec' metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its 'nicspec' metadata is not a JSON object")
+    return meta
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -240,12 +246,17 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     from safetensors.torch import load_file
 
     meta = read_checkpoint_meta(path)
+    if lacking := [k for k in ("architecture", "N", "M") if k not in meta]:
+        raise DataError(f"{path}: checkpoint metadata lacks {', '.join(lacking)}")
     arch = meta["architecture"]
     if arch not in ARCHITECTURES:
         raise DataError(f"{path}: unknown architecture {arch!r}")
-    model = build_model(
-        arch, int(meta["N"]), int(meta["M"]), meta.get("lmbda_min"), meta.get("lmbda_max")
-    )
+    try:
+        model = build_model(
+            arch, int(meta["N"]), int(meta["M"]), meta.get("lmbda_min"), meta.get("lmbda_max")
+        )
+    except (UsageError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: bad checkpoint metadata ({exc})") from None
     try:
         state = load_file(str(path))
     except Exception as exc:

@@ -4,7 +4,8 @@ Loss: ``lambda * 255^2 * MSE + bpp`` or ``lambda * (1 - MS-SSIM) + bpp``; Adam f
 networks, a second Adam for the entropy bottleneck's quantiles (aux loss), gradient-norm clip.
 Variable-rate models draw each image's lambda log-uniformly; pruned models follow the cubic
 gradual-magnitude schedule (Zhu & Gupta 2017) with one global threshold. Runs are seeded and
-resume exactly from ``runs/<recipe>/last.pt``.
+resume exactly from ``runs/<recipe>/last.pt`` (step-based runs; a ``--time-budget`` run's
+schedule follows the clock, so its resumption is not bit-exact).
 """
 
 from __future__ import annotations
@@ -429,6 +430,7 @@ def train(
         bar.update(1)
         last = step == total_steps
         if step % log_every == 0 or last:
+            terms = {k: None if v is None else v.detach() for k, v in terms.items()}
             if not math.isfinite(float(terms["loss"])):  # checked when logging: avoids a sync
                 raise DataError(f"{recipe.name}: the loss is {float(terms['loss'])} at step {step}")
             mse = float(terms["mse"])
@@ -498,6 +500,25 @@ def train(
 
 # ------------------------------------------------------------------------------------------
 # CLI
+def _sources_first(names: list[str], recipes: dict[str, Recipe]) -> list[str]:
+    """Order recipes so that each comes after the recipe it is initialised from."""
+    ordered: list[str] = []
+
+    def visit(name: str, seen: tuple[str, ...]) -> None:
+        if name in ordered or name not in names:
+            return
+        if name in seen:
+            raise UsageError(f"recipes form a cycle through init_from: {' -> '.join(seen)}")
+        source = recipes[name].get("init_from")
+        if source:
+            visit(source, (*seen, name))
+        ordered.append(name)
+
+    for name in names:
+        visit(name, ())
+    return ordered
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .models import MODELS_DIR
 
@@ -510,7 +531,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if r.get("ship") and not (models_dir / f"{n}.safetensors").exists()
         ]
         # a recipe's source model trains first
-        names.sort(key=lambda n: recipes[n].get("init_from") is not None)
+        names = _sources_first(names, recipes)
     elif args.recipe:
         if args.recipe not in recipes:
             raise UsageError(f"unknown recipe {args.recipe!r}; choose from {', '.join(recipes)}")

@@ -1,0 +1,316 @@
+"""Chapter 1 analysis: corruption spectra, band tables, grouping agreement, caching, gallery."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nicspec_utils import corruption_analysis as A
+from nicspec_utils import corruptions as C
+from nicspec_utils.errors import UsageError
+from nicspec_utils.io import write_png_atomic
+from nicspec_utils.spectral import (
+    BAND_EDGES,
+    BAND_NAMES,
+    band_energies,
+    radial_frequency,
+    zero_dc,
+)
+
+# The paper's grouping (shared/PAPER_PROTOCOL.md), written out independently of the package.
+PAPER_GROUPS = {
+    "snow": "low",
+    "frost": "low",
+    "fog": "low",
+    "brightness": "low",
+    "contrast": "low",
+    "motion_blur": "medium",
+    "zoom_blur": "medium",
+    "defocus_blur": "medium",
+    "glass_blur": "medium",
+    "elastic_transform": "medium",
+    "jpeg_compression": "medium",
+    "pixelate": "medium",
+    "gaussian_noise": "high",
+    "shot_noise": "high",
+    "impulse_noise": "high",
+}
+H, W = 64, 96
+
+
+def _synthetic(img: np.ndarray, name: str, severity: int, seed: int = 0, image_key: str = ""):
+    """Stand-in corruptions with known spectra: a pixel checkerboard (the highest frequency),
+    a sinusoid of period 8 px (medium) and a smooth ramp (low)."""
+    y, x = np.mgrid[: img.shape[0], : img.shape[1]]
+    amp = 10.0 * severity
+    if name == "gaussian_noise":
+        delta = amp * np.where((x + y) % 2 == 0, 1.0, -1.0)
+    elif name == "defocus_blur":
+        delta = amp * np.sin(2 * np.pi * x / 8.0)
+    else:
+        delta = amp * (x / img.shape[1] - 0.5)
+    out = img.astype(np.float64) + delta[..., None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path: Path) -> str:
+    """Two flat grey 64x96 images (no clipping of the synthetic corruptions), as a folder."""
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = np.full((H, W, 3), 100 + 20 * i, dtype=np.uint8)
+        img += rng.integers(0, 3, size=img.shape, dtype=np.uint8)
+        write_png_atomic(tmp_path / "clean" / f"img{i}.png", img)
+    return f"folder:{tmp_path / 'clean'}"
+
+
+@pytest.fixture()
+def synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(C, "corrupt", _synthetic)
+
+
+def _spectra(dataset: str, cache: Path, **kwargs) -> A.CorruptionSpectra:
+    return A.corruption_spectra(
+        dataset, "fog,defocus_blur,gaussian_noise", kwargs.pop("severities", "1,3"),
+        None, 0, cache, jobs=1, **kwargs,
+    )  # fmt: skip
+
+
+def test_synthetic_corruptions_land_in_their_band(
+    tiny_dataset: str, synthetic: None, tmp_path: Path
+) -> None:
+    spectra = _spectra(tiny_dataset, tmp_path / "cache")
+    assert spectra.shape == (H, W) and spectra.severities == [1, 3]
+    assert spectra.corruptions == ["fog", "defocus_blur", "gaussian_noise"]
+    table = A.grouping_agreement(A.band_table(spectra))
+    shares = table.set_index("corruption")
+    assert shares.loc["gaussian_noise", "high"] > 0.99
+    assert shares.loc["defocus_blur", "medium"] > 0.99
+    assert shares.loc["fog", "low"] > 0.5
+    assert table["agree"].all()
+    np.testing.assert_allclose(table[list(BAND_NAMES)].sum(axis=1), 1.0)
+
+
+def test_caching_returns_identical_arrays_without_recomputing(
+    tiny_dataset: str, synthetic: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    first = _spectra(tiny_dataset, cache)
+    assert first.computed == 6
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a cached spectrum")
+
+    monkeypatch.setattr(A, "_compute_entry", fail)
+    second = _spectra(tiny_dataset, cache)
+    assert second.computed == 0
+    for key, entry in first.entries.items():
+        again = second.entries[key]
+        np.testing.assert_array_equal(again.magnitude, entry.magnitude)
+        np.testing.assert_array_equal(again.ring_energy, entry.ring_energy)
+        assert again.bands == entry.bands and again.key == entry.key
+
+
+def test_cache_is_keyed_by_configuration(
+    tiny_dataset: str, synthetic: None, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    first = _spectra(tiny_dataset, cache, severities="3")
+    other_seed = A.corruption_spectra(
+        tiny_dataset, "fog,defocus_blur,gaussian_noise", "3", None, 1, tmp_path / "c2", jobs=1
+    )
+    assert other_seed.computed == 3
+    assert {e.key for e in other_seed.entries.values()}.isdisjoint(
+        e.key for e in first.entries.values()
+    )
+    # a damaged cache file is recomputed, not trusted
+    path = next((cache / "spectra").rglob("fog-s3-*.npz"))
+    path.write_bytes(b"not an npz")
+    again = _spectra(tiny_dataset, cache, severities="3")
+    assert again.computed == 1
+    np.testing.assert_array_equal(again[("fog", 3)], first[("fog", 3)])
+
+
+def test_rings_reproduce_band_energies_exactly() -> None:
+    rng = np.random.default_rng(3)
+    power = rng.random((H, W))
+    rings = np.bincount(
+        A.ring_index(power.shape).ravel(),
+        weights=zero_dc(power).ravel(),
+        minlength=A.N_RINGS,
+    )
+    expected = band_energies(power, power=True)
+    got = A.shares_from_rings(rings, BAND_EDGES)
+    for band in BAND_NAMES:
+        assert got[band] == pytest.approx(expected[band], rel=1e-12)
+    assert A.ring_index(power.shape).max() < A.N_RINGS
+    assert np.all(A.ring_index(power.shape) * A.RING_STEP <= radial_frequency(power.shape))
+    with pytest.raises(UsageError):
+        A.shares_from_rings(rings, (0.03, 1 / 3))
+
+
+def _fake(dataset: str = "kodak", dominant: dict[str, str] | None = None) -> A.CorruptionSpectra:
+    """All 15 corruptions x severities 1, 5 with chosen band shares (no images involved)."""
+    spectra = A.CorruptionSpectra(dataset, ["a", "b"], 0)
+    for name in C.corruption_names():
+        band = (dominant or {}).get(name, PAPER_GROUPS[name])
+        for severity, main in ((1, 0.6), (5, 0.8)):
+            rings = np.zeros(A.N_RINGS)
+            rest = (1 - main) / 2
+            bands = dict.fromkeys(BAND_NAMES, rest) | {band: main}
+            for b, ring in zip(BAND_NAMES, (4, 40, 200), strict=True):
+                rings[ring] = bands[b]
+            spectra.entries[(name, severity)] = A.SeveritySpectrum(
+                name, severity, np.full((8, 12), float(severity), np.float32), bands, rings, 2, "k"
+            )
+    return spectra
+
+
+def test_band_table_has_the_15_corruptions_with_the_papers_groups() -> None:
+    table = A.band_table(_fake())
+    assert len(table) == 15
+    assert list(table["number"]) == list(range(1, 16))
+    assert dict(zip(table["corruption"], table["group"], strict=True)) == PAPER_GROUPS
+    # mean over severities: 0.6 and 0.8 in the paper's band
+    for name, group in PAPER_GROUPS.items():
+        assert table.set_index("corruption").loc[name, group] == pytest.approx(0.7)
+    per = A.band_table(_fake(), by_severity=True)
+    assert len(per) == 30 and set(per["severity"]) == {1, 5}
+    agreement = A.grouping_agreement(table)
+    assert agreement["agree"].all() and (agreement["dominant"] == agreement["group"]).all()
+
+
+def test_disagreements_are_reported() -> None:
+    agreement = A.grouping_agreement(A.band_table(_fake(dominant={"snow": "medium"})))
+    assert int(agreement["agree"].sum()) == 14
+    row = agreement.set_index("corruption").loc["snow"]
+    assert row["dominant"] == "medium" and row["paper_share"] == pytest.approx(0.15)
+    sentence = A.agreement_sentence(agreement, "Kodak")
+    assert sentence.startswith("On Kodak, 14 of 15 corruptions")
+    assert "snow (paper: low; measured: medium, 70 %, 15 % in low)" in sentence
+    word, text = A.verdict({"Kodak": agreement, "CLIC": agreement})
+    assert word == "partly reproduced" and "28 of 30" in text and "snow" in text
+    assert A.verdict({"Kodak": A.grouping_agreement(A.band_table(_fake()))})[0] == "reproduced"
+    everything_wrong = {n: "high" if g != "high" else "low" for n, g in PAPER_GROUPS.items()}
+    bad = A.grouping_agreement(A.band_table(_fake(dominant=everything_wrong)))
+    assert A.verdict({"Kodak": bad})[0] == "not reproduced"
+    counts = A.group_counts({"Kodak": agreement})
+    assert counts.loc["low", "Kodak"] == "4 / 5" and counts.loc["high", "Kodak"] == "3 / 3"
+
+
+def test_severity_pivot_and_edge_sensitivity() -> None:
+    spectra = _fake(dominant={"zoom_blur": "low"})
+    pivot = A.severity_pivot(spectra)
+    assert list(pivot.columns[-2:]) == ["severity 1", "severity 5"]
+    assert list(pivot.columns[:3]) == ["#", "corruption", "paper's group"]
+    assert pivot.set_index("corruption").loc["zoom blur", "severity 5"] == "low 80%"
+    grid = A.edge_sensitivity(spectra)
+    assert grid.shape == (3, 3)
+    # rings 4, 40 and 200 (x 1/384) stay in low / medium / high for every edge pair on the grid
+    assert (grid.to_numpy() == 14).all()
+    sentence = A.sensitivity_sentence({"Kodak": grid})
+    assert "9 pairs" in sentence and "number 14 of 15 on Kodak." in sentence
+
+
+def test_severity_span() -> None:
+    assert A.severity_span([1, 2, 3, 5]) == "1-3, 5"
+    assert A.severity_span([3]) == "3" and A.severity_span([1, 3, 5]) == "1, 3, 5"
+
+
+def test_select_and_paths(tmp_path: Path) -> None:
+    from nicspec_utils.data import get_dataset
+
+    kodak = get_dataset("kodak")
+    assert len(A.select_image_ids(kodak, None)) == 24
+    assert A.select_image_ids(kodak, 2) == ["kodim01", "kodim02"]
+    assert A.select_image_ids(kodak, 0) == []
+    assert len(A.select_image_ids(kodak, 99)) == 24
+    with pytest.raises(UsageError):
+        A.select_image_ids(kodak, -1)
+    assert A.set_dir(tmp_path, "folder:/a/b") == tmp_path / "folder_a_b"
+    assert A.resolve_cache_dir("results/x") == A.project_root() / "results/x"
+    assert A.display_path(A.project_root() / "results" / "x") == "results/x"
+    assert A.display_path(tmp_path) == str(tmp_path.resolve())
+    assert A.dataset_label("clic2025-val") == "CLIC 2025 (stand-in for CLIC 2020)"
+
+
+def test_gallery_picks_alternate_between_datasets() -> None:
+    picks = A.gallery_picks({"kodak": ["k1", "k2", "k3"], "clic": ["c1"]}, 3)
+    assert picks == [("kodak", "k1"), ("clic", "c1"), ("kodak", "k2")]
+    assert A.gallery_picks({"kodak": ["k1"]}, 0) == []
+    with pytest.raises(UsageError):
+        A.gallery_picks({}, -1)
+
+
+def test_format_agreement_for_display() -> None:
+    shown = A.format_agreement(A.grouping_agreement(A.band_table(_fake())))
+    assert list(shown.columns) == [
+        "corruption", "paper's group", "low", "medium", "high", "dominant band", "agrees"
+    ]  # fmt: skip
+    assert shown.loc[13, "corruption"] == "gaussian noise" and shown.loc[13, "high"] == "70.0 %"
+    assert set(shown["agrees"]) == {"yes"}
+
+
+def test_thumbnail_shows_whole_image_and_a_1_to_1_detail() -> None:
+    img = np.zeros((H * 4, W * 4, 3), dtype=np.uint8)
+    data = A.thumbnail(img, width=96, detail=50, fmt="png")
+    with Image.open(io.BytesIO(data)) as thumb:
+        assert thumb.size == (96 + 6 + 50, 64)
+    assert A.thumbnail(img)[:2] == b"\xff\xd8"  # JPEG
+    with pytest.raises(UsageError):
+        A.thumbnail(img, fmt="gif")
+
+
+def test_gallery_widget_links_dropdowns_to_stacks(
+    tiny_dataset: str, synthetic: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ipywidgets = pytest.importorskip("ipywidgets")
+    names, sevs = ["fog", "gaussian_noise"], [1, 3]
+    spectra = A.corruption_spectra(tiny_dataset, names, sevs, None, 0, tmp_path, jobs=1)
+    picks = A.gallery_picks({tiny_dataset: spectra.image_ids}, 5)
+    assert picks == [(tiny_dataset, "img0"), (tiny_dataset, "img1")]
+    thumbs = A.gallery_thumbnails(picks, names, sevs, tmp_path)
+    assert len(thumbs) == 2 * (1 + 2 * 2)
+    label = A.dataset_label(tiny_dataset)
+    links: list[tuple[tuple, tuple]] = []
+    real_jslink = ipywidgets.jslink
+
+    def recording_jslink(source: tuple, target: tuple):
+        links.append((source, target))
+        return real_jslink(source, target)
+
+    monkeypatch.setattr(ipywidgets, "jslink", recording_jslink)
+    box = A.gallery_widget(thumbs)
+    dropdowns, panels, _ = box.children
+    image, corruption, severity = dropdowns.children
+    assert list(image.options) == [f"{label}: img0", f"{label}: img1"]
+    assert list(corruption.options) == ["3. fog (low)", "13. gaussian noise (high)"]
+    assert list(severity.options) == ["1", "3"]
+    clean = panels.children[0].children[1]
+    corrupted = panels.children[1].children[1]
+    assert isinstance(corrupted, ipywidgets.Stack) and len(corrupted.children) == 2
+    assert len(clean.children) == 2
+    leaf = corrupted.children[1].children[1].children[0]
+    assert leaf.value == thumbs[(f"{label}: img1", "gaussian_noise", 1)]
+    # client-side links only: dropdown index -> stack selected_index, one per stack it drives
+    assert {(s[1], t[1]) for s, t in links} == {("index", "selected_index")}
+    driven = {id(d): [t[0] for s, t in links if s[0] is d] for d in (image, corruption, severity)}
+    assert len(driven[id(image)]) == 2 and clean in driven[id(image)]
+    assert corrupted in driven[id(image)]
+    assert len(driven[id(corruption)]) == 2 and len(driven[id(severity)]) == 2 * 2
+    assert all(isinstance(t, ipywidgets.Stack) for ts in driven.values() for t in ts)
+
+
+def test_figures_render(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = A.plot_spectra_grid(_fake())
+    assert len(fig.axes) >= 15
+    fig.savefig(tmp_path / "grid.png")
+    fig = A.plot_radial_profiles([_fake(), _fake("clic2025-val")])
+    fig.savefig(tmp_path / "radial.png")

@@ -1,0 +1,347 @@
+"""Training: exact resume, pruning schedule, variable rate, MS-SSIM, recipes and `nicspec train`."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import nicspec_utils.train as tr
+from nicspec_utils import data, models
+from nicspec_utils.cli import main
+from nicspec_utils.errors import DataError, UsageError
+from nicspec_utils.train import Recipe, cubic_sparsity, load_recipes, lr_at, train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Folder datasets of Kodak crops: six 128x128 (MSE) and four 192x192 (MS-SSIM)."""
+    from nicspec_utils.io import write_png_atomic
+
+    root = tmp_path_factory.mktemp("train-images")
+    kodak = data.get_dataset("kodak")
+    for i, image_id in enumerate(kodak.image_ids[:6]):
+        img = kodak.load(image_id)
+        write_png_atomic(root / "small" / f"s{i}.png", img[100:228, 200:328])
+        if i < 4:
+            write_png_atomic(root / "large" / f"l{i}.png", img[100:292, 200:392])
+    return {"small": f"folder:{root / 'small'}", "large": f"folder:{root / 'large'}"}
+
+
+def _write_recipes(path: Path, images: dict[str, str], recipes: dict[str, Any]) -> Path:
+    defaults = {
+        "architecture": "scale-hyperprior", "N": 16, "M": 24, "metric": "mse",
+        "batch_size": 2, "crop": 64, "lr": 1.0e-3, "lr_milestones": [0.5], "lr_gamma": 0.1,
+        "warmup_steps": 2, "aux_lr": 1.0e-3, "clip_grad_norm": 1.0, "seed": 7,
+        "train_data": [images["small"]], "val_data": images["small"], "val_every": 1000,
+        "checkpoint_every": 3, "ship": True, "steps": 6, "lmbda": 0.01,
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump({"defaults": defaults, "recipes": recipes}))
+    return path
+
+
+def _recipe(tmp_path: Path, images: dict[str, str], name: str, **params: Any) -> Recipe:
+    path = _write_recipes(tmp_path / f"recipes-{name}.yaml", images, {name: params})
+    return load_recipes(path)[name]
+
+
+def _run(recipe: Recipe, root: Path, **kw: Any) -> Path:
+    return train(recipe, runs_dir=root / "runs", models_dir=root / "models", progress=False, **kw)
+
+
+def _log(root: Path, name: str) -> list[dict[str, str]]:
+    with (root / "runs" / name / "log.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    pass
+
+
+VR = {"architecture": "scale-hyperprior-vr", "lmbda": None, "lmbda_min": 0.002, "lmbda_max": 0.05}
+PRUNE = {"prune": {"final_sparsity": 0.5, "start": 0.2, "end": 0.6, "every": 2}}
+
+
+@pytest.mark.parametrize("kind", ["fixed", "variable-rate", "pruned"])
+def test_resume_is_exact(
+    kind: str, tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """6 steps straight == 3 steps, a crash in step 4, then resume to 6: same log, same weights.
+
+    Covers every piece of restored state: weights, both optimisers, the crop sampler's and the
+    global RNG (noise quantisation), the lambda RNG (variable rate) and the pruning masks.
+    """
+    extra = {"fixed": {}, "variable-rate": VR, "pruned": PRUNE}[kind]
+    recipe = _recipe(tmp_path, images, "r", **extra)
+    straight = _run(recipe, tmp_path / "a", log_every=1)
+
+    real = tr.rate_distortion
+    calls = {"n": 0}
+
+    def crash_in_step_4(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise _Interrupted
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "rate_distortion", crash_in_step_4)
+    with pytest.raises(_Interrupted):
+        _run(recipe, tmp_path / "b", log_every=1)
+    monkeypatch.setattr(tr, "rate_distortion", real)
+    state = torch.load(tmp_path / "b" / "runs" / "r" / "last.pt", weights_only=True)
+    assert state["step"] == 3 and not (tmp_path / "b" / "models" / "r.safetensors").exists()
+    assert [row["step"] for row in _log(tmp_path / "b", "r")] == ["1", "2", "3"]
+    resumed = _run(recipe, tmp_path / "b", log_every=1)
+
+    def strip(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in rows]
+
+    log_a, log_b = _log(tmp_path / "a", "r"), _log(tmp_path / "b", "r")
+    assert [row["step"] for row in log_a] == [str(i) for i in range(1, 7)]
+    assert strip(log_a) == strip(log_b)
+    assert log_a[-1]["loss"] == log_b[-1]["loss"] and log_a[-1]["val_loss"] != ""
+    # the schedule was applied across the resume: warm-up, then the milestone at half-way
+    lrs = [float(row["lr"]) for row in log_b]
+    assert lrs == pytest.approx([5e-4, 1e-3, 1e-3, 1e-4, 1e-4, 1e-4])
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa = torch.load(tmp_path / "a" / "runs" / "r" / "last.pt", weights_only=True)["model"]
+    sb = torch.load(tmp_path / "b" / "runs" / "r" / "last.pt", weights_only=True)["model"]
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    # training moved the weights (the test would be vacuous otherwise)
+    torch.manual_seed(int(recipe["seed"]))
+    fresh = models.transform_weights(tr._build(recipe))
+    assert not any(torch.equal(w, sa[key]) for key, w in fresh.items())
+
+
+def test_finished_run_is_not_retrained(tmp_path: Path, images: dict[str, str]) -> None:
+    recipe = _recipe(tmp_path, images, "f", steps=3)
+    first = _run(recipe, tmp_path)
+    before = load_file(str(first))
+    again = _run(recipe, tmp_path)
+    after = load_file(str(again))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [row["step"] for row in _log(tmp_path, "f")] == ["3"]
+
+
+# --- pruning -----------------------------------------------------------------------------------
+
+
+def test_pruning_follows_the_cubic_schedule(tmp_path: Path, images: dict[str, str]) -> None:
+    prune = {"final_sparsity": 0.95, "start": 0.2, "end": 0.6, "every": 1}
+    recipe = _recipe(tmp_path, images, "p", steps=10, prune=prune, checkpoint_every=100)
+    out = _run(recipe, tmp_path, log_every=1)
+    rows = _log(tmp_path, "p")
+    measured = [float(row["sparsity"]) for row in rows]
+    assert measured == sorted(measured) and measured[0] == 0.0
+    # the row of step s was pruned at progress (s - 1) / steps
+    for row, value in zip(rows, measured, strict=True):
+        target = cubic_sparsity((int(row["step"]) - 1) / 10, 0.95, 0.2, 0.6)
+        assert value == pytest.approx(target, abs=1e-3), row["step"]
+    assert 0.95 - 1e-9 <= measured[-1] < 0.95 + 1e-3  # at least the target, never far above
+    model, meta = models.load_checkpoint(out)
+    assert meta["sparsity"] == pytest.approx(measured[-1])
+    # fp16 storage can only add zeros
+    assert 0.95 - 1e-9 <= models.sparsity(model) < 0.96
+    assert meta["recipe"]["prune"] == prune
+
+
+# --- variable rate, MS-SSIM --------------------------------------------------------------------
+
+
+def test_variable_rate_training(tmp_path: Path, images: dict[str, str]) -> None:
+    recipe = _recipe(
+        tmp_path, images, "vr", architecture="scale-hyperprior-vr", lmbda=None,
+        lmbda_min=0.002, lmbda_max=0.05, steps=4,
+    )  # fmt: skip
+    assert recipe.variable_rate
+    out = _run(recipe, tmp_path)
+    model, meta = models.load_checkpoint(out)
+    assert meta["architecture"] == "scale-hyperprior-vr"
+    assert (meta["lmbda_min"], meta["lmbda_max"]) == (0.002, 0.05) and meta["lmbda"] is None
+    assert meta["steps"] == 4 and meta["n_training_images"] == 6
+    assert math.isfinite(meta["final_val_loss"])
+    assert isinstance(model, models.VariableRateScaleHyperprior)
+    # the FiLM layers were trained (no longer the identity)
+    film = [p for n, p in model.named_parameters() if n.startswith("film") and "net.2" in n]
+    assert film and any(float(p.abs().max()) > 0 for p in film)
+    model.set_lmbda(0.002)
+    with pytest.raises(UsageError, match="outside"):
+        model.set_lmbda(0.1)
+
+
+def test_ms_ssim_training(tmp_path: Path, images: dict[str, str]) -> None:
+    recipe = _recipe(
+        tmp_path, images, "ms", metric="ms-ssim", lmbda=5.0, crop=192,
+        train_data=[images["large"]], val_data=images["large"], steps=3,
+    )  # fmt: skip
+    out = _run(recipe, tmp_path, log_every=1)
+    rows = _log(tmp_path, "ms")
+    assert len(rows) == 3
+    for row in rows:
+        value = float(row["ms_ssim"])
+        assert 0 < value <= 1
+        # loss = lambda * (1 - MS-SSIM) + bpp (means over the batch)
+        assert float(row["loss"]) == pytest.approx(5.0 * (1 - value) + float(row["bpp"]), rel=1e-4)
+    assert models.read_checkpoint_meta(out)["metric"] == "ms-ssim"
+
+
+def test_mse_loss_terms(tmp_path: Path, images: dict[str, str]) -> None:
+    _run(_recipe(tmp_path, images, "l", steps=2), tmp_path, log_every=1)
+    for row in _log(tmp_path, "l"):
+        mse, bpp = float(row["mse"]), float(row["bpp"])
+        assert float(row["loss"]) == pytest.approx(0.01 * 255**2 * mse + bpp, rel=1e-4)
+        assert float(row["psnr"]) == pytest.approx(10 * math.log10(1 / mse))
+        assert row["ms_ssim"] == "" and row["sparsity"] == ""
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_init_from_a_missing_source(tmp_path: Path, images: dict[str, str]) -> None:
+    recipe = _recipe(tmp_path, images, "child", init_from="ghost")
+    with pytest.raises(DataError, match="ghost, which is not trained yet"):
+        _run(recipe, tmp_path)
+    assert not (tmp_path / "models" / "child.safetensors").exists()
+
+
+def test_crop_larger_than_every_image(tmp_path: Path, images: dict[str, str]) -> None:
+    with pytest.raises(DataError, match="at least 192 px"):
+        _run(_recipe(tmp_path, images, "big", crop=192), tmp_path)
+
+
+def test_cli_unknown_recipe(tmp_path: Path, images: dict[str, str], capsys: Any) -> None:
+    path = _write_recipes(tmp_path / "recipes.yaml", images, {"a": {}})
+    assert main(["train", "--recipes", str(path), "--recipe", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown recipe 'nope'" in err and "choose from a" in err
+    assert main(["train", "--recipes", str(path)]) == 2
+    assert "--missing" in capsys.readouterr().err
+    assert main(["train", "--recipes", str(tmp_path / "absent.yaml"), "--recipe", "a"]) == 1
+
+
+def test_cli_missing_trains_absent_checkpoints_source_first(
+    tmp_path: Path, images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipes = {
+        "child": {"init_from": "base"},  # listed before its source
+        "base": {},
+        "done": {},
+        "draft": {"ship": False},
+    }
+    path = _write_recipes(tmp_path / "recipes.yaml", images, recipes)
+    models_dir, runs_dir = tmp_path / "models", tmp_path / "runs"
+    models_dir.mkdir()
+    (models_dir / "done.safetensors").write_bytes(b"already trained")
+    args = ["train", "--recipes", str(path), "--missing", "--steps", "2", "--no-progress",
+            "--models-dir", str(models_dir), "--runs-dir", str(runs_dir)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [str(models_dir / "base.safetensors"), str(models_dir / "child.safetensors")]
+    assert (models_dir / "done.safetensors").read_bytes() == b"already trained"
+    assert not (models_dir / "draft.safetensors").exists() and not (runs_dir / "draft").exists()
+    meta = models.read_checkpoint_meta(models_dir / "child.safetensors")
+    assert meta["init_from"] == "base" and meta["steps"] == 2
+    state = torch.load(runs_dir / "child" / "last.pt", weights_only=True)
+    assert state["init_origin"] == str(runs_dir / "base" / "last.pt")
+    # nothing left to do
+    assert main(args) == 0
+    assert "nothing to train" in capsys.readouterr().out
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def test_cubic_sparsity() -> None:
+    final, start, end = 0.95, 0.2, 0.6
+    assert cubic_sparsity(0.0, final, start, end) == 0.0
+    assert cubic_sparsity(start, final, start, end) == 0.0
+    assert cubic_sparsity(end, final, start, end) == final
+    assert cubic_sparsity(1.0, final, start, end) == final
+    mid = (start + end) / 2
+    assert cubic_sparsity(mid, final, start, end) == pytest.approx(final * (1 - 0.5**3))
+    grid = np.linspace(0, 1, 201)
+    values = [cubic_sparsity(float(t), final, start, end) for t in grid]
+    assert values == sorted(values) and all(0 <= v <= final for v in values)
+    # fast at first, flat at the end: the first half of the window prunes 7/8 of the total
+    assert cubic_sparsity(start + 0.01, final, start, end) > 0.01 * final / (end - start)
+
+
+def test_lr_at_warmup_and_milestones() -> None:
+    r = Recipe("x", {"lr": 1e-3, "warmup_steps": 4, "lr_milestones": [0.5, 0.8], "lr_gamma": 0.1})
+    assert [lr_at(r, 0.0, s) for s in range(5)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+    assert lr_at(r, 0.49, 100) == pytest.approx(1e-3)
+    assert lr_at(r, 0.5, 100) == pytest.approx(1e-4)
+    assert lr_at(r, 0.79, 100) == pytest.approx(1e-4)
+    assert lr_at(r, 0.8, 100) == pytest.approx(1e-5)
+    plain = Recipe("y", {"lr": 2e-4})
+    assert lr_at(plain, 0.0, 0) == lr_at(plain, 0.99, 10**6) == pytest.approx(2e-4)
+    default_gamma = Recipe("z", {"lr": 1.0, "lr_milestones": [0.5]})
+    assert lr_at(default_gamma, 0.6) == pytest.approx(0.1)
+
+
+# --- the real recipes --------------------------------------------------------------------------
+
+
+def test_the_shipped_recipes_file() -> None:
+    recipes = load_recipes()
+    assert "sh-mse-0.0067" in recipes and len(recipes) >= 8
+    for name, r in recipes.items():
+        for dataset in [*r["train_data"], r["val_data"]]:
+            assert dataset in data.DATASETS, (name, dataset)
+        assert r["architecture"] in models.ARCHITECTURES, name
+        assert r["metric"] in ("mse", "ms-ssim"), name
+        assert int(r["crop"]) % 64 == 0 and int(r["steps"]) > 0, name
+        if r["metric"] == "ms-ssim":
+            assert int(r["crop"]) > 160, name
+        if r.variable_rate:
+            assert 0 < r["lmbda_min"] < r["lmbda_max"], name
+        else:
+            assert float(r["lmbda"]) > 0, name
+        if r.get("init_from"):
+            source = recipes[r["init_from"]]
+            assert (source["N"], source["M"]) == (r["N"], r["M"]), name
+            assert not source.get("init_from"), name  # --missing orders one level only
+            assert source.get("ship") or not r.get("ship"), name
+        if r.get("prune"):
+            p = r["prune"]
+            assert 0 <= p["start"] < p["end"] <= 1 and 0 < p["final_sparsity"] < 1, name
+        for milestone in r.get("lr_milestones") or []:
+            assert 0 < float(milestone) < 1, name
+
+
+def test_shipped_checkpoints_match_their_recipes() -> None:
+    recipes = load_recipes()
+    shipped = sorted(models.MODELS_DIR.glob("*.safetensors"))
+    if not shipped:
+        pytest.skip("no shipped models in data/models")
+    for path in shipped:
+        meta = models.read_checkpoint_meta(path)
+        assert path.stem in recipes and meta["name"] == path.stem, path.name
+        r = recipes[path.stem]
+        assert r.get("ship"), path.name
+        for key in ("architecture", "N", "M", "metric"):
+            assert meta[key] == r[key], (path.name, key)
+        assert meta["lmbda"] == r.get("lmbda") and meta["lmbda_min"] == r.get("lmbda_min")
