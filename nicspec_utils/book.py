@@ -98,7 +98,10 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
 
 def build_html(builder: str = "html") -> Path:
     """Run ``jupyter-book build`` on the repository root; return the output folder."""
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(REPO), "--builder", builder]
+    script = Path(sys.executable).parent / "jupyter-book"
+    if not script.exists():
+        raise UsageError("jupyter-book is not installed: pip install -e '.[book]'")
+    cmd = [str(script), "build", str(REPO), "--builder", builder]
     done = subprocess.run(cmd, cwd=REPO, text=True, capture_output=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])

@@ -408,6 +408,24 @@ def severity_pivot(spectra: CorruptionSpectra) -> Any:
     return pivot.reset_index().rename(columns={"number": "#", "group": "paper's group"})
 
 
+def severity_exceptions(spectra: CorruptionSpectra, label: str) -> str:
+    """One Markdown sentence: the (corruption, severity) pairs whose dominant band is not the
+    paper's group, severities grouped per corruption."""
+    table = grouping_agreement(band_table(spectra, by_severity=True))
+    bad = table[~table["agree"]]
+    head = f"On {label}, {len(bad)} of {len(table)} (corruption, severity) pairs disagree"
+    if bad.empty:
+        return head + "."
+    parts = []
+    for name, rows in bad.groupby("corruption", sort=False):
+        bands = ", ".join(sorted(set(rows["dominant"]), key=BAND_NAMES.index))
+        parts.append(
+            f"{_fmt_name(name)} at severit{'ies' if len(rows) > 1 else 'y'} "
+            f"{severity_span(list(rows['severity']))} ({bands})"
+        )
+    return f"{head}: {'; '.join(parts)}."
+
+
 def edge_sensitivity(
     spectra: CorruptionSpectra,
     low_edges: Sequence[float] = LOW_EDGE_GRID,
@@ -579,7 +597,7 @@ def plot_spectra_grid(spectra: CorruptionSpectra, ncols: int = 5, title: str | N
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="mean |F(x~ - x)|")
+        fig.colorbar(image, ax=axes, shrink=0.8, label=r"mean $|F(\tilde{x} - x)|$")
     sevs = spectra.severities
     which = (
         f"severity {sevs[0]}" if len(sevs) == 1 else f"mean over severities {severity_span(sevs)}"
@@ -613,7 +631,7 @@ def plot_radial_profiles(spectra_list: Sequence[CorruptionSpectra]) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel("radial frequency (cycles/pixel)")
         ax.set_title(dataset_label(spectra.dataset), fontsize=10)
-    axes[0][0].set_ylabel("mean |F(x~ - x)| over the ring")
+    axes[0][0].set_ylabel(r"mean $|F(\tilde{x} - x)|$ over the ring")
     handles, labels = axes[0][-1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8)
     return fig

@@ -208,6 +208,14 @@ def test_severity_pivot_and_edge_sensitivity() -> None:
     assert list(pivot.columns[-2:]) == ["severity 1", "severity 5"]
     assert list(pivot.columns[:3]) == ["#", "corruption", "paper's group"]
     assert pivot.set_index("corruption").loc["zoom blur", "severity 5"] == "low 80%"
+    sentence = A.severity_exceptions(spectra, "Kodak")
+    assert sentence == (
+        "On Kodak, 2 of 30 (corruption, severity) pairs disagree: "
+        "zoom blur at severities 1, 5 (low)."
+    )
+    assert A.severity_exceptions(_fake(), "Kodak").endswith(
+        "0 of 30 (corruption, severity) pairs disagree."
+    )
     grid = A.edge_sensitivity(spectra)
     assert grid.shape == (3, 3)
     # rings 4, 40 and 200 (x 1/384) stay in low / medium / high for every edge pair on the grid

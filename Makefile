@@ -1,0 +1,94 @@
+# nicspec — the two newcomer commands:
+#   make book   build the Jupyter Book into _build/html (creates .venv with the book extras)
+#   make test   ruff + the fast test suite (creates .venv with the test extras)
+# Others: make test-slow, make lint, make venv, make clean, make distclean, make help.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# In CI (CI=true) pip's progress bars only clutter the log.
+PIP_FLAGS ?= $(if $(CI),--progress-bar off,)
+PYTEST_ARGS ?=
+BOOK_FLAGS ?=
+PROFILE ?= quick
+LINT_PATHS := nicspec_utils tests book/_ext
+
+# Stamps: each records that the venv holds one set of extras for this pyproject.toml. A changed
+# pyproject.toml (or a deleted venv) reinstalls; otherwise a rerun does nothing.
+STAMP_TEST := $(VENV)/.nicspec-test.stamp
+STAMP_BOOK := $(VENV)/.nicspec-book.stamp
+
+# The data mirror that replaces the network (see README "Data"): ../shared/data beside the
+# clone, unless NICSPEC_DATA_MIRROR is already set.
+ifeq ($(origin NICSPEC_DATA_MIRROR),undefined)
+ifneq ($(wildcard ../shared/data/.),)
+export NICSPEC_DATA_MIRROR := $(abspath ../shared/data)
+endif
+endif
+
+# One BLAS/OpenMP thread unless the caller says otherwise: the machines are small and shared,
+# and torch's intra-op threads thrash there (tests/conftest.py also calls torch.set_num_threads(1)).
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: help book test test-slow lint venv venv-book clean distclean
+
+help:
+	@echo "make book       build the book into _build/html (creates $(VENV) with .[dev])"
+	@echo "make test       ruff check + pytest, slow/network tests deselected (creates $(VENV))"
+	@echo "make test-slow  only the slow tests (pytest -m slow)"
+	@echo "make lint       ruff check $(LINT_PATHS)"
+	@echo "make clean      remove _build and caches;  make distclean: also $(VENV)"
+	@echo "data mirror: NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "make: no python3.11 (or python3) on PATH" >&2; exit 1; }
+	@echo ">> creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	@echo ">> installing nicspec-utils[test] into $(VENV) (first time: a few minutes)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[test]'
+	@touch $@
+
+$(STAMP_BOOK): pyproject.toml | $(BIN)/python
+	@echo ">> installing nicspec-utils[dev] (book + classify + test) into $(VENV) (first time: a few minutes)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	@touch $@ $(STAMP_TEST)
+
+venv: $(STAMP_TEST)
+venv-book: $(STAMP_BOOK)
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check $(LINT_PATHS)
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: lint
+	@echo ">> pytest (NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}, OMP_NUM_THREADS=$$OMP_NUM_THREADS)"
+	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+test-slow: $(STAMP_TEST)
+	@rc=0; $(BIN)/python -m pytest -m slow $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no slow tests: failing" >&2; fi; \
+	exit $$rc
+
+# jupytext -> papermill (the profile's parameters, book/profiles.yaml) -> jupyter-book.
+# `make book PROFILE=smoke` for CI-sized runs, `PROFILE=paper` for the full protocol (GPU).
+book: $(STAMP_BOOK)
+	@echo ">> nicspec book --profile $(PROFILE)"
+	$(BIN)/nicspec book --profile $(PROFILE)
+	@test -f _build/html/index.html || { echo "make: _build/html/index.html was not written" >&2; exit 1; }
+	@echo ">> the book: $(CURDIR)/_build/html/index.html"
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,257 @@
+"""rd: settings, clean sweeps, BD tables, corrupted study wiring, bpp inflation, findings, plots."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nicspec_utils import rd
+from nicspec_utils.corruptions import CORRUPTIONS, corruption_names
+from nicspec_utils.errors import UsageError
+from nicspec_utils.io import write_png_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+KODIM01 = REPO / "data" / "kodak" / "kodim01.png"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A one-image dataset: a 96x128 crop of kodim01 (or a smooth synthetic image)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    if KODIM01.exists():
+        from nicspec_utils.io import read_image
+
+        img = read_image(KODIM01)[100:196, 200:328]
+    else:
+        y, x = np.mgrid[0:96, 0:128]
+        img = np.stack([x * 2, y * 2, (x + y)], axis=-1).astype(np.uint8)
+    write_png_atomic(folder / "img0.png", np.ascontiguousarray(img))
+    return f"folder:{folder}"
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Any:
+    """MS-SSIM is null (with a warning) for images this small; the tests do not need it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="MS-SSIM needs")
+        yield
+
+
+def _curve(name: str, bpp: list[float], psnr: list[float], family: str = "classic") -> list[dict]:
+    return [
+        {"dataset": "d", "curve": name, "family": family, "bpp": b, "psnr": p,
+         "ms_ssim_db": p / 2, "n_images": 1}
+        for b, p in zip(bpp, psnr, strict=True)
+    ]  # fmt: skip
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_parse_qualities_and_pick_points() -> None:
+    assert rd.parse_qualities("") == {}
+    assert rd.parse_qualities("jpeg=5, 10;jpeg2000=48") == {
+        "jpeg": (5.0, 10.0),
+        "jpeg2000": (48.0,),
+    }
+    with pytest.raises(UsageError):
+        rd.parse_qualities("jpeg")
+    with pytest.raises(UsageError):
+        rd.parse_qualities("jpeg=a,b")
+    assert rd.pick_points([1, 2, 3, 4, 5], 2) == [1, 5]
+    assert rd.pick_points([1, 2, 3, 4, 5], 3) == [1, 3, 5]
+    assert rd.pick_points([1, 2, 3], None) == [1, 2, 3]
+    assert rd.pick_points([1, 2, 3], 9) == [1, 2, 3]
+
+
+def test_classic_settings_types_and_labels() -> None:
+    s = rd.classic_settings("jpeg,jpeg2000,webp", "jpeg=10,60,90;jpeg2000=160,48,16", points=2)
+    assert [(x.codec, x.quality) for x in s] == [
+        ("jpeg", 10),
+        ("jpeg", 90),
+        ("jpeg2000", 160.0),  # the anchor keeps its whole ladder
+        ("jpeg2000", 48.0),
+        ("jpeg2000", 16.0),
+        ("webp", 5),
+        ("webp", 90),
+    ]
+    assert isinstance(s[0].quality, int) and isinstance(s[2].quality, float)
+    assert s[2].curve == "JPEG2000" and "0.15 bpp" in s[2].label
+    assert len(rd.classic_settings("jpeg2000", points=2)) == len(rd.DEFAULT_QUALITIES["jpeg2000"])
+    with pytest.raises(UsageError):
+        rd.classic_settings("nic:sh-mse-0.0067")
+
+
+def test_nic_settings_from_shipped_models() -> None:
+    shipped = rd.resolve_models("all")
+    if not shipped:
+        pytest.skip("no shipped models")
+    assert rd.nic_kind(shipped[0]) == rd.CURVE_LADDER
+    assert rd.nic_kind("sh-vr-mse", {"architecture": "scale-hyperprior-vr"}) == rd.CURVE_VR
+    assert rd.nic_kind("x", {"metric": "ms-ssim"}) == rd.CURVE_MSSSIM
+    assert rd.nic_kind("x", {"sparsity": 0.95}) == rd.CURVE_PRUNED
+    if "sh-vr-mse" in shipped:
+        vr = rd.nic_settings("sh-vr-mse", "0.0067,0.018")
+        assert [x.lmbda for x in vr] == [0.0067, 0.018]
+        assert vr[0].options() == {"lmbda": 0.0067}
+        with pytest.raises(UsageError):
+            rd.nic_setting("sh-vr-mse")
+    with pytest.raises(UsageError):
+        rd.resolve_models("no-such-model")
+
+
+def test_results_folder_is_anchored_at_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO / "tests")
+    monkeypatch.delenv("NICSPEC_RESULTS", raising=False)
+    assert rd.results_folder("") == REPO / "results"
+    assert rd.results_folder("elsewhere") == REPO / "elsewhere"
+    monkeypatch.setenv("NICSPEC_RESULTS", "/tmp/x")
+    assert rd.results_folder("") == Path("/tmp/x")
+
+
+# --- real (tiny) evaluations --------------------------------------------------------------------
+
+
+def test_bpp_increases_with_quality(tiny: str, tmp_path: Path) -> None:
+    settings = rd.classic_settings("jpeg,jpeg2000", "jpeg=10,60;jpeg2000=96,24")
+    df = rd.rd_sweep(settings, tiny, ["img0"], out=tmp_path)
+    assert list(df.columns) == rd.POINT_COLUMNS
+    for _, c in df.groupby("curve"):
+        assert len(c) == 2
+        lo, hi = c.iloc[0], c.iloc[1]  # ladder order: lower rate first
+        assert hi["bpp"] > lo["bpp"] and hi["psnr"] > lo["psnr"]
+    j2k = df[df["codec"] == "jpeg2000"]
+    assert np.allclose(j2k["bpp"], [24 / 96, 24 / 24], rtol=0.1)
+    again = rd.rd_sweep(settings, tiny, ["img0"], out=tmp_path)  # read from the cache
+    assert again["key"].tolist() == df["key"].tolist()
+
+
+def test_inflation_of_the_none_codec_is_exactly_one(tiny: str, tmp_path: Path) -> None:
+    settings = rd.inflation_settings("none,jpeg")
+    df = rd.bpp_inflation(settings, tiny, ["img0"], "gaussian_noise", 2, out=tmp_path)
+    none = df[df["codec"] == rd.codec_label("none")]
+    assert none["inflation"].tolist() == [1.0]
+    jpeg = df[df["codec"].str.startswith("JPEG")]
+    assert jpeg["inflation"].iloc[0] > 1  # noise costs JPEG bits at a fixed quality
+    table = rd.inflation_table(df)
+    assert "gaussian_noise" in table.columns and "mean high" in table.columns
+
+
+# --- Bjontegaard table --------------------------------------------------------------------------
+
+
+def test_bd_rate_of_a_codec_against_itself_is_zero() -> None:
+    pts = _curve("JPEG2000", [0.25, 0.5, 1.0, 1.5], [26.0, 29.0, 32.5, 34.0])
+    pts += [dict(p, curve="copy") for p in pts]
+    for method in ("pchip", "cubic"):
+        bd = rd.bd_table(pd.DataFrame(pts), method=method)
+        row = bd.iloc[0]
+        assert row["curve"] == "copy"
+        assert abs(row["bd_rate_psnr_pct"]) < 1e-9 and abs(row["bd_psnr_db"]) < 1e-9
+        assert abs(row["bd_rate_msssim_pct"]) < 1e-9
+        assert row["psnr_range"] == "26.00-34.00 dB"
+
+
+def test_bd_table_reports_no_overlap_and_single_points() -> None:
+    pts = _curve("JPEG2000", [0.25, 0.5, 1.0], [26.0, 29.0, 32.0])
+    pts += _curve("far", [2.0, 3.0], [40.0, 42.0])
+    pts += _curve("one", [0.5], [30.0], family="nic")
+    pts += _curve("better", [0.25, 0.5, 1.0], [27.0, 30.0, 33.0], family="nic")
+    bd = rd.bd_table(pd.DataFrame(pts)).set_index("curve")
+    assert math.isnan(bd.loc["far", "bd_rate_psnr_pct"])
+    assert "no overlap" in bd.loc["far", "note"] and bd.loc["far", "psnr_range"] == "none"
+    assert bd.loc["one", "method"] == "point"
+    assert bd.loc["one", "bd_psnr_db"] == pytest.approx(1.0)
+    assert bd.loc["better", "bd_rate_psnr_pct"] < 0
+    assert bd.loc["better", "bd_psnr_db"] == pytest.approx(1.0)
+
+
+# --- corrupted study (wiring, with a stand-in for evaluate) -------------------------------------
+
+
+def _fake_run(setting: rd.Setting, dataset: str, ids: Any, **kw: Any) -> dict[str, Any]:
+    """NIC at 0.5 bpp; on high-frequency corruptions it is 1 dB closer to clean than JPEG2000
+    and 1 dB further from its input (elsewhere: equal w.r.t. clean, 1 dB closer to its input)."""
+    high = kw.get("corruption") and rd.group_of(kw["corruption"]) == "high"
+    if setting.family == "nic":
+        return {"bpp": 0.5 + 0.0001234, "psnr": 30.0 - 10 * high, "psnr_wrt_clean": 25.0 + high,
+                "ms_ssim": None, "ms_ssim_wrt_clean": None, "n_images": len(ids)}  # fmt: skip
+    bpp = kw.get("bpp") or 1.0
+    return {"bpp": bpp, "psnr": 29.0 - 8 * high, "psnr_wrt_clean": 25.0, "ms_ssim": 0.9,
+            "ms_ssim_wrt_clean": 0.8, "n_images": len(ids)}  # fmt: skip
+
+
+def test_corrupted_study_matches_rates_and_groups_cover_all_15(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rd, "run_setting", _fake_run)
+    monkeypatch.setattr(rd, "nic_kind", lambda name, meta=None: rd.CURVE_LADDER)
+    study = rd.corrupted_study("m1,m2", "kodak", ["a"], "all", 3)
+    assert len(study) == 15 * 2 * 2
+    j2k = study[study["codec"] == rd.ANCHOR]
+    assert (j2k["bpp"] == round(0.5 + 0.0001234, 4)).all()
+    deltas = rd.corrupted_deltas(study)
+    assert len(deltas) == 30 and set(deltas["corruption"]) == set(corruption_names())
+    summary = rd.group_summary(deltas, by_model=False).set_index("group")
+    assert summary["corruptions"].to_dict() == {"low": 5, "medium": 7, "high": 3}
+    assert summary.loc["high", "delta_psnr_clean"] == pytest.approx(1.0)
+    assert summary.loc["low", "delta_psnr_clean"] == pytest.approx(0.0)
+    assert len(rd.group_summary(deltas)) == 6
+    groups = {c.name: c.group for c in CORRUPTIONS}
+    assert all(rd.group_of(n) == g for n, g in groups.items())
+
+    pts = pd.DataFrame(
+        _curve("JPEG2000", [0.25, 0.5, 1.0], [26.0, 29.0, 32.0])
+        + _curve(rd.CURVE_LADDER, [0.25, 0.5, 1.0], [25.0, 28.0, 31.0], family="nic")
+    )
+    found = rd.findings(pts, deltas).set_index("claim")["verdict"]
+    verdicts = dict(zip([c.split(":")[0] for c in found.index], found, strict=True))
+    assert verdicts["Clean RD"] == "not reproduced"  # the ladder is 1 dB below JPEG2000
+    assert verdicts["Claim 3"] == "reproduced"
+    assert verdicts["Claim 2"] == "reproduced"  # high: -1 dB vs JPEG2000, others +1 dB
+    assert verdicts["Claim 5"] == "not testable here"
+
+
+def test_verdict_words() -> None:
+    assert rd.verdict([True, True]) == "reproduced"
+    assert rd.verdict([True, False]) == "partly reproduced"
+    assert rd.verdict([False]) == "not reproduced"
+    assert rd.verdict([]) == "not testable here"
+    assert rd.verdict([True], ("observed", "partly", "not observed")) == "observed"
+
+
+def test_plots_draw(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(rd, "run_setting", _fake_run)
+    monkeypatch.setattr(rd, "nic_kind", lambda name, meta=None: rd.CURVE_LADDER)
+    deltas = rd.corrupted_deltas(rd.corrupted_study("m1", "kodak", ["a"], "fog,shot_noise", 3))
+    fig = rd.plot_group_deltas(rd.group_summary(deltas))
+    assert len(fig.axes) == 2
+    fig2 = rd.plot_corruption_deltas(deltas)
+    pts = pd.DataFrame(_curve("JPEG2000", [0.25, 0.5], [26.0, 29.0]))
+    ax = rd.plot_rd(pd.concat([pts, rd.published_points(["vtm"], dataset="d")]))
+    assert ax.get_xlim()[1] == pytest.approx(0.5 * 1.3)
+    plt.close("all")
+    assert fig2 is not None
+
+
+def test_real_nic_vs_matched_jpeg2000(tiny: str, tmp_path: Path) -> None:
+    """One shipped model on one tiny noisy image: JPEG2000 lands near the NIC's rate."""
+    if "sh-mse-0.0067" not in rd.resolve_models("all"):
+        pytest.skip("sh-mse-0.0067 is not shipped")
+    study = rd.corrupted_study(
+        "sh-mse-0.0067", tiny, ["img0"], "gaussian_noise", 1, estimate=True, out=tmp_path
+    )
+    nic, j2k = study.set_index("codec").loc[[rd.NIC_LABEL, rd.ANCHOR], "bpp"]
+    assert j2k == pytest.approx(nic, rel=0.15)
+    assert study["psnr_wrt_clean"].notna().all()
