@@ -89,3 +89,13 @@ def cached_json(path: str | os.PathLike[str], compute: Callable[[], Any]) -> Any
     value = json_safe(compute())
     atomic_write_json(path, value)
     return value
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) with ``pyproject.toml`` and
+    ``nicspec_utils``; the cwd itself when there is none (e.g. an installed package)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "nicspec_utils").is_dir():
+            return folder
+    return here

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import corruptions as C
-from .cache import canonical_json, config_key
+from .cache import canonical_json, config_key, project_root
 from .data import Dataset, get_dataset
 from .errors import DataError, UsageError
 from .io import atomic_save_npz, read_image
@@ -68,16 +68,6 @@ def dataset_label(name: str) -> str:
 def _safe(name: str) -> str:
     """A dataset name as a folder name (``folder:/x/y`` -> ``folder_x_y``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "dataset"
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) with ``pyproject.toml`` and
-    ``nicspec_utils``; the cwd itself when there is none (e.g. an installed package)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "nicspec_utils").is_dir():
-            return folder
-    return here
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike[str]) -> Path:

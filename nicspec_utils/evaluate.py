@@ -512,7 +512,11 @@ def add_cli(subparsers: Any) -> None:
         "setting; write <out>/<config key>/metrics.json and spectra.npz. A rerun of the same "
         "configuration is read from the cache.",
     )
-    p.add_argument("--codec", required=True, help="codec name (e.g. none, jpeg, jpeg2000, sh)")
+    p.add_argument(
+        "--codec",
+        required=True,
+        help="none, jpeg, jpeg2000, webp, avif, hevc, vtm, zoo:ARCH, checkpoint:PATH or nic:NAME",
+    )
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--quality", type=_number, help="the codec's rate setting")
     rate.add_argument("--bpp", type=float, help="target bits per pixel (rate matching)")

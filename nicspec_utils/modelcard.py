@@ -185,7 +185,11 @@ def checks_table(bars: dict[str, Any]) -> str:
     lines = ["| quality bar | measured | pass |", "|---|---|---|"]
     for c in bars["checks"]:
         verdict = "yes" if c["pass"] else "**no**"
-        lines.append(f"| {c['check']} | {_fmt(c['value'], 3, signed=True)} | {verdict} |")
+        digits = 6 if "sparsity" in c["check"] else 3  # 0.949999 must not print as 0.950
+        shown = _fmt(c["value"], digits, signed="sparsity" not in c["check"])
+        if shown == "–":
+            shown = "not measurable (outside the compared curve's bpp range)"
+        lines.append(f"| {c['check']} | {shown} | {verdict} |")
     return "\n".join(lines)
 
 

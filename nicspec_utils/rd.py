@@ -326,13 +326,9 @@ def results_folder(results: str | Path | None = None) -> Path:
     and one run from the root share the cache)."""
     import os
 
-    from .cache import RESULTS_ENV
+    from .cache import RESULTS_ENV, project_root
 
-    root = Path.cwd().resolve()
-    for folder in (root, *root.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "nicspec_utils").is_dir():
-            root = folder
-            break
+    root = project_root()
     if results:
         path = Path(results).expanduser()
         return path if path.is_absolute() else root / path
