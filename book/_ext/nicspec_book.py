@@ -1,9 +1,12 @@
-"""Sphinx extension for the nicspec book: the ``nicspec-models`` directive.
+"""Sphinx extension for the nicspec book: the ``nicspec-models``, ``nicspec-profiles`` and
+``nicspec-timings`` directives.
 
 ``{nicspec-models}`` renders the shipped NIC models as a table at build time, from
 ``data/models/manifest.json`` (written by ``nicspec models report``) when it exists, otherwise
-from the metadata inside each checkpoint. It never fails the build: a missing package or
-manifest becomes a sentence on the page and a warning in the log.
+from the metadata inside each checkpoint. ``{nicspec-profiles}`` renders ``book/profiles.yaml``
+(the papermill parameters of each chapter under each profile) and ``{nicspec-timings}`` renders
+``book/chapters/timings.json`` (written by ``nicspec book``). None of them fails the build: a
+missing package or file becomes a sentence on the page and a warning in the log.
 """
 
 from __future__ import annotations
@@ -117,6 +120,118 @@ def models_markdown(repo: Path) -> tuple[str, list[Path]]:
     return "\n".join(body), used
 
 
+PROFILES = Path("book") / "profiles.yaml"
+TIMINGS = Path("book") / "chapters" / "timings.json"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "all"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"`{value}`".replace("|", "\\|")
+
+
+def profiles_markdown(repo: Path) -> tuple[str, list[Path]]:
+    """``book/profiles.yaml`` as one table per profile (parameter x chapter)."""
+    path = repo / PROFILES
+    try:
+        import yaml
+
+        profiles = (yaml.safe_load(path.read_text()) or {}).get("profiles") or {}
+    except Exception as exc:  # missing file, broken YAML, no PyYAML: say so, do not fail
+        LOG.warning("nicspec-profiles: cannot read %s: %s", path, exc)
+        return f"*The profiles could not be read from `{PROFILES.as_posix()}` ({exc}).*", []
+    body: list[str] = []
+    for name, profile in profiles.items():
+        profile = profile or {}
+        chapters = profile.get("chapters") or {}
+        body += [f"**{name}** — {profile.get('description', '')}", ""]
+        if not chapters:
+            body += ["*(no parameters: every chapter runs with its defaults)*", ""]
+            continue
+        params: list[str] = []
+        for values in chapters.values():
+            params += [k for k in (values or {}) if k not in params]
+        body.append("| parameter | " + " | ".join(f"`{c}`" for c in chapters) + " |")
+        body.append("|---" * (len(chapters) + 1) + "|")
+        for key in params:
+            cells = [
+                _cell((values or {})[key]) if key in (values or {}) else "(default)"
+                for values in chapters.values()
+            ]
+            body.append(f"| `{key}` | " + " | ".join(cells) + " |")
+        body.append("")
+    body.append(
+        "`all` (a `null` in the file) means every image, model or rate point; `(default)` means "
+        "the chapter's own default from its `parameters` cell."
+    )
+    return "\n".join(body), [path]
+
+
+def timings_markdown(repo: Path) -> tuple[str, list[Path]]:
+    """``book/chapters/timings.json`` as a table: chapter, profile, CPUs, seconds."""
+    path = repo / TIMINGS
+    if not path.exists():
+        return (
+            f"*No `{TIMINGS.as_posix()}` yet: `nicspec book --profile NAME` writes it.*",
+            [],
+        )
+    try:
+        timings = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        LOG.warning("nicspec-timings: cannot read %s: %s", path, exc)
+        return f"*`{TIMINGS.as_posix()}` could not be read ({exc}).*", []
+    lines = [
+        "| chapter | profile | CPUs | wall-clock time |",
+        "|---|---|---|---|",
+    ]
+    total = 0.0
+    for chapter, info in sorted(timings.items()):
+        info = info or {}
+        seconds = info.get("seconds")
+        total += seconds or 0.0
+        lines.append(
+            f"| `{chapter}` | {info.get('profile', '?')} | {_num(info.get('cpus'), 'd')} "
+            f"| {_num(seconds, '.1f')} s |"
+        )
+    lines.append(f"| **total** | | | {total:.1f} s |")
+    return "\n".join(lines), [path]
+
+
+class _MarkdownDirective(SphinxDirective):
+    """A directive whose body is MyST markdown made at build time from repository files."""
+
+    has_content = False
+
+    def markdown(self, repo: Path) -> tuple[str, list[Path]]:
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        repo = Path(self.env.srcdir)
+        text, used = self.markdown(repo)
+        for path in used:
+            self.env.note_dependency(str(path))
+        container = nodes.container()
+        lines = StringList(text.splitlines(), source=self.name)
+        self.state.nested_parse(lines, 0, container)
+        return container.children
+
+
+class ProfilesDirective(_MarkdownDirective):
+    """``{nicspec-profiles}``: the book's profiles and each chapter's parameters."""
+
+    def markdown(self, repo: Path) -> tuple[str, list[Path]]:
+        return profiles_markdown(repo)
+
+
+class TimingsDirective(_MarkdownDirective):
+    """``{nicspec-timings}``: the chapters' last run times."""
+
+    def markdown(self, repo: Path) -> tuple[str, list[Path]]:
+        return timings_markdown(repo)
+
+
 class ModelsDirective(SphinxDirective):
     """``{nicspec-models}``: the table of shipped models."""
 
@@ -133,6 +248,35 @@ class ModelsDirective(SphinxDirective):
         return container.children
 
 
+def dedupe_scripts(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Drop repeated ``<script>`` entries (same file or inline body, same attributes) from a page.
+
+    Under Sphinx 7.4, sphinx-thebe 0.3.1's inline configuration reaches every page twice (once
+    as file ``None``, once as ``""``, which Sphinx does not see as equal); it declares ``const THEBE_JS_URL``, so the second copy is a SyntaxError
+    in every reader's console. The first copy of each script is kept, in place.
+    """
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    unique = []
+    for js in scripts:
+        attrs = getattr(js, "attributes", {}) or {}
+        name = str(getattr(js, "filename", js) or "")
+        key = (name, tuple(sorted((k, str(v)) for k, v in attrs.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(js)
+    if len(unique) != len(scripts):
+        context["script_files"] = unique
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("nicspec-models", ModelsDirective)
+    app.add_directive("nicspec-profiles", ProfilesDirective)
+    app.add_directive("nicspec-timings", TimingsDirective)
+    app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

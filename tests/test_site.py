@@ -1,0 +1,235 @@
+"""The built site, in a real browser: every page of ``_build/html`` served over HTTP and opened in
+headless Chromium (Playwright driving the system's ``chromium``; no browser download).
+
+For every page: HTTP 200, no console errors or uncaught exceptions, no broken images, no error
+outputs or tracebacks. Chapter pages must show figures; chapter 1 must carry its ipywidgets state
+and render the widgets from the vendored embed bundle. One screenshot of chapter 1 goes to
+``_build/site-test/``.
+
+The browser is kept offline on purpose: every request to a host other than the local server is
+aborted, as for a reader without internet. Those aborted requests (MathJax from jsDelivr, for
+instance) are the only failures ignored; anything that breaks because of them still fails.
+
+Marked ``site`` and deselected by default: ``make site-test`` builds the smoke book, installs
+Playwright and runs ``pytest -m site``. ``NICSPEC_SITE_DIR`` overrides the site folder,
+``NICSPEC_CHROMIUM`` the browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.site
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = Path(os.environ.get("NICSPEC_SITE_DIR", REPO / "_build" / "html"))
+SHOTS = REPO / "_build" / "site-test"
+CHAPTER_1 = "book/chapters/01_corruption_benchmark.html"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOST = "127.0.0.1"
+
+
+def site_pages() -> list[str]:
+    """Every HTML page of the site, relative to its root (theme templates under _static and the
+    page sources under _sources are not pages)."""
+    if not SITE.is_dir():
+        return []
+    return sorted(
+        p.relative_to(SITE).as_posix()
+        for p in SITE.rglob("*.html")
+        if p.relative_to(SITE).parts[0] not in ("_static", "_sources", "_images")
+    )
+
+
+PAGES = site_pages()
+
+
+def chromium_path() -> str:
+    for candidate in (
+        os.environ.get("NICSPEC_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("no chromium: apt-get install chromium (or set NICSPEC_CHROMIUM)")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The site over HTTP on a free port of 127.0.0.1; yields the base URL."""
+    if not (SITE / "index.html").exists():
+        pytest.fail(f"no site at {SITE}: build it first (make site-test does)")
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOCAL_HOST}:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[site]' (make site-test does)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob", "about") or parts.hostname == LOCAL_HOST
+
+
+class Visit:
+    """One page opened in the browser, with what went wrong while it loaded."""
+
+    def __init__(self, browser: object, url: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 1600})
+        # Offline reader: requests to other hosts fail at once, whatever the machine can reach.
+        self.context.route(
+            lambda u: not _is_local(u), lambda route: route.abort("internetdisconnected")
+        )
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.external_failures: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        self.page.on("requestfailed", self._request_failed)
+        self.page.on("response", self._response)
+        self.response = self.page.goto(url, wait_until="load", timeout=60_000)
+
+    def _console(self, msg: object) -> None:
+        if msg.type != "error":
+            return
+        source = (msg.location or {}).get("url", "")
+        # "Failed to load resource" for an aborted external request: the offline case, allowed.
+        if msg.text.startswith("Failed to load resource") and source and not _is_local(source):
+            return
+        self.errors.append(f"console: {msg.text} ({source})")
+
+    def _request_failed(self, request: object) -> None:
+        if _is_local(request.url):
+            self.errors.append(f"request failed: {request.url} ({request.failure})")
+        else:
+            self.external_failures.append(request.url)
+
+    def _response(self, response: object) -> None:
+        if _is_local(response.url) and response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser: object, server: str) -> Iterator[object]:
+    opened: list[Visit] = []
+
+    def _open(page: str) -> Visit:
+        v = Visit(browser, server + page)
+        opened.append(v)
+        return v
+
+    yield _open
+    for v in opened:
+        v.close()
+
+
+def test_site_has_pages() -> None:
+    assert PAGES, f"no HTML pages under {SITE}: build the book first"
+    assert "index.html" in PAGES
+    assert CHAPTER_1 in PAGES, "chapter 1 is missing from the site"
+
+
+# Make images load now, lazy ones included; resolve to the sources that did not decode.
+_BROKEN_IMAGES = """
+async () => {
+  const imgs = [...document.images];
+  for (const img of imgs) img.loading = "eager";
+  await Promise.all(imgs.map((img) => img.decode().catch(() => null)));
+  return {
+    count: imgs.length,
+    broken: imgs.filter((img) => !(img.naturalWidth > 0)).map((img) => img.currentSrc || img.src),
+  };
+}
+"""
+
+# Error outputs of executed cells, as myst-nb renders them.
+_ERROR_OUTPUTS = """
+() => {
+  const bad = [...document.querySelectorAll(".output.error, .output.traceback")];
+  const stderr = [...document.querySelectorAll(".output.stderr")].filter(
+    (el) => /Error|Exception/.test(el.textContent)
+  );
+  return [...bad, ...stderr].map((el) => el.textContent.slice(0, 300));
+}
+"""
+
+
+@pytest.mark.parametrize("page", PAGES or ["<no site>"])
+def test_page(visit: object, page: str) -> None:
+    if page == "<no site>":
+        pytest.fail(f"no HTML pages under {SITE}")
+    v = visit(page)
+    assert v.response is not None and v.response.status == 200, f"{page}: not HTTP 200"
+    images = v.page.evaluate(_BROKEN_IMAGES)
+    assert not images["broken"], f"{page}: images that do not load: {images['broken']}"
+    if page.startswith("book/chapters/"):
+        assert images["count"] > 0, f"{page}: a chapter without a single figure"
+    text = v.page.inner_text("body")
+    assert "Traceback (most recent call last)" not in text, f"{page}: a traceback on the page"
+    assert not v.page.evaluate(_ERROR_OUTPUTS), f"{page}: error outputs on the page"
+    v.page.wait_for_timeout(200)  # late console errors from deferred scripts
+    assert not v.errors, f"{page}: " + "\n".join(v.errors)
+
+
+def test_chapter1_widgets(visit: object) -> None:
+    """Chapter 1 saves its ipywidgets state and the vendored embed bundle renders it offline."""
+    html = (SITE / CHAPTER_1).read_text(encoding="utf-8")
+    assert f'type="{WIDGET_STATE}"' in html, "chapter 1 lost its widget state"
+    assert "_static/jupyter-widgets/embed.js" in html, "the widget renderer is not the vendored one"
+    v = visit(CHAPTER_1)
+    v.page.wait_for_selector(".jupyter-widgets.widget-container, .widget-vbox", timeout=30_000)
+    rendered = v.page.locator(".jupyter-widgets").count()
+    assert rendered > 0, "the widgets of chapter 1 did not render"
+    assert not v.errors, "\n".join(v.errors)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    v.page.screenshot(path=str(SHOTS / "chapter1.png"))
+    widget = v.page.locator(".widget-vbox").first
+    widget.scroll_into_view_if_needed()
+    widget.screenshot(path=str(SHOTS / "chapter1-widget.png"))
