@@ -21,6 +21,9 @@ LINT_PATHS := nicspec_utils tests book/_ext
 # pyproject.toml (or a deleted venv) reinstalls; otherwise a rerun does nothing.
 STAMP_TEST := $(VENV)/.nicspec-test.stamp
 STAMP_BOOK := $(VENV)/.nicspec-book.stamp
+STAMP_SITE := $(VENV)/.nicspec-site.stamp
+# The book profile that `make site-test` builds and checks.
+SITE_PROFILE ?= smoke
 
 # The data mirror that replaces the network (see README "Data"): ../shared/data beside the
 # clone, unless NICSPEC_DATA_MIRROR is already set.
@@ -35,12 +38,13 @@ endif
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: help book test test-slow lint venv venv-book clean distclean
+.PHONY: help book test test-slow site-test lint venv venv-book clean distclean
 
 help:
 	@echo "make book       build the book into _build/html (creates $(VENV) with .[dev])"
 	@echo "make test       ruff check + pytest, slow/network tests deselected (creates $(VENV))"
 	@echo "make test-slow  only the slow tests (pytest -m slow)"
+	@echo "make site-test  build the $(SITE_PROFILE) book, open every page in headless Chromium (pytest -m site)"
 	@echo "make lint       ruff check $(LINT_PATHS)"
 	@echo "make clean      remove _build and caches;  make distclean: also $(VENV)"
 	@echo "data mirror: NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}"
@@ -59,6 +63,11 @@ $(STAMP_BOOK): pyproject.toml | $(BIN)/python
 	@echo ">> installing nicspec-utils[dev] (book + classify + test) into $(VENV) (first time: a few minutes)"
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
 	@touch $@ $(STAMP_TEST)
+
+$(STAMP_SITE): pyproject.toml $(STAMP_BOOK)
+	@echo ">> installing nicspec-utils[site] (Playwright, driving the system's chromium) into $(VENV)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[site]'
+	@touch $@
 
 venv: $(STAMP_TEST)
 venv-book: $(STAMP_BOOK)
@@ -85,6 +94,23 @@ book: $(STAMP_BOOK)
 	$(BIN)/nicspec book --profile $(PROFILE)
 	@test -f _build/html/index.html || { echo "make: _build/html/index.html was not written" >&2; exit 1; }
 	@echo ">> the book: $(CURDIR)/_build/html/index.html"
+
+# The built site in a real browser: every page over http://127.0.0.1 in headless Chromium (no
+# console errors, figures load, no tracebacks, chapter 1's widgets render offline); a screenshot
+# of chapter 1 goes to _build/site-test/. Chromium: NICSPEC_CHROMIUM, else `chromium` on PATH,
+# else (as root, with apt) Debian's package is installed; Playwright never downloads a browser.
+site-test: $(STAMP_SITE)
+	@if [ -z "$${NICSPEC_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make: site-test needs chromium: apt-get install chromium, or set NICSPEC_CHROMIUM" >&2; exit 1; \
+	  fi; \
+	fi
+	$(MAKE) --no-print-directory book PROFILE=$(SITE_PROFILE)
+	@echo ">> pytest -m site (the built site in headless Chromium)"
+	$(BIN)/python -m pytest -m site tests/test_site.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -118,7 +118,7 @@ def _is_local(url: str) -> bool:
 class Visit:
     """One page opened in the browser, with what went wrong while it loaded."""
 
-    def __init__(self, browser: object, url: str) -> None:
+    def __init__(self, browser: object, url: str, redirect: bool = False) -> None:
         self.context = browser.new_context(viewport={"width": 1280, "height": 1600})
         # Offline reader: requests to other hosts fail at once, whatever the machine can reach.
         self.context.route(
@@ -132,6 +132,9 @@ class Visit:
         self.page.on("requestfailed", self._request_failed)
         self.page.on("response", self._response)
         self.response = self.page.goto(url, wait_until="load", timeout=60_000)
+        if redirect:
+            # a redirect page (index.html): test the page it leads to, once that has loaded
+            self.page.wait_for_url(lambda u: u != url, wait_until="load", timeout=30_000)
 
     def _console(self, msg: object) -> None:
         if msg.type != "error":
@@ -161,7 +164,8 @@ def visit(browser: object, server: str) -> Iterator[object]:
     opened: list[Visit] = []
 
     def _open(page: str) -> Visit:
-        v = Visit(browser, server + page)
+        html = (SITE / page).read_text(encoding="utf-8", errors="replace")[:2000].lower()
+        v = Visit(browser, server + page, redirect='http-equiv="refresh"' in html)
         opened.append(v)
         return v
 

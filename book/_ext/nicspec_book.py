@@ -129,7 +129,8 @@ def _cell(value: Any) -> str:
         return "all"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return f"`{value}`".replace("|", "\\|")
+    # a space after each comma lets long lists wrap in the table
+    return f"`{str(value).replace(',', ', ')}`".replace("|", "\\|")
 
 
 def profiles_markdown(repo: Path) -> tuple[str, list[Path]]:
@@ -253,9 +254,10 @@ def dedupe_scripts(
 ) -> None:
     """Drop repeated ``<script>`` entries (same file or inline body, same attributes) from a page.
 
-    Under Sphinx 7.4, sphinx-thebe 0.3.1's inline configuration reaches every page twice (once
-    as file ``None``, once as ``""``, which Sphinx does not see as equal); it declares ``const THEBE_JS_URL``, so the second copy is a SyntaxError
-    in every reader's console. The first copy of each script is kept, in place.
+    Under Sphinx 7.4, sphinx-thebe 0.3.1's inline configuration reaches every page twice (once as
+    file ``None``, once as ``""``, which Sphinx does not see as equal). It declares
+    ``const THEBE_JS_URL``, so the second copy is a SyntaxError in every reader's console. The
+    first copy of each script is kept, in place.
     """
     scripts = context.get("script_files")
     if not isinstance(scripts, list):
