@@ -311,6 +311,8 @@ def image_ids(dataset: str, n: int | None) -> list[str]:
 
     if n is not None and int(n) < 0:
         raise UsageError(f"number of images must be 0 or more (None for all), got {n}")
+    if n is not None and int(n) == 0:
+        return []  # skipped: the dataset need not be available
     ids = get_dataset(dataset).image_ids
     return list(ids) if n is None else list(ids[: int(n)])
 
