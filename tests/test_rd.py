@@ -255,3 +255,113 @@ def test_real_nic_vs_matched_jpeg2000(tiny: str, tmp_path: Path) -> None:
     nic, j2k = study.set_index("codec").loc[[rd.NIC_LABEL, rd.ANCHOR], "bpp"]
     assert j2k == pytest.approx(nic, rel=0.15)
     assert study["psnr_wrt_clean"].notna().all()
+
+
+# --- explorer -----------------------------------------------------------------------------------
+
+
+def _explorer_model() -> str:
+    if "sh-mse-0.0067" not in rd.resolve_models("all"):
+        pytest.skip("sh-mse-0.0067 is not shipped")
+    return "sh-mse-0.0067"
+
+
+def _walk(widget: Any) -> list[Any]:
+    """A widget and every widget below it (children)."""
+    out = [widget]
+    for child in getattr(widget, "children", ()):
+        out += _walk(child)
+    return out
+
+
+def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
+    """Clean + one corruption, one NIC model and its rate-matched JPEG2000: 4 panels whose
+    captions give the bpp and PSNRs that a fresh run of the codecs gives."""
+    import io
+    import re
+
+    from PIL import Image
+
+    from nicspec_utils.codecs import get_codec
+    from nicspec_utils.corruptions import corrupt
+    from nicspec_utils.data import get_dataset
+    from nicspec_utils.metrics import psnr
+
+    model = _explorer_model()
+    ex = rd.explorer_panels(
+        model, tiny, "img0", "gaussian_noise", 2, estimate=True, crop=64, cache_dir=None
+    )
+    assert ex.corruptions == [rd.EXPLORER_CLEAN, "gaussian_noise"]
+    assert len(ex.panels) == 2 * 1 * 2
+    assert set(ex.inputs) == set(ex.corruptions)
+    assert ex.nbytes == sum(map(len, ex.inputs.values())) + sum(len(p.image) for p in ex.panels)
+    clean = get_dataset(tiny).load("img0")
+    for name in ex.corruptions:
+        inp = clean if name == rd.EXPLORER_CLEAN else corrupt(clean, name, 2)
+        nic = get_codec(f"nic:{model}", estimate=True).compress(inp)
+        j2k = get_codec("jpeg2000", bpp=round(float(nic.bpp), 4)).compress(inp)
+        for codec, res in ((rd.NIC_LABEL, nic), (rd.ANCHOR, j2k)):
+            p = ex.panel(name, model, codec)
+            rec = np.asarray(res.reconstruction)
+            numbers = [float(x) for x in re.findall(r"(\d+\.\d+) (?:bpp|dB)", p.caption)]
+            assert numbers == pytest.approx(
+                [float(res.bpp), psnr(rec, inp), psnr(rec, clean)], abs=0.006
+            )
+            assert p.psnr == pytest.approx(psnr(rec, inp))
+            assert Image.open(io.BytesIO(p.image)).size == (64, 64)
+        if name == rd.EXPLORER_CLEAN:
+            assert ex.panel(name, model, rd.NIC_LABEL).psnr_clean == pytest.approx(
+                ex.panel(name, model, rd.NIC_LABEL).psnr
+            )
+    j2k_rate = ex.panel("gaussian_noise", model, rd.ANCHOR).bpp
+    assert j2k_rate == pytest.approx(ex.panel("gaussian_noise", model, rd.NIC_LABEL).bpp, rel=0.2)
+
+
+def test_explorer_reuses_only_vouched_for_corrupted_files(tiny: str, tmp_path: Path) -> None:
+    from nicspec_utils import corruption_analysis as ca
+    from nicspec_utils.corruptions import corrupt
+    from nicspec_utils.data import get_dataset
+
+    ds = get_dataset(tiny)
+    clean = ds.load("img0")
+    want = corrupt(clean, "gaussian_noise", 1)
+    ca.build_set(ds, ["gaussian_noise"], [1], ["img0"], 0, tmp_path)
+    path = ca.set_dir(tmp_path, ds.name) / "gaussian_noise" / "1" / "img0.png"
+    got = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
+    np.testing.assert_array_equal(got, want)
+    write_png_atomic(path, np.zeros_like(clean))  # no longer what the manifest lists
+    got = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
+    np.testing.assert_array_equal(got, want)
+    other_seed = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, 5, tmp_path)
+    np.testing.assert_array_equal(other_seed, corrupt(clean, "gaussian_noise", 1, seed=5))
+
+
+def test_explorer_widget_uses_jslinks_only(tiny: str) -> None:
+    """Every dropdown drives its stacks by jslink (browser-side); none has a Python callback."""
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from ipywidgets.widgets import widget as W
+    from ipywidgets.widgets.widget_link import DirectionalLink, Link
+
+    ex = rd.explorer_panels(
+        _explorer_model(), tiny, "img0", "fog", 1, estimate=True, crop=48, cache_dir=None
+    )
+    box = rd.explorer_widget(ex)
+    tree = _walk(box)
+    drops = [x for x in tree if isinstance(x, ipywidgets.Dropdown)]
+    stacks = [x for x in tree if isinstance(x, ipywidgets.Stack)]
+    images = [x for x in tree if isinstance(x, ipywidgets.Image)]
+    assert len(drops) == 3
+    assert len(images) == len(ex.inputs) + len(ex.panels)
+    links = [
+        x
+        for x in list(W._instances.values())
+        if isinstance(x, (Link, DirectionalLink)) and any(x.source[0] is d for d in drops)
+    ]
+    assert links and all(type(x) is Link for x in links)  # jslink, both ways, in the browser
+    assert all(x.source[1] == "index" and x.target[1] == "selected_index" for x in links)
+    targets = {id(x.target[0]) for x in links}
+    assert targets == {id(s) for s in stacks}  # every stack is switched by a dropdown
+    fresh = ipywidgets.Dropdown(options=["a", "b"])._trait_notifiers
+    for d in drops:
+        for trait in ("index", "value", "label"):
+            assert len(d._trait_notifiers[trait]["change"]) == len(fresh[trait]["change"])

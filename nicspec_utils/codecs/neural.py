@@ -45,7 +45,7 @@ ZOO_ARCHS = (
     "cheng2020-attn",
 )
 _MODEL_CACHE: OrderedDict[tuple, tuple[Any, dict]] = OrderedDict()
-_MODEL_CACHE_SIZE = 6
+_MODEL_CACHE_SIZE = 12  # the whole shipped family (8 models, ~25 MB each in float32) stays loaded
 
 
 # --- the bitstream container -------------------------------------------------------------------
