@@ -13,7 +13,15 @@ from .errors import NicspecError
 
 # Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
 # ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
-COMMAND_MODULES = ("data", "corruptions", "evaluate", "train", "modelcard", "book")
+COMMAND_MODULES = (
+    "data",
+    "corruptions",
+    "evaluate",
+    "train",
+    "modelcard",
+    "book",
+    "fourier_heatmap",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

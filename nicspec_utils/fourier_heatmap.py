@@ -1,0 +1,537 @@
+"""Fourier heat maps (Yin et al. 2019): a codec's PSNR under single-frequency perturbations.
+
+Definitions (``grid`` = G, even; ``crop`` = S; h = G // 2):
+
+- Frequencies are offsets (u, v) from the centre of the fftshifted S x S spectrum (row u, column
+  v, in cycles per S pixels). :func:`fourier_basis` is the real image of one frequency: the
+  inverse FFT of a spectrum holding ones at (u, v) and at its mirror (-u, -v), real part,
+  scaled to L2 norm 1 (a cosine; the mirror gives the same image).
+- The *one-sided table* has G x (h + 1) entries: rows u = -h .. h-1 (index r = u + h) and
+  columns v = -h .. 0 (index c = v + h); 64 x 33 = 2,112 bases for G = 64.
+- The *map* is (G-1) x (G-1): rows and columns u, v = -(h-1) .. h-1. Entries with v <= 0 come
+  from the table (its first row u = -h and first column v = -h, which have no mirror inside the
+  window, are dropped); entries with v > 0 are the table at (-u, -v) (point reflection through
+  the origin, the same basis image). On the column v = 0 the table measures both (u, 0) and
+  (-u, 0), the same basis with different random signs; the map holds their mean at both places
+  (or the one that was computed). The map is therefore point-symmetric by construction.
+- Each basis is added as ``eps * basis`` to every RGB channel of the centre S x S crop (values in
+  [0, 1]) with an independent random sign per channel and image (a per-basis generator seeded
+  with ``(seed, r, c)``, so results do not depend on order or batching), clipped to [0, 1] and
+  rounded to 8 bits (codecs take uint8 images). PSNR (RGB, 8-bit rounded, :func:`metrics.psnr`)
+  of the reconstruction is taken against the perturbed input and against the clean crop and
+  averaged over images; a lossless image gives ``inf`` (``null`` in JSON) and so does any mean
+  that includes one.
+
+Each basis is cached as one small JSON file ``<cache_dir>/<config key>/bases/r<r>_c<c>.json``
+(per-image PSNRs and bpp), so an interrupted run resumes where it stopped. NIC codecs run in
+estimate mode by default with many perturbed images per forward pass; classic codecs run one
+basis per task in a process pool (``jobs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .cache import canonical_json, config_key, json_safe, read_json, results_dir
+from .errors import DataError, UsageError
+from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json
+
+SCHEMA = 1
+MEASURE = "psnr rgb 8-bit rounded; input clipped to [0,1] and rounded to uint8"
+
+
+# --- bases and perturbations -------------------------------------------------------------------
+def fourier_basis(size: int, i: int, j: int) -> np.ndarray:
+    """Real Fourier basis image (size x size, float64, L2 norm 1) of shifted-spectrum entry (i, j).
+
+    ``(i, j)`` index the fftshifted spectrum (the centre, DC, is ``(size // 2, size // 2)``).
+    """
+    if size < 1 or not (0 <= i < size and 0 <= j < size):
+        raise UsageError(f"frequency ({i}, {j}) is outside a {size}x{size} spectrum")
+    c = size // 2
+    spec = np.zeros((size, size), dtype=np.complex128)
+    spec[i, j] = 1.0
+    spec[(2 * c - i) % size, (2 * c - j) % size] = 1.0
+    img = np.fft.ifft2(np.fft.ifftshift(spec)).real
+    return img / np.linalg.norm(img)
+
+
+def perturb(
+    images: np.ndarray | Sequence[np.ndarray],
+    basis: np.ndarray,
+    eps: float = 4.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Add ``eps * basis`` with a random sign per channel and image; clip; round to uint8.
+
+    ``images`` is N x H x W x 3 uint8 (or a list of such images); returns the same shape, uint8.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise UsageError(f"perturb expects N x H x W x 3 uint8 images, got {arr.shape} {arr.dtype}")
+    if basis.shape != arr.shape[1:3]:
+        raise UsageError(f"basis {basis.shape} does not match images {arr.shape[1:3]}")
+    rng = rng if rng is not None else np.random.default_rng()
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(arr.shape[0], 1, 1, 3))
+    x = arr.astype(np.float64) / 255.0 + float(eps) * signs * basis[None, :, :, None]
+    return np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The central size x size crop of an HxWx3 image (DataError if it is smaller)."""
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        raise DataError(f"image is {w}x{h}; a {size}x{size} crop needs a larger image")
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(img[top : top + size, left : left + size])
+
+
+def table_shape(grid: int) -> tuple[int, int]:
+    """Shape of the one-sided table: grid x (grid // 2 + 1)."""
+    return grid, grid // 2 + 1
+
+
+def table_bases(grid: int) -> list[tuple[int, int]]:
+    """All (r, c) indices of the one-sided table, row-major."""
+    rows, cols = table_shape(grid)
+    return [(r, c) for r in range(rows) for c in range(cols)]
+
+
+def spectrum_index(r: int, c: int, grid: int, crop: int) -> tuple[int, int]:
+    """Shifted-spectrum index (i, j) in the crop x crop plane of table entry (r, c)."""
+    return crop // 2 - grid // 2 + r, crop // 2 - grid // 2 + c
+
+
+def mirror_table(table: np.ndarray) -> np.ndarray:
+    """grid x (grid//2+1) table -> point-symmetric (grid-1) x (grid-1) map (see module doc)."""
+    g, half1 = table.shape
+    h = g // 2
+    if g % 2 or half1 != h + 1 or g < 2:
+        raise UsageError(f"expected a G x (G/2+1) table with G even, got {table.shape}")
+    left = np.array(table[1:, 1:], dtype=np.float64)  # u = -(h-1)..h-1, v = -(h-1)..0
+    col, flip = left[:, -1].copy(), left[::-1, -1].copy()  # v = 0: (u, 0) and (-u, 0)
+    with np.errstate(invalid="ignore"):
+        left[:, -1] = np.where(np.isnan(flip), col, np.where(np.isnan(col), flip, (col + flip) / 2))
+    right = left[::-1, :-1][:, ::-1]  # v = 1..h-1 from (-u, -v)
+    return np.concatenate([left, right], axis=1)
+
+
+def map_axis(grid: int) -> np.ndarray:
+    """Frequency offsets (cycles per crop) of the map's rows and columns: -(g/2-1)..g/2-1."""
+    h = grid // 2
+    return np.arange(-(h - 1), h)
+
+
+# --- per-basis work ------------------------------------------------------------------------------
+def _basis_rng(seed: int, r: int, c: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(r), int(c)])
+
+
+def _psnr_or_inf(a: np.ndarray, b: np.ndarray) -> float:
+    from .metrics import psnr
+
+    return psnr(a, b)
+
+
+def _record(
+    cleans: np.ndarray, inputs: np.ndarray, results: Sequence[Any]
+) -> dict[str, list[float | None]]:
+    """Per-image PSNRs (None for inf) and bpp of one basis."""
+    rec: dict[str, list[float | None]] = {"psnr_perturbed": [], "psnr_clean": [], "bpp": []}
+    for clean, inp, res in zip(cleans, inputs, results, strict=True):
+        out = np.asarray(res.reconstruction)
+        if out.shape != inp.shape:
+            raise DataError(f"codec returned a {out.shape} reconstruction for {inp.shape}")
+        for key, ref in (("psnr_perturbed", inp), ("psnr_clean", clean)):
+            v = _psnr_or_inf(out, ref)
+            rec[key].append(v if math.isfinite(v) else None)
+        rec["bpp"].append(float(res.bpp))
+    return rec
+
+
+def perturbed_inputs(
+    cleans: np.ndarray, r: int, c: int, grid: int, eps: float, seed: int
+) -> np.ndarray:
+    """The perturbed crops of table entry (r, c) (deterministic in seed, r, c)."""
+    crop = cleans.shape[1]
+    basis = fourier_basis(crop, *spectrum_index(r, c, grid, crop))
+    return perturb(cleans, basis, eps, _basis_rng(seed, r, c))
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(codec_args: tuple[str, Any, Any, dict[str, Any]], cleans: np.ndarray) -> None:
+    from .codecs import get_codec
+
+    name, quality, bpp, options = codec_args
+    _WORKER["codec"] = get_codec(name, quality=quality, bpp=bpp, **options)
+    _WORKER["cleans"] = cleans
+
+
+def _worker_basis(
+    r: int, c: int, grid: int, eps: float, seed: int
+) -> tuple[int, int, dict[str, list[float | None]]]:
+    cleans = _WORKER["cleans"]
+    inputs = perturbed_inputs(cleans, r, c, grid, eps, seed)
+    codec = _WORKER["codec"]
+    return r, c, _record(cleans, inputs, codec.compress_batch(list(inputs)))
+
+
+# --- the heat map ---------------------------------------------------------------------------------
+@dataclass
+class HeatmapResult:
+    """Tables (one-sided, NaN where not computed), mirrored maps, axes, config and timing."""
+
+    table_perturbed: np.ndarray
+    table_clean: np.ndarray
+    table_bpp: np.ndarray
+    config: dict[str, Any]
+    key: str
+    timing: dict[str, float | int] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> int:
+        """The grid size G."""
+        return int(self.table_perturbed.shape[0])
+
+    @property
+    def map_perturbed(self) -> np.ndarray:
+        """(G-1) x (G-1) map of mean PSNR vs the perturbed input."""
+        return mirror_table(self.table_perturbed)
+
+    @property
+    def map_clean(self) -> np.ndarray:
+        """(G-1) x (G-1) map of mean PSNR vs the clean crop."""
+        return mirror_table(self.table_clean)
+
+    @property
+    def map_bpp(self) -> np.ndarray:
+        """(G-1) x (G-1) map of mean bpp."""
+        return mirror_table(self.table_bpp)
+
+    def save(self, out: str | os.PathLike[str], figure: bool = True) -> Path:
+        """Write heatmap.npz, heatmap.json (and heatmap.png) to ``out``; return the folder."""
+        folder = Path(out)
+        axis = map_axis(self.grid)
+        atomic_save_npz(
+            folder / "heatmap.npz",
+            map_perturbed=self.map_perturbed,
+            map_clean=self.map_clean,
+            map_bpp=self.map_bpp,
+            table_perturbed=self.table_perturbed,
+            table_clean=self.table_clean,
+            table_bpp=self.table_bpp,
+            freq_u=axis,
+            freq_v=axis,
+        )
+        if figure:
+            atomic_write_bytes(folder / "heatmap.png", self.figure_png())
+        atomic_write_json(
+            folder / "heatmap.json",
+            json_safe(
+                {
+                    "nicspec": __version__,
+                    "key": self.key,
+                    "config": self.config,
+                    "timing": self.timing,
+                    "mean_psnr_perturbed": _nanmean(self.table_perturbed),
+                    "mean_psnr_clean": _nanmean(self.table_clean),
+                    "npz": "heatmap.npz",
+                }
+            ),
+        )
+        return folder
+
+    def figure_png(self) -> bytes:
+        """PNG bytes of the two maps side by side (non-finite cells blank)."""
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        h = self.grid // 2 - 1
+        ext = (-h - 0.5, h + 0.5, h + 0.5, -h - 0.5)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+        for ax, data, title in (
+            (axes[0], self.map_perturbed, "PSNR vs perturbed input (dB)"),
+            (axes[1], self.map_clean, "PSNR vs clean input (dB)"),
+        ):
+            shown = np.ma.masked_invalid(data)
+            im = ax.imshow(shown, extent=ext, cmap="viridis")
+            ax.set_title(title)
+            ax.set_xlabel("v (cycles / crop)")
+            ax.set_ylabel("u (cycles / crop)")
+            fig.colorbar(im, ax=ax)
+        fig.suptitle(f"{self.config['codec'].get('codec', '')} on {self.config['dataset']}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return buf.getvalue()
+
+
+def _nanmean(a: np.ndarray) -> float | None:
+    finite = a[np.isfinite(a)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _mean(values: list[float | None]) -> float:
+    if any(v is None for v in values):
+        return math.inf
+    return float(np.mean(values)) if values else math.nan
+
+
+def _check_sizes(grid: int, crop: int, eps: float, batch_size: int, jobs: int) -> None:
+    if grid < 2 or grid % 2:
+        raise UsageError(f"grid must be an even number >= 2, got {grid}")
+    if crop < grid:
+        raise UsageError(f"crop ({crop}) must be at least the grid ({grid})")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise UsageError(f"eps must be a non-negative number, got {eps}")
+    if batch_size < 1 or jobs < 1:
+        raise UsageError("batch size and jobs must be at least 1")
+
+
+def heatmap(
+    codec_name: str,
+    dataset: Any,
+    grid: int = 64,
+    crop: int = 512,
+    images: Sequence[str] | None = None,
+    limit: int | None = None,
+    eps: float = 4.0,
+    seed: int = 0,
+    quality: float | None = None,
+    bpp: float | None = None,
+    codec_options: dict[str, Any] | None = None,
+    estimate: bool = True,
+    batch_size: int = 16,
+    jobs: int = 1,
+    cache_dir: str | os.PathLike[str] | None = None,
+    bases: Sequence[tuple[int, int]] | None = None,
+    progress: bool = True,
+) -> HeatmapResult:
+    """Fourier heat map of one codec setting on a dataset (see module doc for definitions).
+
+    ``estimate`` applies to NIC codecs only (likelihood bpp, batched forward passes of
+    ``batch_size`` images); classic codecs use ``jobs`` worker processes. ``bases`` restricts the
+    run to some (r, c) table entries (others stay NaN). Results are cached per basis under
+    ``cache_dir`` (default ``results_dir()/fourier_heatmap``).
+    """
+    from .data import Dataset, get_dataset
+    from .evaluate import _codec_config, get_codec, is_neural_codec
+
+    started = time.perf_counter()
+    grid, crop, eps = int(grid), int(crop), float(eps)
+    _check_sizes(grid, crop, eps, int(batch_size), int(jobs))
+    neural = is_neural_codec(codec_name)
+    options = dict(codec_options or {})
+    if neural:
+        options.setdefault("estimate", bool(estimate))
+        if options["estimate"]:
+            options.setdefault("batch_size", int(batch_size))
+    codec = get_codec(codec_name, quality=quality, bpp=bpp, **options)
+    getattr(codec, "_require_setting", lambda: None)()  # fail before any work
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
+    ds = ds.select(list(images) if images else None, limit)
+    ids = ds.image_ids
+    if not ids:
+        raise DataError(f"dataset {ds.name!r} has no images")
+    cleans = np.stack([centre_crop(ds.load(i), crop) for i in ids])
+
+    codec_cfg = _codec_config(codec)
+    codec_cfg.pop("batch_size", None)
+    config: dict[str, Any] = {
+        "schema": SCHEMA,
+        "codec": codec_cfg,
+        "dataset": ds.name,
+        "image_ids": ids,
+        "grid": grid,
+        "crop": crop,
+        "eps": eps,
+        "seed": int(seed),
+        "measure": MEASURE,
+    }
+    config = json.loads(canonical_json(config))
+    key = config_key(config)
+    folder = Path(cache_dir) if cache_dir is not None else results_dir() / "fourier_heatmap"
+    folder = folder / key
+    atomic_write_json(folder / "config.json", config)
+
+    wanted = list(table_bases(grid) if bases is None else bases)
+    rows, cols = table_shape(grid)
+    for r, c in wanted:
+        if not (0 <= r < rows and 0 <= c < cols):
+            raise UsageError(f"basis ({r}, {c}) is outside the {rows}x{cols} table")
+    records: dict[tuple[int, int], dict[str, Any]] = {}
+    todo = []
+    for rc in wanted:
+        hit = read_json(_basis_path(folder, *rc))
+        if isinstance(hit, dict) and len(hit.get("psnr_perturbed", [])) == len(ids):
+            records[rc] = hit
+        else:
+            todo.append(rc)
+
+    bar = _bar(len(todo), progress, f"fhm {codec.name}")
+    t0 = time.perf_counter()
+    try:
+        for (r, c), rec in _compute(
+            codec, cleans, todo, grid, eps, int(seed), neural, int(batch_size), int(jobs),
+            (codec_name, quality, bpp, options),
+        ):  # fmt: skip
+            atomic_write_json(_basis_path(folder, r, c), rec)
+            records[(r, c)] = rec
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    compute_s = time.perf_counter() - t0
+
+    tables = {k: np.full((rows, cols), np.nan) for k in ("psnr_perturbed", "psnr_clean", "bpp")}
+    for (r, c), rec in records.items():
+        for k, t in tables.items():
+            t[r, c] = _mean(rec[k])
+    return HeatmapResult(
+        tables["psnr_perturbed"],
+        tables["psnr_clean"],
+        tables["bpp"],
+        config,
+        key,
+        {
+            "wall_s": time.perf_counter() - started,
+            "compute_s": compute_s,
+            "computed": len(todo),
+            "cached": len(wanted) - len(todo),
+            "n_images": len(ids),
+        },
+    )
+
+
+def _basis_path(folder: Path, r: int, c: int) -> Path:
+    return folder / "bases" / f"r{r:03d}_c{c:03d}.json"
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="basis", file=sys.stderr, leave=False)
+
+
+def _compute(
+    codec: Any,
+    cleans: np.ndarray,
+    todo: list[tuple[int, int]],
+    grid: int,
+    eps: float,
+    seed: int,
+    neural: bool,
+    batch_size: int,
+    jobs: int,
+    codec_args: tuple[str, Any, Any, dict[str, Any]],
+) -> Any:
+    """Yield ((r, c), record) for each basis in ``todo``."""
+    n = len(cleans)
+    if neural or jobs == 1:
+        # several bases per codec call so that NIC forward passes are full batches
+        per_call = max(1, batch_size // n) if neural else 1
+        for start in range(0, len(todo), per_call):
+            group = todo[start : start + per_call]
+            inputs = [perturbed_inputs(cleans, r, c, grid, eps, seed) for r, c in group]
+            results = codec.compress_batch([im for batch in inputs for im in batch])
+            for k, rc in enumerate(group):
+                yield rc, _record(cleans, inputs[k], results[k * n : (k + 1) * n])
+        return
+    with ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(codec_args, cleans)) as ex:
+        futures = [ex.submit(_worker_basis, r, c, grid, eps, seed) for r, c in todo]
+        for fut in futures:
+            r, c, rec = fut.result()
+            yield (r, c), rec
+
+
+# --- command line --------------------------------------------------------------------------------
+def _run_cli(args: argparse.Namespace) -> int:
+    from .evaluate import parse_option
+
+    options = dict(parse_option(o) for o in args.option or [])
+    if args.lmbda is not None:
+        options["lmbda"] = args.lmbda
+    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
+    out = Path(args.out)
+    result = heatmap(
+        args.codec,
+        args.dataset,
+        grid=args.grid,
+        crop=args.crop,
+        images=ids,
+        limit=args.limit,
+        eps=args.eps,
+        seed=args.seed,
+        quality=args.quality,
+        bpp=args.bpp,
+        codec_options=options,
+        estimate=not args.real,
+        batch_size=args.batch_size,
+        jobs=args.jobs,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else out / "bases",
+        progress=not args.no_progress,
+    )
+    result.save(out)
+    t = result.timing
+    print(out / "heatmap.npz")
+    print(
+        f"{result.config['codec'].get('codec')} on {result.config['dataset']}: "
+        f"{t['computed']} bases computed, {t['cached']} cached, {t['wall_s']:.1f} s"
+    )
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``nicspec fhm``."""
+    from .evaluate import _number
+
+    p = subparsers.add_parser(
+        "fhm",
+        help="Fourier heat map of a codec (PSNR under single-frequency perturbations)",
+        description="Perturb centre crops with every Fourier basis of the central grid, "
+        "compress, and map mean PSNR vs the perturbed and the clean input. Cached per basis.",
+    )
+    p.add_argument("--codec", required=True, help="codec name, as for `nicspec eval`")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--quality", type=_number, help="the codec's rate setting")
+    rate.add_argument("--bpp", type=float, help="target bits per pixel (rate matching)")
+    rate.add_argument("--lmbda", type=float, help="lambda of a variable-rate NIC model")
+    p.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="codec option (repeatable)"
+    )
+    p.add_argument("--real", action="store_true", help="NIC: real entropy coding (not estimate)")
+    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
+    p.add_argument("--images", help="comma-separated image ids (default: all)")
+    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("--grid", type=int, default=64, help="central window size G (default 64)")
+    p.add_argument("--crop", type=int, default=512, help="centre crop side (default 512)")
+    p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation (4)")
+    p.add_argument("--seed", type=int, default=0, help="sign seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=16, help="NIC images per forward pass")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (classic codecs)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cache-dir", help="per-basis cache (default OUT/bases)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_run_cli)
