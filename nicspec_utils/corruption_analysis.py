@@ -47,6 +47,7 @@ from .spectral import (
     radial_profile,
     zero_dc,
 )
+from .widgets import linked_stack
 
 SCHEMA = 1
 # Rings of radial frequency for the stored energy profile: 1/384 cycles/pixel, so that 1/64,
@@ -739,20 +740,14 @@ def gallery_widget(
         layout=layout,
     )  # fmt: skip
     pick_severity = w.Dropdown(options=[str(s) for s in sevs], description="severity")
-    clean = w.Stack([pic((i, None, None)) for i in images], selected_index=0)
-    w.jslink((pick_image, "index"), (clean, "selected_index"))
+    clean = linked_stack([pic((i, None, None)) for i in images], pick_image)
     per_image = []
     for i in images:
         per_corruption = []
         for n in names:
-            stack = w.Stack([pic((i, n, s)) for s in sevs], selected_index=0)
-            w.jslink((pick_severity, "index"), (stack, "selected_index"))
-            per_corruption.append(stack)
-        stack = w.Stack(per_corruption, selected_index=0)
-        w.jslink((pick_corruption, "index"), (stack, "selected_index"))
-        per_image.append(stack)
-    corrupted = w.Stack(per_image, selected_index=0)
-    w.jslink((pick_image, "index"), (corrupted, "selected_index"))
+            per_corruption.append(linked_stack([pic((i, n, s)) for s in sevs], pick_severity))
+        per_image.append(linked_stack(per_corruption, pick_corruption))
+    corrupted = linked_stack(per_image, pick_image)
     caption = "left: whole image (downscaled); right: the centre at 1:1"
     return w.VBox(
         [

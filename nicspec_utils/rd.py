@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, UsageError
+from .widgets import linked_stack
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")
 CODEC_LABELS = {
@@ -1277,23 +1278,17 @@ def explorer_widget(explorer: Explorer) -> Any:
                 f"PSNR {ex.input_psnr[n]:.2f} dB w.r.t. clean"
             )
         inputs.append(w.VBox([pic(ex.inputs[n]), small(note)]))
-    input_stack = w.Stack(inputs, selected_index=0)
-    w.jslink((pick_corruption, "index"), (input_stack, "selected_index"))
+    input_stack = linked_stack(inputs, pick_corruption)
 
     per_corruption = []
     for n in ex.corruptions:
         per_model = []
         for m in ex.models:
             panels = [ex.panel(n, m, c) for c in codecs]
-            stack = w.Stack([w.VBox([pic(p.image), small(p.caption)]) for p in panels],
-                            selected_index=0)  # fmt: skip
-            w.jslink((pick_codec, "index"), (stack, "selected_index"))
-            per_model.append(stack)
-        stack = w.Stack(per_model, selected_index=0)
-        w.jslink((pick_model, "index"), (stack, "selected_index"))
-        per_corruption.append(stack)
-    output_stack = w.Stack(per_corruption, selected_index=0)
-    w.jslink((pick_corruption, "index"), (output_stack, "selected_index"))
+            cards = [w.VBox([pic(p.image), small(p.caption)]) for p in panels]
+            per_model.append(linked_stack(cards, pick_codec))
+        per_corruption.append(linked_stack(per_model, pick_model))
+    output_stack = linked_stack(per_corruption, pick_corruption)
 
     note = (
         f"{dataset_label(ex.dataset)} {ex.image_id}: the centre {ex.crop}x{ex.crop} px, shown at "
