@@ -238,23 +238,40 @@ def _build(recipe: Recipe) -> Any:
     )
 
 
-def _initialise_from(model: Any, recipe: Recipe, runs_dir: Path, models_dir: Path) -> str:
-    """Copy weights from another recipe's run (fp32) or shipped checkpoint."""
+def _initialise_from(
+    model: Any, recipe: Recipe, runs_dir: Path, models_dir: Path, weights: Path | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Copy weights from ``weights`` (a checkpoint file), or else from the recipe's ``init_from``
+    run (fp32) or shipped checkpoint. Returns the origin and the source checkpoint's metadata."""
     import torch
 
     from .models import load_checkpoint
 
-    source = recipe["init_from"]
-    run_state = runs_dir / source / "last.pt"
-    if run_state.exists():
-        state = torch.load(run_state, map_location="cpu", weights_only=True)["model"]
-        origin = str(run_state)
+    meta: dict[str, Any] = {}
+    if weights is not None:
+        if not weights.is_file():
+            raise DataError(f"--init-weights: no such checkpoint {weights}")
+        source_model, meta = load_checkpoint(weights)
+        if recipe.variable_rate != hasattr(source_model, "base"):
+            raise DataError(
+                f"--init-weights {weights}: a {meta.get('architecture')} checkpoint cannot start "
+                f"recipe {recipe.name} ({recipe['architecture']})"
+            )
+        state, origin = source_model.state_dict(), str(weights)
     else:
-        shipped = models_dir / f"{source}.safetensors"
-        if not shipped.exists():
-            raise DataError(f"recipe {recipe.name} starts from {source}, which is not trained yet")
-        state = load_checkpoint(shipped)[0].state_dict()
-        origin = str(shipped)
+        source = recipe["init_from"]
+        run_state = runs_dir / source / "last.pt"
+        if run_state.exists():
+            state = torch.load(run_state, map_location="cpu", weights_only=True)["model"]
+            origin = str(run_state)
+        else:
+            shipped = models_dir / f"{source}.safetensors"
+            if not shipped.exists():
+                raise DataError(
+                    f"recipe {recipe.name} starts from {source}, which is not trained yet"
+                )
+            state = load_checkpoint(shipped)[0].state_dict()
+            origin = str(shipped)
     target = model.base if recipe.variable_rate else model
     state = {k.removeprefix("base."): v for k, v in state.items()}
     state = {
@@ -264,7 +281,13 @@ def _initialise_from(model: Any, recipe: Recipe, runs_dir: Path, models_dir: Pat
     }
     nn_load = torch.nn.Module.load_state_dict  # not CompressAI's override (needs coder tables)
     nn_load(target, state, strict=False)
-    return origin
+    return origin, meta
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def validate(model: Any, recipe: Recipe, images: list[Any]) -> dict[str, float]:
@@ -313,8 +336,13 @@ def train(
     time_budget_s: float | None = None,
     progress: bool = True,
     log_every: int = 100,
+    init_weights: Path | None = None,
 ) -> Path:
-    """Train (or resume) one recipe; write the shippable checkpoint; return its path."""
+    """Train (or resume) one recipe; write the shippable checkpoint; return its path.
+
+    ``init_weights`` starts a fresh run from a checkpoint file instead of the recipe's
+    ``init_from`` (e.g. to continue a shipped model: its steps and wall time are carried over).
+    """
     import torch
     from tqdm import tqdm
 
@@ -346,6 +374,7 @@ def train(
     lmbda_gen = torch.Generator().manual_seed(int(recipe["seed"]) + 1)
 
     step, elapsed_before, init_origin = 0, 0.0, None
+    prior: dict[str, Any] = {}  # the continued checkpoint's own training (steps, wall time)
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -360,9 +389,22 @@ def train(
             pruner.masks = {k: v.to(device) for k, v in state["masks"].items()}
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         init_origin = state.get("init_origin") or None
-    elif recipe.get("init_from"):
-        init_origin = _initialise_from(model, recipe, runs_dir, models_dir)
-    rows = _read_log(log_path, step)
+        prior = dict(state.get("prior") or {})
+    elif init_weights is not None or recipe.get("init_from"):
+        init_origin, source_meta = _initialise_from(
+            model, recipe, runs_dir, models_dir, init_weights
+        )
+        if source_meta.get("name") == recipe.name:  # continuing this model: carry its history
+            prior = {
+                "steps": int(source_meta.get("steps") or 0),
+                "wall_time_s": float(source_meta.get("wall_time_s") or 0.0),
+                "hardware": source_meta.get("hardware"),
+                "sha256": _file_sha256(init_weights) if init_weights else None,
+            }
+        if pruner is not None:  # an already-pruned start keeps its zeros masked from step 0
+            pruner.masks = {k: (w.detach() != 0).to(w.dtype) for k, w in pruner.weights.items()}
+    step0, wall0 = int(prior.get("steps", 0)), float(prior.get("wall_time_s", 0.0))
+    rows = _read_log(log_path, step0 + step)
 
     def save_state() -> None:
         from .io import atomic_path
@@ -377,6 +419,7 @@ def train(
             "step": step,
             "elapsed_s": elapsed_before + (time.perf_counter() - t0),
             "init_origin": init_origin or "",
+            "prior": prior,
         }
         if device.startswith("cuda"):
             state["cuda_rng"] = torch.cuda.get_rng_state()
@@ -435,15 +478,15 @@ def train(
                 raise DataError(f"{recipe.name}: the loss is {float(terms['loss'])} at step {step}")
             mse = float(terms["mse"])
             row = {
-                "step": step,
-                "elapsed_s": round(elapsed_before + time.perf_counter() - t0, 2),
+                "step": step0 + step,
+                "elapsed_s": round(wall0 + elapsed_before + time.perf_counter() - t0, 2),
                 "lr": lr,
                 "loss": float(terms["loss"]),
                 "bpp": float(terms["bpp"]),
                 "mse": mse,
                 "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
                 "ms_ssim": "" if terms["ms_ssim"] is None else float(terms["ms_ssim"].mean()),
-                "aux_loss": float(aux_loss),
+                "aux_loss": float(aux_loss.detach()),
                 "sparsity": sparsity(model) if pruner is not None else "",
             }
             if step % int(recipe["val_every"]) == 0 or last:
@@ -457,11 +500,11 @@ def train(
             save_state()
     bar.close()
     val = validate(model, recipe, val_images)
-    if not rows or int(rows[-1]["step"]) != step:
-        wall_now = round(elapsed_before + time.perf_counter() - t0, 2)
+    if not rows or int(rows[-1]["step"]) != step0 + step:
+        wall_now = round(wall0 + elapsed_before + time.perf_counter() - t0, 2)
         rows.append(
-            {"step": step, "elapsed_s": wall_now, "val_loss": val["loss"], "val_bpp": val["bpp"]}
-            | {"val_psnr": val["psnr"]}
+            {"step": step0 + step, "elapsed_s": wall_now, "val_loss": val["loss"]}
+            | {"val_bpp": val["bpp"], "val_psnr": val["psnr"]}
         )
     save_state()
     wall = elapsed_before + time.perf_counter() - t0
@@ -474,16 +517,18 @@ def train(
         "lmbda": recipe.get("lmbda"),
         "lmbda_min": recipe.get("lmbda_min"),
         "lmbda_max": recipe.get("lmbda_max"),
-        "steps": step,
-        "planned_steps": total_steps,
+        "steps": step0 + step,
+        "planned_steps": step0 + total_steps,
         "stopped_by_time_budget": stopped_by_budget,
         "batch_size": batch_size,
         "crop": int(recipe["crop"]),
-        "wall_time_s": round(wall, 1),
+        "wall_time_s": round(wall0 + wall, 1),
         "hardware": _hardware(device),
         "training_data": list(recipe["train_data"]),
         "n_training_images": n_train,
         "init_from": recipe.get("init_from"),
+        "init_weights": init_origin if init_weights is not None else None,
+        "continued_from": prior or None,
         "final_val_loss": val["loss"],
         "final_val_bpp": val["bpp"],
         "final_val_psnr": val["psnr"],
@@ -524,6 +569,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     models_dir = Path(args.models_dir) if args.models_dir else MODELS_DIR
     recipes = load_recipes(Path(args.recipes))
+    if args.init_weights and not args.recipe:
+        raise UsageError("--init-weights goes with one --recipe")
     if args.missing:
         names = [
             n
@@ -549,6 +596,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             steps=args.steps,
             time_budget_s=args.time_budget,
             progress=not args.no_progress,
+            init_weights=Path(args.init_weights) if args.init_weights else None,
         )
         print(path)
     return 0
@@ -567,5 +615,10 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--runs-dir", default="runs", help="resumable state and logs (default runs/)")
     p.add_argument("--models-dir", help="where checkpoints go (default data/models/)")
     p.add_argument("--recipes", default=str(RECIPES_FILE), help="recipes file")
+    p.add_argument(
+        "--init-weights",
+        help="start a fresh run from this checkpoint instead of the recipe's init_from "
+        "(the recipe's own shipped checkpoint continues it, carrying its steps over)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

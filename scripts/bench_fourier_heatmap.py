@@ -49,7 +49,7 @@ def worker_reference(args: argparse.Namespace) -> dict[str, Any]:
     from nicspec_utils.fourier_heatmap import _record, centre_crop, perturbed_inputs
 
     _threads()
-    codec = get_codec(args.codec, estimate=False)
+    codec = get_codec(args.codec, estimate=False, device=args.device)
     ds = get_dataset("kodak").select(limit=args.images)
     cleans = np.stack([centre_crop(ds.load(i), args.crop) for i in ds.image_ids])
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         res = heatmap(
             args.codec, "kodak", grid=args.grid, crop=args.crop, limit=args.images,
             eps=args.eps, seed=args.seed, estimate=True, batch_size=args.batch_size,
-            cache_dir=tmp, bases=bases, progress=False,
+            cache_dir=tmp, bases=bases, progress=False, codec_options={"device": args.device},
         )  # fmt: skip
     return {
         "compute_s": res.timing["compute_s"],
@@ -100,6 +100,7 @@ def main() -> int:
     p.add_argument("--eps", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="cpu", help="torch device of the NIC model (both sides)")
     p.add_argument("--tol", type=float, default=0.05, help="dB")
     p.add_argument("--json", help="also write the numbers here")
     p.add_argument("--worker", choices=("reference", "ours"), help=argparse.SUPPRESS)
@@ -115,7 +116,7 @@ def main() -> int:
     common = [
         "--codec", args.codec, "--images", str(args.images), "--crop", str(args.crop),
         "--grid", str(args.grid), "--eps", str(args.eps), "--seed", str(args.seed),
-        "--batch-size", str(args.batch_size),
+        "--batch-size", str(args.batch_size), "--device", args.device,
     ]  # fmt: skip
     bases = pick_bases(args.grid, args.bases)
     n_img = len(bases) * args.images
@@ -151,6 +152,7 @@ def main() -> int:
         "crop": args.crop,
         "batch_size": args.batch_size,
         "threads": os.environ.get("OMP_NUM_THREADS"),
+        "device": args.device,
         "reference_wall_s": ref_wall,
         "reference_per_process_overhead_s": overhead,
         "reference_per_image_s": ref_img,

@@ -150,7 +150,7 @@ def test_vr_with_identity_film_equals_its_source(tmp_path: Path, image: torch.Te
     recipe = Recipe("vr", {**VR_META, "init_from": "src"})
     torch.manual_seed(9)
     vr = build_model("scale-hyperprior-vr", N, M, *LMBDA_RANGE)
-    origin = _initialise_from(vr, recipe, tmp_path / "runs", tmp_path / "models")
+    origin, _ = _initialise_from(vr, recipe, tmp_path / "runs", tmp_path / "models")
     assert origin.endswith("src.safetensors")
     vr.update(force=True)
     vr.eval()

@@ -227,6 +227,37 @@ def test_init_from_a_missing_source(tmp_path: Path, images: dict[str, str]) -> N
     assert not (tmp_path / "models" / "child.safetensors").exists()
 
 
+def test_init_weights_continues_a_checkpoint(tmp_path: Path, images: dict[str, str]) -> None:
+    recipe = _recipe(tmp_path, images, "c", steps=3)
+    first = _run(recipe, tmp_path / "a")
+    first_meta = models.read_checkpoint_meta(first)
+    out = _run(recipe, tmp_path / "b", init_weights=first)
+    meta = models.read_checkpoint_meta(out)
+    # the continued model counts the steps and time of both segments
+    assert meta["steps"] == 6 and meta["continued_from"]["steps"] == 3
+    assert meta["wall_time_s"] >= first_meta["wall_time_s"]
+    assert meta["init_weights"] == str(first)
+    assert [int(r["step"]) for r in _log(tmp_path / "b", "c")][-1] == 6
+    # and it really started from the first model's weights
+    start = models.load_checkpoint(first)[0].state_dict()
+    fresh = _run(recipe, tmp_path / "fresh")
+    a, b = load_file(str(out)), load_file(str(fresh))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert start  # loaded without error
+
+
+def test_init_weights_errors(tmp_path: Path, images: dict[str, str], capsys: Any) -> None:
+    recipe = _recipe(tmp_path, images, "e", steps=2)
+    with pytest.raises(DataError, match="no such checkpoint"):
+        _run(recipe, tmp_path, init_weights=tmp_path / "ghost.safetensors")
+    fixed = _run(recipe, tmp_path / "fixed")
+    vr = _recipe(tmp_path, images, "v", steps=2, **VR)
+    with pytest.raises(DataError, match="cannot start recipe v"):
+        _run(vr, tmp_path, init_weights=fixed)
+    assert main(["train", "--missing", "--init-weights", str(fixed)]) == 2
+    assert "--init-weights goes with one --recipe" in capsys.readouterr().err
+
+
 def test_crop_larger_than_every_image(tmp_path: Path, images: dict[str, str]) -> None:
     with pytest.raises(DataError, match="at least 192 px"):
         _run(_recipe(tmp_path, images, "big", crop=192), tmp_path)
