@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "modelcard",
     "book",
     "fourier_heatmap",
+    "classify",
 )
 
 

@@ -1,0 +1,280 @@
+"""Downstream classification: statistics, top-1 / agreement maths, caching, the CLI.
+
+Most tests use a fake classifier (a rule on mean brightness) so that the expected predictions
+are known; two end-to-end tests run the real EfficientNet-Lite0 on 2 images (codec none and
+JPEG2000), one of them through the console command in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nicspec_utils import classify as cl
+from nicspec_utils import cli
+from nicspec_utils.errors import DataError, UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --- statistics ---------------------------------------------------------------------------------
+def test_wilson_known_values() -> None:
+    lo, hi = cl.wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4)
+    assert hi == pytest.approx(0.9433, abs=1e-4)
+    lo, hi = cl.wilson(0, 20)
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    lo, hi = cl.wilson(20, 20)
+    assert hi == 1.0 and lo == pytest.approx(1 - 0.1611, abs=1e-4)
+    assert all(math.isnan(v) for v in cl.wilson(0, 0))
+    with pytest.raises(ValueError):
+        cl.wilson(3, 2)
+
+
+def test_mcnemar_exact() -> None:
+    a = [True] * 5 + [True, False, False]
+    b = [False] * 5 + [True, False, False]
+    t = cl.mcnemar(a, b)
+    assert (t["a_only"], t["b_only"]) == (5, 0)
+    assert t["p"] == pytest.approx(2 / 32)
+    assert cl.mcnemar(b, a)["p"] == pytest.approx(t["p"])
+    assert cl.mcnemar([True, False], [True, False])["p"] == 1.0
+    # 3 vs 1 discordant: p = 2 * P(X <= 1 | n=4) = 2 * 5/16
+    t = cl.mcnemar([1, 1, 1, 0], [0, 0, 0, 1])
+    assert t["p"] == pytest.approx(10 / 16)
+
+
+def test_bootstrap_keeps_rows_together() -> None:
+    assert cl.bootstrap_ci(np.full(10, 0.5)) == (0.5, 0.5, 0.5)
+    # each row's mean is 0.5, so every resample has mean 0.5 although entries are 0 or 1
+    rows = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)
+    assert cl.bootstrap_ci(rows, n_boot=200) == pytest.approx((0.5, 0.5, 0.5))
+    mean, lo, hi = cl.bootstrap_ci(np.r_[np.ones(30), np.zeros(10)], n_boot=500)
+    assert mean == 0.75 and lo < 0.75 < hi and lo > 0.55 and hi < 0.9
+
+
+def test_rate_skips_missing_labels() -> None:
+    assert cl.rate([True, None, False, True]) == (
+        pytest.approx(2 / 3),
+        list(cl.wilson(2, 3)),
+        3,
+    )
+    assert cl.rate([None, None]) == (None, [None, None], 0)
+
+
+def test_prepare_resizes_and_centre_crops() -> None:
+    img = np.zeros((512, 768, 3), np.uint8)
+    img[:, 128:640] = 200  # the central 512x512 square
+    out = cl.prepare(img)
+    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
+    assert out[:, 1:-1].min() == 200 and out.mean() > 195  # antialiasing blurs the edge
+    square = np.arange(256 * 256 * 3, dtype=np.uint8).reshape(256, 256, 3)
+    assert np.array_equal(cl.prepare(square), square)
+
+
+# --- a fake classifier on a labelled folder ---------------------------------------------------
+class Fake:
+    """Predicts class 1 for bright images (mean > 0.5), else 0; counts its images."""
+
+    name = "fake"
+    calls = 0
+
+    def predict(self, images):  # noqa: ANN001, ANN201
+        Fake.calls += len(images)
+        top1 = np.array([int(cl.as_float(x).mean() > 0.5) for x in images], dtype=np.int64)
+        return top1, np.stack([np.r_[t, np.arange(2, 6)] for t in top1])
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[Fake]:
+    Fake.calls = 0
+    monkeypatch.setattr(cl, "get_classifier", lambda name=cl.DEFAULT_CLASSIFIER: Fake())
+    cl._INPUTS.clear()
+    return Fake
+
+
+def _folder(root: Path, levels: list[int], labels: list[int] | None) -> str:
+    (root / "images").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k, level in enumerate(levels):
+        img = np.clip(level + rng.normal(0, 3, (96, 128, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / "images" / f"im{k}.png")
+    if labels is not None:
+        rows = "".join(f"im{k}.png,{lab}\n" for k, lab in enumerate(labels))
+        (root / "labels.csv").write_text("file,label\n" + rows)
+    return f"folder:{root}"
+
+
+def test_top1_agreement_and_cache(tmp_path: Path, fake: type[Fake]) -> None:
+    # brightness 40, 220, 60, 200 -> predictions 0, 1, 0, 1; labels 0, 1, 1, 1 -> 3/4 right
+    ds = _folder(tmp_path / "data", [40, 220, 60, 200], [0, 1, 1, 1])
+    out = tmp_path / "out"
+    ref = cl.classify("none", ds, out=out)
+    assert not ref.cached
+    assert ref.top1 == 0.75 and ref.agreement == 1.0
+    assert ref.data["top1_ci"] == pytest.approx(list(cl.wilson(3, 4)))
+    assert ref.per_image("pred") == [0, 1, 0, 1]
+    assert ref.data["n_images"] == 4 and ref.data["n_labelled"] == 4
+    assert ref.bpp == 24.0
+    # severity-5 brightness makes every image bright: predictions 1, 1, 1, 1
+    dark = cl.classify("none", ds, corruption="brightness", severity=5, out=out)
+    preds = dark.per_image("pred")
+    assert preds == [1, 1, 1, 1]
+    assert (dark.agreement, dark.top1) == (0.5, 0.75)
+    assert dark.per_image("ref_pred") == [0, 1, 0, 1]
+    assert dark.agreement == np.mean(np.equal(preds, [0, 1, 0, 1]))
+    assert dark.top1 == np.mean(np.equal(preds, [0, 1, 1, 1]))
+    calls = Fake.calls
+    again = cl.classify("none", ds, corruption="brightness", severity=5, out=out)
+    assert again.cached and Fake.calls == calls and again.data == dark.data
+    saved = json.loads(again.path.read_text())
+    assert saved["key"] == again.path.parent.name and saved["corruption"] == "brightness"
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_per_image_rate_matching(tmp_path: Path, fake: type[Fake]) -> None:
+    ds = _folder(tmp_path / "data", [40, 220], None)
+    targets = {"im0": 0.3, "im1": 1.2}
+    res = cl.classify("jpeg2000", ds, bpp=targets, out=tmp_path / "out")
+    assert res.top1 is None and res.data["top1_ci"] == [None, None]
+    bpps = res.bpp_by_image()
+    for k, t in targets.items():
+        assert 0.5 * t < bpps[k] <= t * 1.05
+    assert res.data["config"]["codec"]["targets"] == targets
+    assert res.data["config"]["codec"]["rate_control"] == "per-image target"
+    with pytest.raises(UsageError, match="no bpp target"):
+        cl.classify("jpeg2000", ds, bpp={"im0": 0.3}, out=tmp_path / "out")
+
+
+def test_no_labels_gives_null_top1(tmp_path: Path, fake: type[Fake]) -> None:
+    ds = _folder(tmp_path / "data", [40, 220], None)
+    res = cl.classify("jpeg2000", ds, bpp=0.8, out=tmp_path / "out")
+    assert res.top1 is None and res.agreement == 1.0
+    assert 0.6 < res.bpp <= 0.85
+
+
+def test_paired_table_and_claim(tmp_path: Path) -> None:
+    def result(flags: list[int]) -> cl.Result:
+        per = [{"correct": bool(f), "agree": bool(f), "bpp": 0.5} for f in flags]
+        data = {"per_image": per, "bpp": 0.5, "n_images": len(flags), "n_labelled": len(flags)}
+        return cl.Result(tmp_path, data, True)
+
+    ones, zeros = [1] * 20, [0] * 20
+    grid = {
+        ("clean", "NIC m"): result(ones),
+        ("clean", "JPEG2000 @ m"): result(ones),
+        ("gaussian_noise", "NIC m"): result(ones),
+        ("gaussian_noise", "JPEG2000 @ m"): result(zeros),
+        ("fog", "NIC m"): result(zeros),
+        ("fog", "JPEG2000 @ m"): result(zeros),
+    }
+    paired = cl.paired_table(grid, ["m"], n_boot=200)
+    high = paired[paired["group"] == "high"].iloc[0]
+    assert high["difference"] == 1.0 and high["ci_low"] == 1.0
+    assert high["NIC only"] == 20 and high["mcnemar_p"] < 1e-5
+    checks = cl.claim_checks(paired)
+    assert checks == {"direction": [True], "significant": [True], "specific": [True]}
+    assert cl.claim_verdict(checks) == "reproduced"
+    assert cl.claim_verdict({"direction": [True], "significant": [False]}).startswith("same")
+    assert cl.claim_verdict({"direction": [False], "significant": [False]}) == "not reproduced"
+
+
+# --- errors -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "code", "needle"),
+    [
+        (["--classifier", "vgg"], 2, "unknown classifier"),
+        (["--dataset", "nope"], 2, "unknown dataset"),
+        (["--codec", "zzz"], 2, "unknown codec"),
+        (["--corruption", "smog", "--severity", "3"], 2, "unknown corruption"),
+        (["--corruption", "fog", "--severity", "7"], 2, "out of range"),
+        (["--corruption", "fog"], 2, "needs --severity"),
+        (["--codec", "jpeg2000", "--bpp", "-1"], 2, "bpp"),
+        (["--images", "nothere"], 2, "no image"),
+    ],
+)
+def test_cli_bad_input(
+    extra: list[str], code: int, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["classify", "--dataset", "kodak", "--limit", "2", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, *extra, "--no-progress"]) == code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nicspec: error: ") and needle in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    argv = ["classify", "--dataset", "kodak", "--limit", "1", "--out", str(blocker / "o")]
+    assert cli.main([*argv, "--no-progress"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nicspec: error: cannot write results")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_resnet50_offline_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchvision.models import ResNet50_Weights
+
+    def offline(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        print("Downloading: something")  # what torch prints before it fails
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(type(ResNet50_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    cl.get_classifier.cache_clear()
+    try:
+        with pytest.raises(
+            DataError, match=r"^resnet50: cannot get the ImageNet weights .*URLError"
+        ):
+            cl.get_classifier("resnet50")
+        ok, why = cl.available("resnet50")
+        assert not ok and "\n" not in why
+    finally:
+        cl.get_classifier.cache_clear()
+
+
+# --- end to end, the real classifier --------------------------------------------------------------
+def test_end_to_end_imagenet(mirror: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    from nicspec_utils.data import get_dataset
+
+    ids = get_dataset("imagenet-val-subset").image_ids[:2]
+    ref = cl.classify("none", "imagenet-val-subset", ids, out=out)
+    assert ref.data["classifier"] == "efficientnet-lite0" and ref.data["n_images"] == 2
+    assert ref.top1 is not None and ref.agreement == 1.0
+    assert all(0 <= p < 1000 for p in ref.per_image("pred"))
+    j2k = cl.classify("jpeg2000", "imagenet-val-subset", ids, bpp=1.0, out=out)
+    assert j2k.per_image("ref_pred") == ref.per_image("pred")
+    assert 0.7 < j2k.bpp <= 1.05
+    for key in ("top1", "agreement", "n_images", "per_image", "top1_ci", "agreement_ci"):
+        assert key in j2k.data
+
+
+def test_console_command_and_cache(mirror: Path, tmp_path: Path) -> None:
+    src = REPO / "data" / "kodak"
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("kodim01.png", "kodim02.png"):
+        (folder / name).write_bytes((src / name).read_bytes())
+    (folder / "labels.csv").write_text("file,label\nkodim01.png,1\n")
+    cmd = [sys.executable, "-m", "nicspec_utils.cli", "classify", "--dataset", f"folder:{folder}"]
+    cmd += ["--codec", "jpeg2000", "--bpp", "0.5", "--out", str(tmp_path / "o"), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    path = Path(first.stdout.splitlines()[0])
+    data = json.loads(path.read_text())
+    assert data["n_images"] == 2 and data["n_labelled"] == 1
+    assert data["top1"] in (0.0, 1.0) and data["per_image"][1]["correct"] is None
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert second.returncode == 0 and second.stdout.strip().endswith("(cached)")
+    assert json.loads(path.read_text()) == data
