@@ -202,6 +202,12 @@ class GlobalMagnitudePruner:
             self.masks[key] = (w.detach().abs() > threshold).to(w.dtype)
         self.apply()
 
+    def below_target(self, target: float) -> bool:
+        """Fewer weights masked than ``ceil(target * n)`` (exact integer counts, no tolerance)."""
+        total = sum(m.numel() for m in self.masks.values())
+        masked = sum(int((m == 0).sum()) for m in self.masks.values())
+        return masked < math.ceil(target * total)
+
     def mask_sparsity(self) -> float:
         """Fraction of masked-out weights."""
         total = sum(m.numel() for m in self.masks.values())
@@ -466,7 +472,7 @@ def train(
             if step % int(prune.get("every", 100)) == 0:
                 final = float(prune["final_sparsity"])
                 target = cubic_sparsity(progress_frac, final, prune["start"], prune["end"])
-                if progress_frac <= prune["end"] or pruner.mask_sparsity() < final - 1e-4:
+                if progress_frac <= prune["end"] or pruner.below_target(final):
                     pruner.prune_to(target)
             pruner.apply()
         step += 1

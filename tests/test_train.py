@@ -376,3 +376,19 @@ def test_shipped_checkpoints_match_their_recipes() -> None:
         for key in ("architecture", "N", "M", "metric"):
             assert meta[key] == r[key], (path.name, key)
         assert meta["lmbda"] == r.get("lmbda") and meta["lmbda_min"] == r.get("lmbda_min")
+
+
+def test_pruner_tops_up_a_start_just_short_of_the_target(
+    tmp_path: Path, images: dict[str, str]
+) -> None:
+    """A continued checkpoint a few weights short of 95% is pruned again (integer counts)."""
+    model = tr._build(_recipe(tmp_path, images, "t", steps=1))
+    pruner = tr.GlobalMagnitudePruner(model)
+    pruner.prune_to(0.95)
+    assert not pruner.below_target(0.95)
+    key = next(k for k, m in pruner.masks.items() if bool((m == 0).any()))
+    pruner.masks[key][tuple((pruner.masks[key] == 0).nonzero()[0])] = 1
+    assert pruner.below_target(0.95)
+    assert pruner.mask_sparsity() > 0.95 - 1e-4  # a float tolerance would not have noticed
+    pruner.prune_to(0.95)
+    assert not pruner.below_target(0.95)
