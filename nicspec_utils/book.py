@@ -4,6 +4,10 @@ jupyter-book (static HTML). ``nicspec book --profile smoke|quick|paper [--chapte
 Chapters are ``notebooks/NN_name.md`` (MyST notebooks paired with ``.ipynb`` by jupytext; the
 ``.ipynb`` files are generated, never edited). Executed notebooks land in ``book/chapters/``,
 which ``_toc.yml`` lists; run times go to ``book/chapters/timings.json``.
+
+When the repository's public URL is known (``$NICSPEC_REPOSITORY_URL``, else a GitHub remote
+``origin``), the site is built from a generated copy of ``_config.yml`` that adds the Binder
+launch buttons and the repository / issues buttons (:func:`write_build_config`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +30,15 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 EXECUTED = REPO / "book" / "chapters"
 PROFILES_FILE = REPO / "book" / "profiles.yaml"
+CONFIG_FILE = REPO / "_config.yml"
+# The committed _config.yml plus the repository overlay (see :func:`write_build_config`).
+GENERATED_CONFIG = REPO / "_build" / "_config.generated.yml"
+REPOSITORY_ENV = "NICSPEC_REPOSITORY_URL"
+BRANCH_ENV = "NICSPEC_REPOSITORY_BRANCH"
+BINDERHUB_URL = "https://mybinder.org"
+# Binder opens the text notebooks paired to .ipynb by the repository's postBuild (the executed
+# chapters under book/chapters/ are generated, not committed); book/_ext rewrites the links.
+BINDER_NOTEBOOKS = "notebooks"
 
 
 class ChapterFailed(NicspecError):
@@ -41,8 +55,9 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, dict[str, Any]]:
 
 
 def chapter_names() -> list[str]:
-    """Chapters in reading order: the stems of ``notebooks/NN_*.md``."""
-    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.md"))
+    """Chapters in reading order: the stems of ``notebooks/NN_*.md`` and ``NNx_*.md`` (a
+    section of chapter NN, e.g. ``03b_fourier_heatmaps``)."""
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]*_*.md"))
 
 
 def chapter_parameters(profile: str, chapter: str) -> dict[str, Any]:
@@ -96,12 +111,152 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
     return time.perf_counter() - start
 
 
+# --- the repository's public URL: Binder and repository buttons ------------------------------
+
+_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>(?!//)[^\s]+)$")
+_GIT_HOSTS = ("github.com", "gitlab.com")
+
+
+def normalise_repository_url(url: str, hosts: tuple[str, ...] | None = _GIT_HOSTS) -> str | None:
+    """The browsable ``https://HOST/OWNER/REPO`` of a git remote URL, or None.
+
+    Accepts ``https://`` (credentials dropped), ``ssh://git@HOST/...`` and scp-like
+    ``git@HOST:OWNER/REPO.git``; a trailing ``.git`` or ``/`` goes. ``hosts`` limits the hosts
+    (None: any host, for a URL given explicitly); ``OWNER/REPO`` must be there.
+    """
+    from urllib.parse import urlsplit
+
+    url = (url or "").strip()
+    if not url:
+        return None
+    m = _SCP_LIKE.match(url)
+    if m and "://" not in url:
+        host, path = m.group("host"), m.group("path")
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http", "ssh", "git", "git+ssh") or not parts.hostname:
+            return None
+        host, path = parts.hostname, parts.path
+    host = host.lower()
+    if host.startswith("www."):
+        host = host[4:]
+    if hosts is not None and host not in hosts:
+        return None
+    path = path.strip("/").removesuffix(".git").strip("/")
+    if len([p for p in path.split("/") if p]) < 2:
+        return None
+    return f"https://{host}/{path}"
+
+
+def _git(*args: str, cwd: Path = REPO) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, text=True, capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def repository_url(environ: Any = None, cwd: Path = REPO) -> str | None:
+    """The repository's public URL: ``$NICSPEC_REPOSITORY_URL`` (any host; the Pages workflow
+    sets it), else ``git remote get-url origin`` when that is a GitHub or GitLab URL (ssh
+    normalised to https), else None (the book then has no repository or launch buttons)."""
+    env = os.environ if environ is None else environ
+    given = (env.get(REPOSITORY_ENV) or "").strip()
+    if given:
+        url = normalise_repository_url(given, hosts=None)
+        if url is None:
+            raise UsageError(f"{REPOSITORY_ENV}={given!r} is not a repository URL")
+        return url
+    remote = _git("remote", "get-url", "origin", cwd=cwd)
+    return normalise_repository_url(remote) if remote else None
+
+
+def repository_branch(environ: Any = None, cwd: Path = REPO) -> str:
+    """The branch launch links use: ``$NICSPEC_REPOSITORY_BRANCH``, else the checked-out
+    branch, else ``main`` (a detached HEAD, or no git)."""
+    env = os.environ if environ is None else environ
+    given = (env.get(BRANCH_ENV) or "").strip()
+    if given:
+        return given
+    branch = _git("rev-parse", "--abbrev-ref", "HEAD", cwd=cwd)
+    return branch if branch and branch != "HEAD" else "main"
+
+
+def repository_overlay(url: str | None, branch: str = "main") -> dict[str, Any]:
+    """The jupyter-book settings that need the repository URL ({} without one): where the
+    repository is, Binder launch buttons (classic notebook interface) and the repository and
+    issues buttons."""
+    if not url:
+        return {}
+    return {
+        "repository": {"url": url, "branch": branch, "path_to_book": ""},
+        "launch_buttons": {"binderhub_url": BINDERHUB_URL, "notebook_interface": "classic"},
+        "html": {"use_repository_button": True, "use_issues_button": True},
+    }
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def write_build_config(
+    url: str | None,
+    branch: str = "main",
+    source: Path = CONFIG_FILE,
+    target: Path = GENERATED_CONFIG,
+) -> Path | None:
+    """``source`` (the committed ``_config.yml``) with :func:`repository_overlay` merged in,
+    written to ``target`` for ``jupyter-book build --config``; None (and no file) without a
+    URL. Local-extension folders become absolute: jupyter-book resolves them against the
+    config file's folder."""
+    overlay = repository_overlay(url, branch)
+    if not overlay:
+        target.unlink(missing_ok=True)
+        return None
+    try:
+        config = yaml.safe_load(source.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"cannot read the book configuration {source}: {exc}") from None
+    config = _merge(config, overlay)
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        local[name] = str((source.parent / folder).resolve())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Generated by nicspec book from {source.name}: do not edit.\n"
+    target.write_text(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return target
+
+
 def build_html(builder: str = "html") -> Path:
-    """Run ``jupyter-book build`` on the repository root; return the output folder."""
+    """Run ``jupyter-book build`` on the repository root; return the output folder.
+
+    With a known repository URL (:func:`repository_url`) the build reads a generated copy of
+    ``_config.yml`` with the repository and Binder settings added; without one, the committed
+    file (no launch buttons)."""
     script = Path(sys.executable).parent / "jupyter-book"
     if not script.exists():
         raise UsageError("jupyter-book is not installed: pip install -e '.[book]'")
     cmd = [str(script), "build", str(REPO), "--builder", builder]
+    url = repository_url()
+    config = write_build_config(url, repository_branch()) if url else None
+    if config is not None:
+        cmd += ["--config", str(config)]
+        print(f"book: repository {url}: Binder and repository buttons on", flush=True)
+    else:
+        write_build_config(None)  # no stale generated config
+        print(
+            f"book: no repository URL (set {REPOSITORY_ENV}, or a GitHub remote 'origin'): "
+            "no Binder or repository buttons",
+            flush=True,
+        )
     done = subprocess.run(cmd, cwd=REPO, text=True, capture_output=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])

@@ -729,9 +729,16 @@ def gallery_widget(
     def pic(key: tuple[str, str | None, int | None]) -> Any:
         if key not in thumbs:
             raise DataError(f"no preview for {key}")
-        return w.Image(value=thumbs[key], format=fmt)
+        # at most its column's width, scaled down with its aspect ratio kept (narrow pages)
+        return w.Image(
+            value=thumbs[key], format=fmt, layout={"max_width": "100%", "height": "auto"}
+        )
 
-    layout = {"width": "max-content"}
+    layout = {"width": "max-content", "max_width": "100%"}
+    # Rows wrap and the whole widget is at most as wide as the text column it sits in: the two
+    # previews side by side (~660 px) and the three menus do not fit a narrow column on one line.
+    row = {"flex_flow": "row wrap", "max_width": "100%"}
+    column = {"max_width": "100%", "min_width": "0"}
     pick_image = w.Dropdown(options=images, description="image", layout=layout)
     pick_corruption = w.Dropdown(
         options=[f"{C.get_corruption(n).number}. {_fmt_name(n)} ({C.get_corruption(n).group})"
@@ -739,7 +746,9 @@ def gallery_widget(
         description="corruption",
         layout=layout,
     )  # fmt: skip
-    pick_severity = w.Dropdown(options=[str(s) for s in sevs], description="severity")
+    pick_severity = w.Dropdown(
+        options=[str(s) for s in sevs], description="severity", layout={"max_width": "100%"}
+    )
     clean = linked_stack([pic((i, None, None)) for i in images], pick_image)
     per_image = []
     for i in images:
@@ -751,13 +760,15 @@ def gallery_widget(
     caption = "left: whole image (downscaled); right: the centre at 1:1"
     return w.VBox(
         [
-            w.HBox([pick_image, pick_corruption, pick_severity]),
+            w.HBox([pick_image, pick_corruption, pick_severity], layout=row),
             w.HBox(
                 [
-                    w.VBox([w.HTML("<b>clean</b>"), clean]),
-                    w.VBox([w.HTML("<b>corrupted</b>"), corrupted]),
-                ]
+                    w.VBox([w.HTML("<b>clean</b>"), clean], layout=column),
+                    w.VBox([w.HTML("<b>corrupted</b>"), corrupted], layout=column),
+                ],
+                layout=row,
             ),
             w.HTML(f"<small>{caption}</small>"),
-        ]
+        ],
+        layout={"max_width": "100%"},
     )

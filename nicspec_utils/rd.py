@@ -269,6 +269,117 @@ def nic_settings(
     return settings
 
 
+NEURAL_PREFIXES = ("checkpoint:", "zoo:", "nic:")
+
+
+def _setting_values(text: str, what: str) -> list[float]:
+    """``"1/3/5"`` or ``"1-4"`` (integers) -> numbers, for a ``SPEC@VALUES`` suffix."""
+    text = text.strip()
+    lo, dash, hi = text.partition("-")
+    try:
+        if dash and lo.strip().isdigit() and hi.strip().isdigit():
+            a, b = int(lo), int(hi)
+            if a > b:
+                raise ValueError
+            return [float(v) for v in range(a, b + 1)]
+        values = [float(v) for v in text.split("/") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{what}: settings after '@' must be numbers a/b/c or a range a-b, "
+                         f"got {text!r}") from None  # fmt: skip
+    if not values:
+        raise UsageError(f"{what}: no settings after '@'")
+    return values
+
+
+def extra_settings(
+    spec: str | Sequence[str], vr_lambdas: str | Sequence[float] = DEFAULT_VR_LAMBDAS
+) -> list[Setting]:
+    """Settings of your own codecs, to put next to the shipped ones (``extra_codecs``).
+
+    A comma list of items ``[LABEL=]CODEC[@SETTINGS]``:
+
+    - ``checkpoint:PATH``: a checkpoint that ``nicspec_utils.models.load_checkpoint`` reads (as
+      ``nicspec train`` writes it). Fixed-rate: one point; variable-rate (architecture
+      ``scale-hyperprior-vr``): one point per lambda, ``@0.0067/0.018`` or else ``vr_lambdas``.
+    - ``zoo:ARCH``: a CompressAI zoo model (pretrained weights; downloaded once, or already in
+      torch's hub cache). Every quality of the architecture, or ``@3``, ``@1/4/8``, ``@1-4``;
+      ``zoo:ARCH-3`` is the same as ``zoo:ARCH@3``.
+    - ``nic:NAME``: a shipped model under a label of your choosing.
+
+    Items with the same LABEL form one RD curve (for example several fixed-rate checkpoints of
+    your own ladder: ``mine=checkpoint:a.safetensors,mine=checkpoint:b.safetensors``); without a
+    label the curve is named after the codec (``checkpoint:<file name>``, ``zoo:ARCH``).
+    Everything is run as NIC (``family`` ``nic``: the ``estimate`` switch applies).
+    """
+    from .codecs.neural import ZOO_ARCHS
+
+    settings: list[Setting] = []
+    for item in split_list(spec):
+        label, eq, rest = item.partition("=")
+        if eq and label.strip() and not label.strip().startswith(NEURAL_PREFIXES):
+            curve, codec = label.strip(), rest.strip()
+        else:
+            curve, codec = "", item
+        if not codec.startswith(NEURAL_PREFIXES):
+            raise UsageError(
+                f"extra codec {item!r}: give checkpoint:PATH, zoo:ARCH[@QUALITIES] or nic:NAME "
+                "(classic codecs go in classic_codecs)"
+            )
+        base, at, values_text = codec.rpartition("@") if "@" in codec else (codec, "", "")
+        prefix, _, name = base.partition(":")
+        values = _setting_values(values_text, item) if at else None
+        if prefix == "zoo":
+            head, dash, tail = name.rpartition("-")
+            if name not in ZOO_ARCHS and dash and head in ZOO_ARCHS and tail.isdigit():
+                name, values = head, [float(tail)] if values is None else values
+            if name not in ZOO_ARCHS:
+                raise UsageError(f"extra codec {item!r}: unknown CompressAI zoo model {name!r}; "
+                                 f"choose from {', '.join(ZOO_ARCHS)}")  # fmt: skip
+            if values is None:
+                from compressai.zoo import image as zoo_image
+
+                values = [float(q) for q in sorted(zoo_image.cfgs[name])]
+            curve = curve or f"zoo:{name}"
+            for q in values:
+                settings.append(Setting(f"zoo:{name}", curve, "nic", int(q), label=f"q={q:g}"))
+            continue
+        if prefix == "checkpoint":
+            path = Path(name).expanduser().resolve()
+            from .models import read_checkpoint_meta
+
+            meta = read_checkpoint_meta(path)
+            codec_name, short = f"checkpoint:{path}", path.name
+        else:  # nic: a shipped model
+            from .models import shipped_models
+
+            shipped = shipped_models()
+            if name not in shipped:
+                raise UsageError(f"extra codec {item!r}: no shipped model {name!r}; "
+                                 f"shipped: {', '.join(shipped)}")  # fmt: skip
+            meta, codec_name, short = shipped[name], f"nic:{name}", name
+        curve = curve or f"{prefix}:{short}"
+        if meta.get("architecture") == "scale-hyperprior-vr":
+            if values is None:
+                raw = split_list(vr_lambdas) if isinstance(vr_lambdas, str) else vr_lambdas
+                values = [float(v) for v in raw]
+            if not values:
+                raise UsageError(f"extra codec {item!r} is variable-rate: give it lambdas")
+            for lam in values:
+                settings.append(Setting(codec_name, curve, "nic", lmbda=lam, label=f"λ={lam:g}"))
+        else:
+            if values is not None:
+                raise UsageError(f"extra codec {item!r} is fixed-rate: it takes no '@' setting")
+            settings.append(Setting(codec_name, curve, "nic", label=short))
+    return settings
+
+
+def fixed_point_label(setting: Setting) -> str:
+    """The name of one extra setting as an operating point of the corrupted study."""
+    if not setting.label or setting.label in setting.curve:
+        return setting.curve
+    return f"{setting.curve} {setting.label}"
+
+
 # --- running points -----------------------------------------------------------------------------
 
 
@@ -539,8 +650,11 @@ def _group_cat(values: Iterable[str]) -> pd.Categorical:
     return pd.Categorical(list(values), categories=list(GROUPS), ordered=True)
 
 
-def nic_setting(model: str) -> Setting:
-    """The setting of one fixed-rate shipped model (``nic:<name>``)."""
+def nic_setting(model: str | Setting) -> Setting:
+    """The setting of one fixed-rate shipped model (``nic:<name>``); a :class:`Setting` (one of
+    :func:`extra_settings`, say) is taken as it is."""
+    if isinstance(model, Setting):
+        return model
     name = model.removeprefix("nic:")
     kind = nic_kind(name)
     if kind == CURVE_VR:
@@ -549,7 +663,7 @@ def nic_setting(model: str) -> Setting:
 
 
 def corrupted_study(
-    models: str | Sequence[str],
+    models: str | Sequence[str | Setting],
     dataset: str,
     ids: Sequence[str],
     corruptions: str | Sequence[str],
@@ -563,6 +677,10 @@ def corrupted_study(
     """NIC vs rate-matched JPEG2000 on corrupted images: two rows per (corruption, severity,
     model): the NIC model and JPEG2000 at that model's mean bpp on the same corrupted images.
 
+    ``models``: shipped fixed-rate model names (a comma list or a sequence), or
+    :class:`Setting` objects (:func:`extra_settings`: your own codecs; their operating point is
+    :func:`fixed_point_label`).
+
     Columns: dataset, corruption, number, group, severity, operating_point (the NIC model),
     codec (``NIC`` / ``JPEG2000``), target_bpp, bpp, psnr (w.r.t. the corrupted input),
     psnr_wrt_clean, ms_ssim, ms_ssim_wrt_clean, n_images.
@@ -573,13 +691,18 @@ def corrupted_study(
     sevs = parse_severities(severities)
     j2k = Setting("jpeg2000", ANCHOR, "classic")
     rows = []
-    for model in split_list(models):
+    if isinstance(models, str):
+        items: list[str | Setting] = list(split_list(models))
+    else:
+        items = [m if isinstance(m, Setting) else str(m).strip() for m in models]
+    for model in items:
         nic = nic_setting(model)
+        point = fixed_point_label(nic) if isinstance(model, Setting) else nic.label
         for severity in sevs:
             for corruption in names:
                 number, group = corruption_info(corruption)
                 if progress is not None:
-                    progress(f"{dataset}: {nic.label} / {corruption}-{severity}")
+                    progress(f"{dataset}: {point} / {corruption}-{severity}")
                 kw = {"corruption": corruption, "severity": severity, "seed": seed, "out": out}
                 m_nic = run_setting(nic, dataset, ids, estimate=estimate, **kw)
                 target = round(float(m_nic["bpp"]), 4)
@@ -592,7 +715,7 @@ def corrupted_study(
                             "number": number,
                             "group": group,
                             "severity": severity,
-                            "operating_point": nic.label,
+                            "operating_point": point,
                             "codec": codec,
                             "target_bpp": target,
                             "bpp": float(m["bpp"]),

@@ -311,6 +311,10 @@ def test_gallery_widget_links_dropdowns_to_stacks(
     assert corrupted in driven[id(image)]
     assert len(driven[id(corruption)]) == 2 and len(driven[id(severity)]) == 2 * 2
     assert all(isinstance(t, ipywidgets.Stack) for ts in driven.values() for t in ts)
+    # the gallery fits its text column: rows wrap, nothing wider than 100%, previews scale down
+    assert box.layout.max_width == "100%"
+    assert dropdowns.layout.flex_flow == panels.layout.flex_flow == "row wrap"
+    assert leaf.layout.max_width == "100%" and leaf.layout.height == "auto"
 
 
 def test_figures_render(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from nicspec_utils import rd
 from nicspec_utils.corruptions import CORRUPTIONS, corruption_names
-from nicspec_utils.errors import UsageError
+from nicspec_utils.errors import DataError, UsageError
 from nicspec_utils.io import write_png_atomic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -255,6 +255,87 @@ def test_real_nic_vs_matched_jpeg2000(tiny: str, tmp_path: Path) -> None:
     nic, j2k = study.set_index("codec").loc[[rd.NIC_LABEL, rd.ANCHOR], "bpp"]
     assert j2k == pytest.approx(nic, rel=0.15)
     assert study["psnr_wrt_clean"].notna().all()
+
+
+# --- your own codecs (extra_codecs) -------------------------------------------------------------
+
+
+def _tiny_checkpoint(path: Path, variable_rate: bool = False) -> Path:
+    """A small untrained checkpoint as ``nicspec train`` writes it (N=16, M=24)."""
+    import torch
+
+    from nicspec_utils import models
+
+    arch = "scale-hyperprior-vr" if variable_rate else "scale-hyperprior"
+    meta = {"architecture": arch, "N": 16, "M": 24}
+    if variable_rate:
+        meta.update(lmbda_min=0.0012, lmbda_max=0.26)
+    torch.manual_seed(0)
+    model = models.build_model(arch, 16, 24, *((0.0012, 0.26) if variable_rate else ()))
+    model.update(force=True)
+    models.save_checkpoint(model, path, meta)
+    return path
+
+
+def test_extra_settings_parse_zoo_checkpoint_and_labels(tmp_path: Path) -> None:
+    assert rd.extra_settings("") == []
+    s = rd.extra_settings("zoo:bmshj2018-hyperprior-3")
+    assert [(x.codec, x.quality, x.curve, x.family) for x in s] == [
+        ("zoo:bmshj2018-hyperprior", 3, "zoo:bmshj2018-hyperprior", "nic")
+    ]
+    s = rd.extra_settings("zoo:bmshj2018-factorized@1-3, zoo:mbt2018@2/5")
+    assert [(x.codec, x.quality) for x in s] == [
+        ("zoo:bmshj2018-factorized", 1),
+        ("zoo:bmshj2018-factorized", 2),
+        ("zoo:bmshj2018-factorized", 3),
+        ("zoo:mbt2018", 2),
+        ("zoo:mbt2018", 5),
+    ]
+    assert len(rd.extra_settings("zoo:bmshj2018-hyperprior")) == 8  # every quality
+    fixed = _tiny_checkpoint(tmp_path / "mine.safetensors")
+    vr = _tiny_checkpoint(tmp_path / "vr.safetensors", variable_rate=True)
+    s = rd.extra_settings(f"checkpoint:{fixed}")
+    assert [(x.codec, x.curve, x.label, x.lmbda) for x in s] == [
+        (f"checkpoint:{fixed.resolve()}", "checkpoint:mine.safetensors", "mine.safetensors", None)
+    ]
+    assert rd.fixed_point_label(s[0]) == "checkpoint:mine.safetensors"
+    s = rd.extra_settings(f"checkpoint:{vr}@0.0067/0.018", vr_lambdas="0.1")
+    assert [x.lmbda for x in s] == [0.0067, 0.018] and s[0].options() == {"lmbda": 0.0067}
+    assert [x.lmbda for x in rd.extra_settings(f"checkpoint:{vr}", vr_lambdas="0.1")] == [0.1]
+    # one label, one curve
+    s = rd.extra_settings(f"mine=checkpoint:{fixed}, mine=zoo:bmshj2018-hyperprior-1")
+    assert {x.curve for x in s} == {"mine"} and len(s) == 2
+    for bad in (
+        "jpeg",
+        "zoo:no-such-model",
+        f"checkpoint:{fixed}@0.1",  # fixed-rate: no setting
+        "zoo:mbt2018@a/b",
+        f"checkpoint:{tmp_path / 'missing.safetensors'}",
+    ):
+        with pytest.raises((UsageError, DataError)):
+            rd.extra_settings(bad)
+
+
+def test_extra_checkpoint_joins_the_rd_and_bd_tables(tiny: str, tmp_path: Path) -> None:
+    """A user's checkpoint runs through the clean sweep, the BD table and the corrupted study."""
+    ckpt = _tiny_checkpoint(tmp_path / "mine.safetensors")
+    vr = _tiny_checkpoint(tmp_path / "vr.safetensors", variable_rate=True)
+    extra = rd.extra_settings(f"checkpoint:{ckpt},checkpoint:{vr}@0.0067/0.05")
+    j2k = rd.classic_settings("jpeg2000", "jpeg2000=96,48,24")
+    points = rd.rd_sweep(j2k + extra, tiny, ["img0"], estimate=True, out=tmp_path / "r")
+    ours = points[points["family"] == "nic"]
+    assert set(ours["curve"]) == {"checkpoint:mine.safetensors", "checkpoint:vr.safetensors"}
+    assert (ours["bpp"] > 0).all() and ours["psnr"].notna().all()
+    bd = rd.bd_table(points).set_index("curve")
+    assert set(bd.index) == {"checkpoint:mine.safetensors", "checkpoint:vr.safetensors"}
+    assert bd.loc["checkpoint:mine.safetensors", "method"] == "point"
+    assert bd.loc["checkpoint:vr.safetensors", "points"] == 2
+    study = rd.corrupted_study(
+        extra[:1], tiny, ["img0"], "gaussian_noise", 1, estimate=True, out=tmp_path / "r"
+    )
+    assert set(study["operating_point"]) == {"checkpoint:mine.safetensors"}
+    assert set(study["codec"]) == {rd.NIC_LABEL, rd.ANCHOR}
+    assert len(rd.corrupted_deltas(study)) == 1
 
 
 # --- explorer -----------------------------------------------------------------------------------

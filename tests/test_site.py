@@ -2,13 +2,14 @@
 headless Chromium (Playwright driving the system's ``chromium``; no browser download).
 
 For every page: HTTP 200, no console errors or uncaught exceptions, no broken images, no error
-outputs or tracebacks. Chapter pages must show figures; chapter 1 must carry its ipywidgets state
-and render the widgets from the vendored embed bundle. One screenshot of chapter 1 goes to
-``_build/site-test/``.
+outputs or tracebacks, no request to any host but the local server (no CDN: MathJax, the widget
+bundle and the fonts are all in the book), and its maths rendered by the vendored MathJax
+(``mjx-container``) when it has any. Chapter pages must show figures; chapter 1 must carry its
+ipywidgets state and render the widgets from the vendored embed bundle, and the widgets of the
+chapters must fit the text column. One screenshot of chapter 1 goes to ``_build/site-test/``.
 
 The browser is kept offline on purpose: every request to a host other than the local server is
-aborted, as for a reader without internet. Those aborted requests (MathJax from jsDelivr, for
-instance) are the only failures ignored; anything that breaks because of them still fails.
+recorded and aborted, as for a reader without internet; any such request fails the page.
 
 Marked ``site`` and deselected by default: ``make site-test`` builds the smoke book, installs
 Playwright and runs ``pytest -m site``. ``NICSPEC_SITE_DIR`` overrides the site folder,
@@ -34,6 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("NICSPEC_SITE_DIR", REPO / "_build" / "html"))
 SHOTS = REPO / "_build" / "site-test"
 CHAPTER_1 = "book/chapters/01_corruption_benchmark.html"
+# A page that must have maths for the MathJax check to mean something (chapter 4's derivations).
+MATH_PAGE = "book/chapters/04_lowpass_theory.html"
+# Sphinx's markup of $...$ and $$...$$, which MathJax turns into <mjx-container>.
+MATH_MARKUP = 'class="math notranslate nohighlight"'
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -127,6 +132,8 @@ class Visit:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.external_failures: list[str] = []
+        self.external_requests: list[str] = []
+        self.page.on("request", self._request)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         self.page.on("requestfailed", self._request_failed)
@@ -144,6 +151,10 @@ class Visit:
         if msg.text.startswith("Failed to load resource") and source and not _is_local(source):
             return
         self.errors.append(f"console: {msg.text} ({source})")
+
+    def _request(self, request: object) -> None:
+        if not _is_local(request.url):
+            self.external_requests.append(request.url)
 
     def _request_failed(self, request: object) -> None:
         if _is_local(request.url):
@@ -218,8 +229,53 @@ def test_page(visit: object, page: str) -> None:
     text = v.page.inner_text("body")
     assert "Traceback (most recent call last)" not in text, f"{page}: a traceback on the page"
     assert not v.page.evaluate(_ERROR_OUTPUTS), f"{page}: error outputs on the page"
-    v.page.wait_for_timeout(200)  # late console errors from deferred scripts
+    if MATH_MARKUP in (SITE / page).read_text(encoding="utf-8", errors="replace"):
+        _assert_math_renders(v, page)
+    v.page.wait_for_timeout(200)  # late console errors and requests from deferred scripts
     assert not v.errors, f"{page}: " + "\n".join(v.errors)
+    assert not v.external_requests, f"{page}: requests to other hosts (a CDN?): " + ", ".join(
+        sorted(set(v.external_requests))
+    )
+
+
+# MathJax 3: rendered formulas, formulas it could not parse, and where the script came from.
+_MATH_STATE = """
+() => ({
+  rendered: document.querySelectorAll("mjx-container").length,
+  errors: [...document.querySelectorAll("mjx-merror")].map((e) => e.textContent.slice(0, 100)),
+  scripts: [...document.scripts].map((s) => s.src).filter((src) => /mathjax/i.test(src)),
+  version: window.MathJax && window.MathJax.version,
+})
+"""
+
+
+def _assert_math_renders(v: Visit, page: str) -> None:
+    """The page's maths is typeset by the vendored MathJax 3, offline, without TeX errors."""
+    try:
+        v.page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
+    except Exception:  # playwright's TimeoutError
+        pytest.fail(f"{page}: has maths but no mjx-container (MathJax did not run): {v.errors}")
+    v.page.wait_for_function("() => window.MathJax && window.MathJax.startup && "
+                             "window.MathJax.startup.promise", timeout=30_000)  # fmt: skip
+    v.page.evaluate("() => window.MathJax.startup.promise")
+    state = v.page.evaluate(_MATH_STATE)
+    assert state["rendered"] > 0, f"{page}: no rendered maths"
+    assert not state["errors"], f"{page}: MathJax errors: {state['errors']}"
+    assert state["scripts"] and all(_is_local(src) for src in state["scripts"]), state["scripts"]
+    assert str(state["version"]).startswith("3."), f"{page}: MathJax {state['version']}"
+
+
+def test_maths_is_vendored_and_renders(visit: object) -> None:
+    """At least one page (chapter 4) has maths, and it renders from book/_static/mathjax."""
+    html = (SITE / MATH_PAGE).read_text(encoding="utf-8")
+    assert MATH_MARKUP in html, f"{MATH_PAGE} has no maths any more: pick another MATH_PAGE"
+    assert "_static/mathjax/es5/tex-mml-chtml.js" in html, "MathJax is not the vendored copy"
+    assert "cdn.jsdelivr.net" not in html
+    v = visit(MATH_PAGE)
+    _assert_math_renders(v, MATH_PAGE)
+    v.page.wait_for_timeout(300)  # the fonts of the typeset maths
+    assert not v.errors, "\n".join(v.errors)
+    assert not v.external_requests, v.external_requests
 
 
 def test_chapter1_widgets(visit: object) -> None:
@@ -237,3 +293,77 @@ def test_chapter1_widgets(visit: object) -> None:
     widget = v.page.locator(".widget-vbox").first
     widget.scroll_into_view_if_needed()
     widget.screenshot(path=str(SHOTS / "chapter1-widget.png"))
+
+
+# Every top-level widget of the page (not nested in another) against the text column: its box,
+# the right edge of anything inside it, and whether it overflows (scrollWidth).
+_WIDGET_FIT = """
+() => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const a = article.getBoundingClientRect();
+  const pad = parseFloat(getComputedStyle(article).paddingRight) || 0;
+  const column = {left: a.left, right: a.right - pad, width: article.clientWidth};
+  const tops = [...document.querySelectorAll(".cell_output .jupyter-widgets")].filter(
+    (el) => !el.parentElement.closest(".jupyter-widgets")
+  );
+  return {
+    column,
+    widgets: tops.map((el) => {
+      const r = el.getBoundingClientRect();
+      let right = r.right;
+      for (const child of el.querySelectorAll("*")) {
+        const c = child.getBoundingClientRect();
+        if (c.width > 0 && c.height > 0) right = Math.max(right, c.right);
+      }
+      return {
+        text: el.textContent.trim().slice(0, 60),
+        width: r.width,
+        right,
+        overflow: el.scrollWidth - el.clientWidth,
+        selects: el.querySelectorAll("select").length,
+        gallery: el.textContent.includes("clean") && el.textContent.includes("corrupted"),
+      };
+    }),
+  };
+}
+"""
+
+
+def _widgets_fit(v: Visit, page: str) -> list[dict]:
+    """Assert that every rendered top-level widget of a page lies inside the text column."""
+    v.page.wait_for_selector(".jupyter-widgets.widget-container, .widget-vbox", timeout=30_000)
+    v.page.wait_for_timeout(300)  # images decoded, layout settled
+    fit = v.page.evaluate(_WIDGET_FIT)
+    column = fit["column"]
+    assert fit["widgets"], f"{page}: no widget rendered"
+    for w in fit["widgets"]:
+        where = f"{page}: widget {w['text']!r}"
+        assert w["width"] <= column["width"] + 1, f"{where} is {w['width']:.0f} px wide, " \
+            f"the text column {column['width']:.0f} px"  # fmt: skip
+        assert w["right"] <= column["right"] + 1, f"{where} reaches x={w['right']:.0f}, " \
+            f"past the text column's right edge {column['right']:.0f}"  # fmt: skip
+        assert w["overflow"] <= 1, f"{where} overflows its box by {w['overflow']} px"
+    return fit["widgets"]
+
+
+def test_chapter1_gallery_fits_the_text_column(visit: object) -> None:
+    """The gallery (image, corruption and severity menus over two previews) is no wider than
+    the column of text it sits in, at the default viewport."""
+    v = visit(CHAPTER_1)
+    widgets = _widgets_fit(v, CHAPTER_1)
+    galleries = [w for w in widgets if w["selects"] == 3 and w["gallery"]]
+    assert galleries, f"no gallery among the widgets of chapter 1: {widgets}"
+
+
+WIDGET_PAGES = [
+    p for p in PAGES
+    if p.startswith("book/chapters/")
+    and f'type="{WIDGET_STATE}"' in (SITE / p).read_text(encoding="utf-8", errors="replace")
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("page", WIDGET_PAGES or ["<no widgets>"])
+def test_chapter_widgets_fit_the_text_column(visit: object, page: str) -> None:
+    if page == "<no widgets>":
+        pytest.skip("no chapter saved widget state")
+    _widgets_fit(visit(page), page)

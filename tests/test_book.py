@@ -1,0 +1,186 @@
+"""book: the repository URL behind the Binder / repository buttons, and the generated config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nicspec_utils import book
+from nicspec_utils.errors import UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = book.REPOSITORY_ENV
+
+
+@pytest.mark.parametrize(
+    ("remote", "expected"),
+    [
+        ("https://github.com/org/nicspec", "https://github.com/org/nicspec"),
+        ("https://github.com/org/nicspec.git", "https://github.com/org/nicspec"),
+        ("https://github.com/org/nicspec/", "https://github.com/org/nicspec"),
+        ("https://user:token@github.com/org/nicspec.git", "https://github.com/org/nicspec"),
+        ("git@github.com:org/nicspec.git", "https://github.com/org/nicspec"),
+        ("git@github.com:org/nicspec", "https://github.com/org/nicspec"),
+        ("ssh://git@github.com/org/nicspec.git", "https://github.com/org/nicspec"),
+        ("ssh://git@github.com:22/org/nicspec.git", "https://github.com/org/nicspec"),
+        ("https://www.github.com/org/nicspec", "https://github.com/org/nicspec"),
+        ("git@gitlab.com:group/nicspec.git", "https://gitlab.com/group/nicspec"),
+        # not a public GitHub/GitLab repository: no buttons
+        ("/srv/git/nicspec.git", None),
+        ("../nicspec", None),
+        ("file:///srv/git/nicspec.git", None),
+        ("https://git.example.org/org/nicspec.git", None),
+        ("git@example.org:org/nicspec.git", None),
+        ("https://github.com/org", None),
+        ("", None),
+    ],
+)
+def test_normalise_remote_url(remote: str, expected: str | None) -> None:
+    assert book.normalise_repository_url(remote) == expected
+
+
+def test_explicit_url_may_name_any_host() -> None:
+    url = book.normalise_repository_url("https://git.example.org/org/nicspec.git/", hosts=None)
+    assert url == "https://git.example.org/org/nicspec"
+
+
+def _git_repo(path: Path, remote: str | None) -> Path:
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "feature", str(path)], check=True)
+    if remote is not None:
+        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
+    return path
+
+
+def test_env_var_wins_over_the_remote(tmp_path: Path) -> None:
+    repo = _git_repo(tmp_path / "r", "git@github.com:someone/fork.git")
+    env = {ENV: "https://github.com/org/nicspec.git"}
+    assert book.repository_url(env, cwd=repo) == "https://github.com/org/nicspec"
+    # GitHub Actions: ${{ github.server_url }}/${{ github.repository }}
+    env = {ENV: "https://github.com/org/nicspec"}
+    assert book.repository_url(env, cwd=repo) == "https://github.com/org/nicspec"
+    with pytest.raises(UsageError):
+        book.repository_url({ENV: "not a url"}, cwd=repo)
+
+
+def test_ssh_remote_becomes_https(tmp_path: Path) -> None:
+    repo = _git_repo(tmp_path / "r", "git@github.com:org/nicspec.git")
+    assert book.repository_url({}, cwd=repo) == "https://github.com/org/nicspec"
+    assert book.repository_url({ENV: "  "}, cwd=repo) == "https://github.com/org/nicspec"
+
+
+def test_no_remote_no_url(tmp_path: Path) -> None:
+    assert book.repository_url({}, cwd=_git_repo(tmp_path / "r", None)) is None
+    assert book.repository_url({}, cwd=_git_repo(tmp_path / "local", "/srv/git/x.git")) is None
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    assert book.repository_url({}, cwd=not_git) is None
+
+
+def test_branch(tmp_path: Path) -> None:
+    repo = _git_repo(tmp_path / "r", None)
+    assert book.repository_branch({book.BRANCH_ENV: "gh-pages"}, cwd=repo) == "gh-pages"
+    # an unborn branch has no HEAD commit: rev-parse fails, so the default
+    assert book.repository_branch({}, cwd=repo) in ("feature", "main")
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    assert book.repository_branch({}, cwd=not_git) == "main"
+
+
+def test_no_url_no_overlay_and_no_generated_config(tmp_path: Path) -> None:
+    target = tmp_path / "gen.yml"
+    target.write_text("stale")
+    assert book.repository_overlay(None) == {}
+    assert book.write_build_config(None, target=target) is None
+    assert not target.exists()
+
+
+def test_generated_config_adds_binder_and_keeps_the_rest(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "_config.generated.yml"
+    path = book.write_build_config("https://github.com/org/nicspec", "main", target=target)
+    assert path == target
+    committed = yaml.safe_load(book.CONFIG_FILE.read_text())
+    generated = yaml.safe_load(target.read_text())
+    assert generated["repository"] == {
+        "url": "https://github.com/org/nicspec",
+        "branch": "main",
+        "path_to_book": "",
+    }
+    assert generated["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert generated["launch_buttons"]["notebook_interface"] == "classic"
+    assert generated["html"]["use_repository_button"] is True
+    assert generated["html"]["use_issues_button"] is True
+    # the committed settings are all still there
+    assert generated["html"]["home_page_in_navbar"] == committed["html"]["home_page_in_navbar"]
+    assert generated["sphinx"]["config"] == committed["sphinx"]["config"]
+    assert generated["title"] == committed["title"]
+    # local extensions resolve as from the repository root, wherever the copy lives
+    ext = Path(generated["sphinx"]["local_extensions"]["nicspec_book"])
+    assert ext.is_absolute() and (ext / "nicspec_book.py").is_file()
+    # the committed config names no repository URL
+    assert "repository" not in committed and "launch_buttons" not in committed
+
+
+def test_jupyter_book_reads_the_generated_config(tmp_path: Path) -> None:
+    """jupyter-book turns the generated file into sphinx-book-theme's repository options."""
+    pytest.importorskip("jupyter_book")
+    from jupyter_book.config import get_final_config
+
+    target = tmp_path / "_config.generated.yml"
+    book.write_build_config("https://github.com/org/nicspec", "main", target=target)
+    added = list(sys.path)
+    try:
+        config, _ = get_final_config(
+            user_yaml=target, cli_config={"latex_individualpages": False}, sourcedir=REPO
+        )
+    finally:
+        sys.path[:] = added
+    theme = config["html_theme_options"]
+    assert theme["repository_url"] == "https://github.com/org/nicspec"
+    assert theme["repository_branch"] == "main"
+    assert theme["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert theme["use_repository_button"] is True
+    assert config["mathjax_path"] == "mathjax/es5/tex-mml-chtml.js"
+
+
+def test_launch_links_point_at_the_paired_notebooks() -> None:
+    pytest.importorskip("sphinx")
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    try:
+        import nicspec_book
+    finally:
+        sys.path.remove(str(REPO / "book" / "_ext"))
+    binder = (
+        "https://mybinder.org/v2/gh/org/nicspec/main"
+        "?urlpath=tree/book/chapters/01_corruption_benchmark.ipynb"
+    )
+    context = {
+        "header_buttons": [
+            {"type": "group", "label": "download-buttons", "buttons": [
+                {"type": "link", "url": "../../_sources/book/chapters/01.ipynb"}]},
+            {"type": "group", "label": "launch-buttons", "buttons": [
+                {"type": "link", "text": "Binder", "url": binder}]},
+        ]
+    }  # fmt: skip
+    nicspec_book.launch_from_notebooks(None, "book/chapters/01_x", "page.html", context, None)
+    launch = context["header_buttons"][1]["buttons"][0]["url"]
+    assert launch.endswith("?urlpath=tree/notebooks/01_corruption_benchmark.ipynb")
+    download = context["header_buttons"][0]["buttons"][0]["url"]
+    assert download == "../../_sources/book/chapters/01.ipynb"  # downloads are untouched
+
+
+def test_binder_files() -> None:
+    """environment.yml installs the package (editable, repo2docker sees it as local) with CPU
+    torch; postBuild pairs the text notebooks that the launch buttons open."""
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e .[dev]" in pip  # no inner quotes: repo2docker's local-requirement check
+    assert any("download.pytorch.org/whl/cpu" in line for line in pip)
+    assert any(line.startswith("torch") for line in pip)
+    post = REPO / "postBuild"
+    assert post.is_file() and post.stat().st_mode & 0o111
+    assert "jupytext --to ipynb" in post.read_text()
