@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nicspec_utils import fourier_heatmap as fh
 from nicspec_utils.errors import UsageError
 from nicspec_utils.fourier_heatmap import (
+    Baseline,
+    HeatmapResult,
     fourier_basis,
     heatmap,
     map_axis,
@@ -128,3 +131,171 @@ def test_cli_writes_outputs(tmp_path: Path) -> None:
     assert math.isfinite(meta["mean_psnr_clean"])
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     assert main([*argv[:-1], "--grid", "5"]) == 2
+
+
+# --- analysis (synthetic heat maps) --------------------------------------------------------------
+def synthetic(grid: int, crop: int, fn: object, eps: float = 1.0) -> HeatmapResult:
+    """A HeatmapResult whose table entry (u, v) holds ``fn(radius in cycles/crop)``."""
+    rows, cols = grid, grid // 2 + 1
+    u = np.arange(rows)[:, None] - grid // 2
+    v = np.arange(cols)[None, :] - grid // 2
+    table = np.vectorize(fn)(np.hypot(u, v)).astype(float)
+    cfg = {"crop": crop, "eps": eps, "grid": grid, "codec": {"codec": "synthetic"}, "dataset": "x"}
+    return HeatmapResult(table, table - 1.0, np.full_like(table, 0.5), cfg, "key")
+
+
+def test_map_frequency_and_eps_scaling() -> None:
+    rho = fh.map_frequency(8, 64)
+    assert rho.shape == (7, 7) and rho[3, 3] == 0.0
+    assert rho[0, 0] == pytest.approx(math.sqrt(18) / 64) and rho[3, 6] == pytest.approx(3 / 64)
+    assert fh.scaled_eps(128) == 1.0 and fh.scaled_eps(512) == 4.0
+    # the same relative frequency has the same per-pixel amplitude on both crops
+    small = fh.scaled_eps(128) * fourier_basis(128, 64 + 3, 64 - 2)
+    big = fh.scaled_eps(512) * fourier_basis(512, 256 + 12, 256 - 8)
+    assert np.abs(small).max() == pytest.approx(np.abs(big).max(), rel=1e-6)
+    assert fh.full_drop(40.0, 0.01 * 64, 64) == pytest.approx(10 * math.log10(2))
+
+
+def test_excess_share_recovers_passed_fraction() -> None:
+    crop, eps, base = 64, 1.0, 30.0
+    m, q = 10 ** (-base / 10), (eps / crop) ** 2
+    for a in (0.0, 0.3, 1.0):  # an output passing a fraction a of the perturbation
+        g = -10 * math.log10(m + (1 - a) ** 2 * q)
+        r = -10 * math.log10(m + a**2 * q)
+        assert fh.excess_share(g, base, eps, crop) == pytest.approx((1 - a) ** 2)
+        assert fh.excess_share(r, base, eps, crop) == pytest.approx(a**2)
+    full = base - fh.full_drop(base, eps, crop)
+    assert fh.excess_share(full, base, eps, crop) == pytest.approx(1.0)
+    with pytest.raises(UsageError):
+        fh.excess_share(30.0, base, 0.0, crop)
+    res = synthetic(8, 64, lambda r: 30.0, eps=eps)
+    maps = fh.CodecMaps("x", res, Baseline(psnr=30.0, bpp=1.0))
+    np.testing.assert_allclose(maps.share_map("perturbed"), 0.0, atol=1e-12)
+    assert np.all(maps.share_map("clean") > 0)  # table_clean is 1 dB lower
+    s = maps.bands()
+    assert s["low"]["share_perturbed"] == pytest.approx(0.0, abs=1e-12)
+    assert s["low"]["share_clean"] == pytest.approx(float(maps.share_map("clean")[3, 3]))
+
+
+def test_band_summary_means_counts_and_drops() -> None:
+    res = synthetic(16, 128, lambda r: 30.0 if r < 4 else 20.0)  # 1/32 cycles/px = 4 per 128
+    s = fh.band_summary(res, Baseline(psnr=31.0, bpp=0.4))
+    a = map_axis(16)
+    radius = np.hypot(a[:, None], a[None, :])
+    assert s["low"]["n"] == int((radius < 4).sum()) and s["medium"]["n"] == 225 - s["low"]["n"]
+    assert s["high"]["n"] == 0 and math.isnan(s["high"]["psnr_perturbed"])
+    assert s["low"]["psnr_perturbed"] == 30.0 and s["medium"]["psnr_perturbed"] == 20.0
+    assert s["low"]["drop_perturbed"] == 1.0 and s["medium"]["drop_clean"] == 12.0
+    assert s["medium"]["bpp"] == 0.5 and s["medium"]["rho_max"] == pytest.approx(7 * 2**0.5 / 128)
+    assert fh.top_band(s) == "medium"
+    custom = fh.band_summary(res, edges=(2 / 128, 5 / 128))
+    assert custom["high"]["n"] == int((radius >= 5).sum()) and custom["high"]["psnr_clean"] == 19.0
+    assert fh.top_band(custom) == "high" and "drop_perturbed" not in custom["low"]
+
+
+def test_radial_profile_follows_radius() -> None:
+    res = synthetic(16, 128, lambda r: 40.0 - r)
+    f, drop, counts = fh.radial_psnr_profile(res, "perturbed", Baseline(40.0, 1.0))
+    assert counts.sum() == 15 * 15 and counts[0] == 1
+    np.testing.assert_allclose(f * 128, np.arange(len(f)))
+    assert drop[0] == 0.0 and np.all(np.abs(drop - f * 128) < 0.5)
+    assert np.all(np.diff(drop) > 0)
+    _, bpp, _ = fh.radial_psnr_profile(res, "bpp")
+    assert np.all(bpp == 0.5)
+    with pytest.raises(UsageError):
+        fh.radial_psnr_profile(res, "bpp", Baseline(40.0, 1.0))
+    with pytest.raises(UsageError):
+        fh.radial_psnr_profile(res, "nonsense")
+
+
+def _row(model: str, codec: str, g: tuple[float, float], r: tuple[float, float]) -> dict:
+    """A band-table row with the same numbers as drops and as shares."""
+    row = {"model": model, "codec": codec}
+    for metric in ("drop", "share"):
+        row.update({f"G {metric} low": g[0], f"G {metric} medium": g[1],
+                    f"G {metric} high": math.nan, f"R {metric} low": r[0],
+                    f"R {metric} medium": r[1]})  # fmt: skip
+    return row
+
+
+def test_band_table_and_checks_pass_and_fail() -> None:
+    rows = [
+        _row("a", "NIC", (0.1, 0.5), (0.1, 0.05)),  # NIC: G rises, removes high freq. (low R)
+        _row("a", "JPEG2000", (0.1, 0.1), (0.1, 0.1)),
+        _row("b", "NIC", (0.3, 0.2), (0.1, 0.3)),  # the opposite on every check
+        _row("b", "JPEG2000", (0.1, 0.1), (0.1, 0.1)),
+    ]
+    table = fh.band_table(rows)
+    assert "G drop high" not in table.columns and "G share high" not in table.columns
+    assert fh.table_bands(table) == ["low", "medium"]
+    expected = {"g_nic": [True, False], "g_vs_j2k": [True, False], "r_vs_j2k": [True, False]}
+    assert fh.heatmap_checks(table) == fh.heatmap_checks(table, "drop") == expected
+    table.loc[0, "R share medium"] = 0.2  # the shares alone now say NIC passes more at rate a
+    assert fh.heatmap_checks(table)["r_vs_j2k"] == [False, False]
+    assert fh.heatmap_checks(table, "drop")["r_vs_j2k"] == [True, False]
+    one_band = fh.band_table([{k: v for k, v in rows[0].items() if "medium" not in k}])
+    assert fh.heatmap_checks(one_band) == {"g_nic": [], "g_vs_j2k": [], "r_vs_j2k": []}
+    variants = fh.band_table([
+        _row("dense", "NIC", (0.1, 0.2), (0.1, 0.2)),
+        _row("pruned-a", "NIC", (0.1, 0.2), (0.1, 0.1)),
+        _row("pruned-b", "NIC", (0.1, 0.2), (0.1, 0.3)),
+        _row("msssim", "NIC", (0.1, 0.2), (0.1, 0.0)),
+    ])  # fmt: skip
+    assert fh.variant_checks(variants, "dense") == {"pruned-a": True, "pruned-b": False}
+    assert fh.variant_checks(variants, "missing") == {}
+
+
+def test_plot_heatmaps_shares_scale_per_row() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo = synthetic(8, 64, lambda r: 20.0 + r)
+    hi = synthetic(8, 64, lambda r: 30.0 + 2 * r)
+    nan = synthetic(8, 64, lambda r: math.nan if r > 2 else 25.0 + r)
+    fig = fh.plot_heatmaps({"row1": {"A": lo, "B": hi}, "row2": {"A": nan}}, "perturbed")
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 3
+    assert images[0].get_clim() == images[1].get_clim()
+    assert images[0].get_clim() == pytest.approx((20.0, float(hi.map_perturbed.max())))
+    assert images[2].get_clim() == pytest.approx((25.0, 27.0))  # NaN entries ignored
+    assert images[0].get_extent()[1] == pytest.approx(3.5 / 64)  # axes in cycles/px
+    fig2 = fh.plot_maps({"r": {"A": np.ones((7, 7)), "B": np.zeros((7, 7))}}, 64, unit="x")
+    assert fig2.axes[0].get_images()[0].get_clim() == (0.0, 1.0)
+    with pytest.raises(UsageError):
+        fh.plot_maps({}, 64)
+    prof = fh.plot_radial_profiles(
+        {"A: x": (lo, Baseline(21.0, 1.0)), "A: y": (hi, Baseline(31.0, 1.0))}
+    )
+    nic, j2k = prof.axes[0].get_lines()[:2]
+    assert nic.get_color() == j2k.get_color() and nic.get_linestyle() != j2k.get_linestyle()
+    assert fig.axes[0].get_ylabel().startswith("row1\n")
+    plt.close("all")
+    with pytest.raises(UsageError):
+        fh.plot_heatmaps({"r": {"A": lo}}, "nonsense")
+
+
+def test_clean_baseline_matches_direct_compression(tmp_path: Path) -> None:
+    from nicspec_utils.codecs import get_codec
+    from nicspec_utils.data import get_dataset
+    from nicspec_utils.metrics import psnr
+
+    base = fh.clean_baseline("jpeg", "kodak", 64, limit=2, quality=30, cache_dir=tmp_path,
+                             progress=False)  # fmt: skip
+    ds = get_dataset("kodak").select(None, 2)
+    crops = [fh.centre_crop(ds.load(i), 64) for i in ds.image_ids]
+    done = [get_codec("jpeg", quality=30).compress(c) for c in crops]
+    psnrs = [psnr(d.reconstruction, c) for d, c in zip(done, crops, strict=True)]
+    assert base.psnr == pytest.approx(np.mean(psnrs))
+    assert base.bpp == pytest.approx(np.mean([d.bpp for d in done]))
+
+
+def test_rate_matched_pair_sets_jpeg2000_rate(tmp_path: Path) -> None:
+    nic, j2k = fh.rate_matched_pair("sh-mse-0.0067", "kodak", None, 4, 64, 1.0, limit=1,
+                                    cache_dir=tmp_path)  # fmt: skip
+    assert (nic.label, j2k.label) == ("NIC", "JPEG2000")
+    assert j2k.result.config["codec"]["quality"] == pytest.approx(24 / round(nic.baseline.bpp, 4))
+    assert nic.result.config["eps"] == 1.0 and nic.result.timing["computed"] == 12
+    row = fh.summary_row(nic, model="m")
+    assert row["model"] == "m" and row["full drop"] > 0 and math.isfinite(row["G drop low"])
