@@ -12,9 +12,6 @@ from typing import Any
 from .errors import UsageError
 
 VR_EVAL_LAMBDAS = (0.0025, 0.0067, 0.018, 0.0483)  # the fixed-rate ladder
-# The VR model's lowest training lambda: extends the MSE curve below the fixed-rate ladder, so an
-# MS-SSIM model landing under the lowest fixed-rate bpp can still be compared with an MSE model.
-VR_EXTENSION_LAMBDAS = (0.0018,)
 BARS = {
     "published_gap_db": 1.5,  # fixed-rate: within 1.5 dB of CompressAI's hyperprior
     "published_gap_aim_db": 0.75,
@@ -49,7 +46,7 @@ def benchmark(limit: int | None = None, progress: bool = True) -> dict[str, dict
             }
         settings: list[float | None] = [None]
         if meta["architecture"] == "scale-hyperprior-vr":
-            settings = [*VR_EXTENSION_LAMBDAS, *VR_EVAL_LAMBDAS]
+            settings = list(VR_EVAL_LAMBDAS)
         for lmbda in settings:
             opts = {} if lmbda is None else {"lmbda": lmbda}
             m = _kodak_metrics(f"nic:{name}", limit, progress, codec_options=opts)
@@ -104,9 +101,7 @@ def quality_bars(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
         r["gap_to_published_hyperprior_db"] = r["psnr"] - hyper.at(r["bpp"])
         r["gap_to_jpeg2000_db"] = r["psnr"] - r["jpeg2000_psnr"]
         r["gap_to_fixed_rate_db"] = None if key in fixed else r["psnr"] - fixed_curve.at(r["bpp"])
-        r["ms_ssim_minus_mse_curve"] = (
-            None if key in mse else r["ms_ssim"] - mse_curve.at(r["bpp"], "ms_ssim")
-        )
+        r["ms_ssim_minus_mse_curve"] = None if key in mse else ms_ssim_margin(r, mse_curve)
     checks = []
     for key, r in fixed.items():
         gap = r["gap_to_published_hyperprior_db"]
@@ -160,6 +155,25 @@ def quality_bars(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def ms_ssim_margin(row: dict[str, Any], curve: Any) -> float:
+    """MS-SSIM of ``row`` minus the MSE curve's at the row's bpp (log-bpp interpolation).
+
+    Below the curve's bpp range the row is compared with the curve's lowest-rate point: a model
+    that spends fewer bits and still scores higher beats the (rate-increasing) curve at its own
+    bpp by at least that margin, so a positive margin is conclusive there; a negative one is not
+    (NaN). Above the range, symmetrically, only a negative margin against the highest point is.
+    """
+    bpp, value = float(row["bpp"]), float(row["ms_ssim"])
+    inside = curve.at(bpp, "ms_ssim")
+    if not math.isnan(inside):
+        return value - inside
+    if bpp < curve.bpp[0]:
+        margin = value - float(curve.ms_ssim[0])
+        return margin if margin > 0 else float("nan")
+    margin = value - float(curve.ms_ssim[-1])
+    return margin if margin < 0 else float("nan")
+
+
 def _check(what: str, value: float | None, ok: bool) -> dict[str, Any]:
     return {"check": what, "value": value, "pass": bool(ok)}
 
@@ -204,7 +218,7 @@ def checks_table(bars: dict[str, Any]) -> str:
         digits = 6 if "sparsity" in c["check"] else 3  # 0.949999 must not print as 0.950
         shown = _fmt(c["value"], digits, signed="sparsity" not in c["check"])
         if shown == "–":
-            shown = "not measurable (outside the compared curve's bpp range)"
+            shown = "not measurable (outside the compared curve's bpp range, inconclusive)"
         lines.append(f"| {c['check']} | {shown} | {verdict} |")
     return "\n".join(lines)
 

@@ -24,12 +24,14 @@ def _family(msssim_bpp: float, msssim_value: float) -> dict[str, dict[str, Any]]
         "a": _row("a", 0.2, 28.0, 0.950),
         "b": _row("b", 0.4, 30.0, 0.970),
         "c": _row("c", 0.6, 31.5, 0.980),
-        "vr@0.0018": _row("vr", 0.15, 27.0, 0.940, 0.0018, architecture="scale-hyperprior-vr"),
         "ms": _row("ms", msssim_bpp, 25.0, msssim_value, metric="ms-ssim"),
     }
-    ladder = zip(VR_EVAL_LAMBDAS, (0.2, 0.4, 0.6, 0.8), (28, 30, 31.5, 33), strict=True)
-    for lmbda, bpp, psnr in ladder:
-        rows[f"vr@{lmbda}"] = _row("vr", bpp, psnr, 0.96, lmbda, architecture="scale-hyperprior-vr")
+    ladder = zip(
+        VR_EVAL_LAMBDAS, (0.2, 0.4, 0.6, 0.8), (28, 30, 31.5, 33), (0.95, 0.97, 0.98, 0.985),
+        strict=True,
+    )  # fmt: skip
+    for lmbda, bpp, psnr, ms in ladder:
+        rows[f"vr@{lmbda}"] = _row("vr", bpp, psnr, ms, lmbda, architecture="scale-hyperprior-vr")
     return rows
 
 
@@ -37,13 +39,20 @@ def _checks(bars: dict[str, Any], word: str) -> list[dict[str, Any]]:
     return [c for c in bars["checks"] if c["check"].startswith(word)]
 
 
-def test_msssim_model_below_the_fixed_ladder_is_compared_with_the_vr_extension() -> None:
-    bars = quality_bars(_family(0.175, 0.950))  # the MSE curve there: 0.940..0.950 -> 0.945
-    (check,) = _checks(bars, "ms:")
-    assert check["value"] == pytest.approx(0.950 - 0.945, abs=2e-3) and check["pass"]
-    bars = quality_bars(_family(0.175, 0.930))
-    (check,) = _checks(bars, "ms:")
-    assert not check["pass"]
+def test_msssim_bar_interpolates_inside_the_mse_curve() -> None:
+    (check,) = _checks(quality_bars(_family(0.3, 0.968)), "ms:")  # curve at 0.3: 0.9617
+    assert check["pass"] and check["value"] == pytest.approx(0.968 - 0.9617, abs=1e-3)
+    (check,) = _checks(quality_bars(_family(0.3, 0.955)), "ms:")
+    assert not check["pass"] and check["value"] < 0
+
+
+def test_msssim_bar_below_the_curve_needs_dominance() -> None:
+    # fewer bits than the lowest MSE point (0.2 bpp, 0.950) and a higher MS-SSIM: conclusive
+    (check,) = _checks(quality_bars(_family(0.18, 0.955)), "ms:")
+    assert check["pass"] and check["value"] == pytest.approx(0.005)
+    # fewer bits and a lower MS-SSIM: the curve at 0.18 bpp is unknown, so no verdict (fails)
+    (check,) = _checks(quality_bars(_family(0.18, 0.945)), "ms:")
+    assert not check["pass"] and math.isnan(check["value"])
 
 
 def test_vr_bar_only_at_the_ladder_lambdas() -> None:

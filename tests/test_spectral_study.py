@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from nicspec_utils import spectral_study as ss
+from nicspec_utils.errors import UsageError
 from nicspec_utils.spectral import BAND_NAMES, radial_frequency
 
 
@@ -113,6 +114,281 @@ def test_plots_run() -> None:
     spectra = {b: band_spectrum(b) + 0.01 for b in BAND_NAMES}
     assert ss.plot_maps(spectra, title="t") is not None
     assert ss.plot_profiles(spectra, title="t") is not None
+
+
+def test_claim1_table_per_dataset() -> None:
+    table = pd.DataFrame(
+        [
+            {"dataset": d, "model": "a", "codec": c, "bpp": 0.3, "high": h}
+            for d, c, h in (
+                ("kodak", "NIC", 0.6), ("kodak", "JPEG2000", 0.4),
+                ("clic", "NIC", 0.2), ("clic", "JPEG2000", 0.5),
+            )
+        ]
+    )  # fmt: skip
+    t = ss.claim1_table(table)
+    assert list(t["dataset"]) == ["kodak", "clic"]
+    assert list(t["holds"]) == [True, False]
+    np.testing.assert_allclose(t["high gap"], [0.2, -0.3])
+    assert ss.claim1_checks(table) == [True, False]
+
+
+def test_claim2_table_group_means() -> None:
+    values = {
+        ("fog", "NIC"): 30.0, ("fog", "JPEG2000"): 29.0,
+        ("defocus_blur", "NIC"): 28.0, ("defocus_blur", "JPEG2000"): 29.0,
+        ("gaussian_noise", "NIC"): 15.0, ("gaussian_noise", "JPEG2000"): 16.0,
+    }  # fmt: skip
+    t = ss.claim2_table(corrupted_table(values, "psnr"))
+    row = t.iloc[0]
+    assert row["low gap"] == pytest.approx(1.0)
+    assert row["medium gap"] == pytest.approx(-1.0)
+    assert row["high gap"] == pytest.approx(-1.0)
+    assert row["low/medium gap"] == pytest.approx(0.0)
+    assert bool(row["holds"]) is True
+    worse = {**values, ("gaussian_noise", "NIC"): 17.0}
+    assert ss.claim2_checks(corrupted_table(worse, "psnr")) == [False]
+
+
+def test_claim3_table_ratios() -> None:
+    rows = []
+    for name, group, e_nic, e_j2k in (
+        ("fog", "low", 4.0, 2.0), ("gaussian_noise", "high", 1.0, 4.0)
+    ):  # fmt: skip
+        for codec, e in (("NIC", e_nic), ("JPEG2000", e_j2k)):
+            rows.append({"model": "m", "corruption": name, "group": group, "codec": codec,
+                         "energy": e, "low": 0.0, "medium": 0.5, "high": 0.5})  # fmt: skip
+    t = ss.claim3_table(pd.DataFrame(rows))
+    np.testing.assert_allclose(t["ratio"], [2.0, 0.25])
+    np.testing.assert_allclose(t["high ratio"], [2.0, 0.25])
+    assert list(t["holds"]) == [None, True]
+
+
+def gr_point(g: np.ndarray, r: np.ndarray, bpp: float) -> ss.Point:
+    """A corrupted-input Point with synthetic G and R spectra."""
+    return ss.Point({"bpp": bpp, "psnr": 20.0, "psnr_wrt_clean": 18.0}, {"G": g, "R": r})
+
+
+def trend_rows(r_scale_nic: float) -> list[dict]:
+    """Rows of one model over two corruptions x two severities; NIC's G is twice JPEG2000's on
+    the noise and equal on fog; NIC's R is ``r_scale_nic`` times JPEG2000's."""
+    rows = []
+    for name, group in (("fog", "low"), ("gaussian_noise", "high")):
+        for sev in (1, 3):
+            base = band_spectrum("high" if group == "high" else "low") * sev
+            for codec in ("NIC", "JPEG2000"):
+                g = base * (np.sqrt(2.0) if codec == "NIC" and group == "high" else 1.0)
+                r = base * (np.sqrt(r_scale_nic) if codec == "NIC" else 1.0)
+                rows.append({"dataset": "kodak", "model": "m", "codec": codec,
+                             "corruption": name, "group": group, "severity": sev, "bpp": 0.4,
+                             "psnr": 20.0, "psnr_wrt_clean": 18.0,
+                             "point": gr_point(g, r, 0.4)})  # fmt: skip
+    return rows
+
+
+def test_trend_table_ratios_and_checks() -> None:
+    trend = ss.trend_table(trend_rows(0.5))
+    assert set(trend["measure"]) == {"G", "R"}
+    assert len(trend) == 2 * 8
+    np.testing.assert_allclose(trend["high energy"], trend["high"] * trend["energy"])
+    ratios = ss.trend_ratios(trend)
+    assert len(ratios) == 2 * 2 * 2  # corruption x severity x measure
+    g = ratios[ratios["measure"] == "G"].set_index(["corruption", "severity"])["ratio"]
+    assert g[("gaussian_noise", 3)] == pytest.approx(2.0)
+    assert g[("fog", 1)] == pytest.approx(1.0)
+    c2, c3 = ss.trend_checks(ratios)
+    assert c2 == [True, True]
+    assert c3 == [True, True]
+    _, c3_bad = ss.trend_checks(ss.trend_ratios(ss.trend_table(trend_rows(2.0))))
+    assert c3_bad == [False, False]
+
+
+def test_interpolate_shares_in_log_bpp() -> None:
+    ladder = pd.DataFrame([
+        {"bpp": 0.1, "low": 0.2, "medium": 0.6, "high": 0.2},
+        {"bpp": 0.4, "low": 0.0, "medium": 0.4, "high": 0.6},
+    ])  # fmt: skip
+    mid, inside = ss.interpolate_shares(ladder, 0.2)  # halfway in log bpp
+    assert inside
+    assert mid["high"] == pytest.approx(0.4)
+    assert sum(mid.values()) == pytest.approx(1.0)
+    low, inside = ss.interpolate_shares(ladder, 0.05)
+    assert not inside
+    assert low["high"] == pytest.approx(0.2)
+
+
+def variant_rows() -> list[dict]:
+    """Synthetic variant_study rows: base, a pruned and an MS-SSIM model, clean and noisy."""
+    specs = {
+        # model: (kind, bpp, D spectrum NIC, R scale vs JPEG2000 on noise)
+        "base": ("base", 0.4, band_spectrum("high"), 0.5),
+        "pruned": ("SH pruned 95% (MSE)", 0.5, band_spectrum("high"), 0.25),
+        "msssim": ("SH (MS-SSIM)", 0.4, band_spectrum("low"), 1.0),
+    }
+    rows = []
+    for model, (kind, bpp, d_nic, r_scale) in specs.items():
+        for codec in ("NIC", "JPEG2000"):
+            d = d_nic if codec == "NIC" else band_spectrum("medium")
+            r = band_spectrum("high") * (np.sqrt(r_scale) if codec == "NIC" else 1.0)
+            common = {"dataset": "kodak", "model": model, "codec": codec, "group": None,
+                      "bpp": bpp, "psnr": 30.0, "kind": kind}  # fmt: skip
+            rows.append(
+                {
+                    **common,
+                    "corruption": None,
+                    "severity": None,
+                    "psnr_wrt_clean": None,
+                    "point": point({"D": d}, bpp=bpp),
+                }
+            )
+            rows.append({**common, "corruption": "gaussian_noise", "severity": 3,
+                         "psnr_wrt_clean": 20.0,
+                         "point": point({"G": r, "R": r}, bpp=bpp)})  # fmt: skip
+    return rows
+
+
+def test_variant_table_and_claim5() -> None:
+    ladder = pd.DataFrame([{"bpp": 0.4, "low": 0.0, "medium": 0.0, "high": 1.0}])
+    vt = ss.variant_table(variant_rows(), "base", ladder)
+    assert list(vt["model"]) == ["base", "pruned", "msssim"]
+    v = vt.set_index("model")
+    assert v.loc["pruned", "bpp vs base"] == pytest.approx(0.25)
+    assert v.loc["base", "R high / JPEG2000"] == pytest.approx(0.5)
+    assert v.loc["pruned", "R high / JPEG2000"] == pytest.approx(0.25)
+    assert v.loc["msssim", "TV vs MSE at bpp"] == pytest.approx(1.0)
+    assert v.loc["base", "TV vs base"] == 0.0
+    c5 = ss.claim5_checks(vt, "base")
+    assert list(c5["model"]) == ["pruned", "msssim"]
+    assert list(c5["holds"]) == [True, True]
+    # a pruned model that denoises less for its rate fails, whatever its raw energy
+    rows = variant_rows()
+    for r in rows:
+        if r["model"] == "pruned" and r["codec"] == "NIC" and r["corruption"]:
+            r["point"] = point({"G": band_spectrum("high"), "R": band_spectrum("high")})
+    c5_bad = ss.claim5_checks(ss.variant_table(rows, "base", ladder), "base")
+    assert list(c5_bad["holds"]) == [False, True]
+
+
+def test_parse_variant_and_label() -> None:
+    assert ss.parse_variant("sh-vr-mse@0.01") == ("sh-vr-mse", 0.01)
+    assert ss.parse_variant("sh-vr-mse", 0.0067) == ("sh-vr-mse", 0.0067)
+    assert ss.parse_variant("nic:sh-pruned95-mse-0.0067", 0.0067) == (
+        "sh-pruned95-mse-0.0067", None
+    )  # fmt: skip
+    with pytest.raises(UsageError):
+        ss.parse_variant("sh-vr-mse")
+    with pytest.raises(UsageError):
+        ss.parse_variant("sh-msssim-14@0.1")
+    assert ss.model_label("sh-vr-mse", 0.0067) == "sh-vr-mse λ=0.0067"
+    assert ss.model_label("m") == "m"
+
+
+def test_run_point_passes_the_vr_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nicspec_utils import evaluate as ev
+
+    seen = {}
+
+    def fake(codec: str, dataset: str, **kw: object) -> str:
+        seen.update(kw, codec=codec)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    with pytest.raises(RuntimeError):
+        ss.run_point("nic:sh-vr-mse", "kodak", ["kodim01"], lmbda=0.0067, estimate=True)
+    assert seen["codec_options"] == {"lmbda": 0.0067}
+    assert seen["estimate"] is True and seen["bpp"] is None
+    with pytest.raises(RuntimeError):
+        ss.run_point("jpeg2000", "kodak", ["kodim01"], bpp=0.3, estimate=True)
+    assert seen["codec_options"] is None
+    assert seen["estimate"] is False and seen["bpp"] == 0.3
+
+
+def test_select_rows() -> None:
+    rows = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3, "b": "x"}]
+    assert ss.select(rows, b="x") == [rows[0], rows[2]]
+    assert ss.select(rows, a=[2, 3], b="x") == [rows[2]]
+
+
+def test_block_mean_and_render_map() -> None:
+    a = np.arange(16, dtype=float).reshape(4, 4)
+    np.testing.assert_allclose(ss.block_mean(a, 2), [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_allclose(ss.block_mean(a, 1), a)
+    from io import BytesIO
+
+    from PIL import Image
+
+    spec = band_spectrum("medium", (64, 96)) + 0.1
+    png = ss.render_map(spec, 0.1, 1.0, block=4, levels=16)
+    img = Image.open(BytesIO(png))
+    assert img.size == (24, 16) and img.mode == "P"
+    assert len(set(np.asarray(img).ravel())) <= 16
+    assert ss.colour_range([spec]) == (pytest.approx(0.1), pytest.approx(1.1))
+
+
+def browser_rows() -> list[dict]:
+    """Clean rows on two datasets and corrupted rows at two severities."""
+    rows = []
+    for ds in ("kodak", "clic2025-val"):
+        for codec in ("NIC", "JPEG2000"):
+            rows.append({"dataset": ds, "model": "m", "codec": codec, "corruption": None,
+                         "group": None, "severity": None, "bpp": 0.3, "psnr": 30.0,
+                         "psnr_wrt_clean": None,
+                         "point": point({"D": band_spectrum("high") + 0.01})})  # fmt: skip
+    return rows + trend_rows(0.5)
+
+
+def test_browser_panels_and_widget() -> None:
+    b = ss.browser_panels(browser_rows(), block=4)
+    assert b.conditions == [
+        ("kodak", None), ("clic2025-val", None), ("kodak", "fog"), ("kodak", "gaussian_noise")
+    ]  # fmt: skip
+    assert b.severities == [1, 3]
+    assert set(b.scales) == {"D", "G", "R"}
+    clean = b.panel("kodak", None, 3, "m", "NIC")
+    assert clean is not None and clean["measures"] == ["D"]  # severity ignored when clean
+    noisy = b.panel("kodak", "gaussian_noise", 3, "m", "JPEG2000")
+    assert noisy is not None and noisy["measures"] == ["G", "R"]
+    assert "JPEG2000 at the bpp of m" in noisy["caption"]
+    assert b.panel("kodak", "fog", 5, "m", "NIC") is None
+    assert len(b.panels) == 4 + 8
+    assert b.nbytes > 0
+    small = ss.browser_panels(browser_rows(), block=2, max_bytes=1)
+    assert small.block == 16  # re-rendered with coarser tiles until the cap
+    pytest.importorskip("ipywidgets")
+    import ipywidgets as w
+
+    box = ss.spectra_browser(b)
+    pickers = box.children[1].children
+    assert [len(p.options) for p in pickers] == [4, 2, 1, 2]
+    top = box.children[2]
+    assert isinstance(top, w.Stack) and len(top.children) == 4
+    # a clean input has no severity and there is one model: its branch collapses to the stack
+    # of its two codec cards (no stack of copies per severity)
+    clean_branch = top.children[0]
+    assert [type(c) for c in clean_branch.children] == [w.VBox, w.VBox]
+    fog = top.children[2]
+    assert isinstance(fog, w.Stack) and len(fog.children) == 2  # severities 1 and 3
+
+
+def test_render_maps_side_by_side() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    spec = band_spectrum("high", (64, 96)) + 0.1
+    png = ss.render_maps([(spec, 0.1, 1.1), (spec, 0.1, 1.1)], block=4, gap=5)
+    assert Image.open(BytesIO(png)).size == (24 + 5 + 24, 16)
+
+
+def test_findings() -> None:
+    table = ss.findings_table({"1": [True, False], "2": []})
+    assert list(table["verdict"]) == ["partly reproduced", "not testable here"]
+    assert list(table["passed"]) == [1, 0]
+    c1 = pd.DataFrame([{"dataset": "kodak", "model": "m", "high NIC": 0.5,
+                        "high JPEG2000": 0.4, "holds": True}])  # fmt: skip
+    empty = pd.DataFrame()
+    text = ss.findings_markdown(c1, empty, empty, empty, empty)
+    assert text.startswith("- **Claim 1 (D).**") and "1 of 1" in text and "50 % vs 40 %" in text
 
 
 def test_tiny_real_run(mirror: Path, tmp_path: Path) -> None:
