@@ -193,13 +193,16 @@ class GlobalMagnitudePruner:
     def prune_to(self, target: float) -> None:
         import torch
 
-        flat = torch.cat([w.detach().abs().flatten() for w in self.weights.values()])
+        # magnitudes of the masked weights: a pruned weight stays pruned (the optimiser moves it
+        # between prunings, and a continued checkpoint must not regrow what was removed)
+        mags = {k: (w.detach() * self.masks[k]).abs() for k, w in self.weights.items()}
+        flat = torch.cat([m.flatten() for m in mags.values()])
         k = math.ceil(target * flat.numel())  # at least the target fraction
         if k < 1:
             return
         threshold = torch.kthvalue(flat.cpu(), k).values.to(flat.device)
-        for key, w in self.weights.items():
-            self.masks[key] = (w.detach().abs() > threshold).to(w.dtype)
+        for key, m in mags.items():
+            self.masks[key] = (m > threshold).to(m.dtype)
         self.apply()
 
     def below_target(self, target: float) -> bool:

@@ -392,3 +392,17 @@ def test_pruner_tops_up_a_start_just_short_of_the_target(
     assert pruner.mask_sparsity() > 0.95 - 1e-4  # a float tolerance would not have noticed
     pruner.prune_to(0.95)
     assert not pruner.below_target(0.95)
+
+
+def test_pruned_weights_never_regrow(tmp_path: Path, images: dict[str, str]) -> None:
+    """Weights moved by the optimiser after masking stay masked when a lower target is applied
+    (a continued 95% checkpoint restarts the cubic schedule from 0)."""
+    model = tr._build(_recipe(tmp_path, images, "g", steps=1))
+    pruner = tr.GlobalMagnitudePruner(model)
+    pruner.prune_to(0.95)
+    with torch.no_grad():  # what an optimiser step does to masked weights before apply()
+        for w in pruner.weights.values():
+            w.add_(torch.rand_like(w) * 1e-6)
+    pruner.prune_to(0.2)
+    assert not pruner.below_target(0.95)
+    assert models.sparsity(model) >= 0.95
