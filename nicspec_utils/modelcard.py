@@ -273,6 +273,7 @@ def write_manifest(rows: dict[str, dict[str, Any]], bars: dict[str, Any], path: 
             "crop",
             "seed",
             "stopped_by_time_budget",
+            "continued_from",
         )
         models[name] = {
             "file": entry["file"],
