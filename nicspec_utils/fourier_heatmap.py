@@ -509,16 +509,6 @@ def map_frequency(grid: int, crop: int) -> np.ndarray:
     return np.hypot(a[:, None], a[None, :]) / float(crop)
 
 
-def band_masks(rho: np.ndarray, edges: Sequence[float] | None = None) -> dict[str, np.ndarray]:
-    """Boolean masks of the low / medium / high bands of radial frequency ``rho`` (cycles/px),
-    with the edges of :data:`spectral.BAND_EDGES` (low < e0 <= medium < e1 <= high)."""
-    from .spectral import BAND_EDGES, BAND_NAMES
-
-    lo, hi = edges if edges is not None else BAND_EDGES
-    masks = (rho < lo, (rho >= lo) & (rho < hi), rho >= hi)
-    return dict(zip(BAND_NAMES, masks, strict=True))
-
-
 @dataclass(frozen=True)
 class Baseline:
     """A codec's mean PSNR (dB) and bpp on the unperturbed crops."""
@@ -620,7 +610,10 @@ def band_summary(
         for k in ("perturbed", "clean"):
             shares[k] = np.asarray(excess_share(maps[k], baseline.psnr, eps, crop))
     out: dict[str, dict[str, float]] = {}
-    for band, mask in band_masks(rho, edges).items():
+    from .spectral import BAND_EDGES, band_masks
+
+    bands = band_masks(rho, tuple(edges) if edges is not None else BAND_EDGES)
+    for band, mask in bands.items():
         rec: dict[str, float] = {"n": int(mask.sum())}
         rec["rho_min"] = float(rho[mask].min()) if mask.any() else math.nan
         rec["rho_max"] = float(rho[mask].max()) if mask.any() else math.nan

@@ -236,6 +236,14 @@ def radial_profile(
     return radius, profile
 
 
+def band_masks(rho: np.ndarray, edges: tuple[float, float] = BAND_EDGES) -> dict[str, np.ndarray]:
+    """Boolean masks of the low / medium / high bands of radial frequency ``rho`` (cycles/px):
+    low ``rho < edges[0]``, medium ``edges[0] <= rho < edges[1]``, high ``rho >= edges[1]``."""
+    lo, hi = edges
+    masks = (rho < lo, (rho >= lo) & (rho < hi), rho >= hi)
+    return dict(zip(BAND_NAMES, masks, strict=True))
+
+
 def band_energies(
     spectrum: np.ndarray,
     edges: tuple[float, float] = BAND_EDGES,
@@ -258,11 +266,7 @@ def band_energies(
     energy = zero_dc(energy)
     rho = radial_frequency(s.shape)
     total = float(energy.sum())
-    parts = {
-        "low": float(energy[rho < lo].sum()),
-        "medium": float(energy[(rho >= lo) & (rho < hi)].sum()),
-        "high": float(energy[rho >= hi].sum()),
-    }
+    parts = {band: float(energy[mask].sum()) for band, mask in band_masks(rho, edges).items()}
     if total == 0.0:
         return dict.fromkeys(BAND_NAMES, 0.0)
     return {k: v / total for k, v in parts.items()}
