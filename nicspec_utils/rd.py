@@ -243,6 +243,15 @@ def resolve_models(spec: str | Sequence[str]) -> list[str]:
     return names
 
 
+def vr_lambda_values(vr_lambdas: str | Sequence[float]) -> list[float]:
+    """``"0.0025,0.0067"`` or a sequence -> floats (a clear error for anything else)."""
+    raw = split_list(vr_lambdas) if isinstance(vr_lambdas, str) else list(vr_lambdas)
+    try:
+        return [float(v) for v in raw]
+    except ValueError:
+        raise UsageError(f"VR lambdas must be numbers, got {vr_lambdas!r}") from None
+
+
 def nic_settings(
     models: str | Sequence[str], vr_lambdas: str | Sequence[float] = DEFAULT_VR_LAMBDAS
 ) -> list[Setting]:
@@ -251,11 +260,7 @@ def nic_settings(
     from .models import shipped_models
 
     shipped = shipped_models()
-    raw = split_list(vr_lambdas) if isinstance(vr_lambdas, str) else list(vr_lambdas)
-    try:
-        lambdas = [float(v) for v in raw]
-    except ValueError:
-        raise UsageError(f"VR lambdas must be numbers, got {vr_lambdas!r}") from None
+    lambdas = vr_lambda_values(vr_lambdas)
     settings = []
     for name in resolve_models(models):
         kind = nic_kind(name, shipped[name])
@@ -360,8 +365,7 @@ def extra_settings(
         curve = curve or f"{prefix}:{short}"
         if meta.get("architecture") == "scale-hyperprior-vr":
             if values is None:
-                raw = split_list(vr_lambdas) if isinstance(vr_lambdas, str) else vr_lambdas
-                values = [float(v) for v in raw]
+                values = vr_lambda_values(vr_lambdas)
             if not values:
                 raise UsageError(f"extra codec {item!r} is variable-rate: give it lambdas")
             for lam in values:
