@@ -410,6 +410,8 @@ def train(
                 "hardware": source_meta.get("hardware"),
                 "sha256": _file_sha256(init_weights) if init_weights else None,
             }
+            if source_meta.get("continued_from"):  # keep every earlier segment of the chain
+                prior["continued_from"] = source_meta["continued_from"]
         if pruner is not None:  # an already-pruned start keeps its zeros masked from step 0
             pruner.masks = {k: (w.detach() != 0).to(w.dtype) for k, w in pruner.weights.items()}
     step0, wall0 = int(prior.get("steps", 0)), float(prior.get("wall_time_s", 0.0))

@@ -238,6 +238,11 @@ def test_init_weights_continues_a_checkpoint(tmp_path: Path, images: dict[str, s
     assert meta["wall_time_s"] >= first_meta["wall_time_s"]
     assert meta["init_weights"] == str(first)
     assert [int(r["step"]) for r in _log(tmp_path / "b", "c")][-1] == 6
+    # a second continuation keeps the whole chain of segments, the first one included
+    again = models.read_checkpoint_meta(_run(recipe, tmp_path / "c", init_weights=out))
+    assert again["steps"] == 9 and again["continued_from"]["steps"] == 6
+    assert again["continued_from"]["continued_from"]["steps"] == 3
+    assert again["continued_from"]["continued_from"]["hardware"] == first_meta["hardware"]
     # and it really started from the first model's weights
     start = models.load_checkpoint(first)[0].state_dict()
     fresh = _run(recipe, tmp_path / "fresh")
