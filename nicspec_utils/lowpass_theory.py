@@ -944,15 +944,6 @@ def shift_checks(table: pd.DataFrame) -> dict[str, list[bool]]:
     return out
 
 
-def verdict(checks: Sequence[bool]) -> str:
-    """All checks pass -> reproduced, some -> partly, none -> not reproduced; none run -> n/a."""
-    if not checks:
-        return "not testable here"
-    if all(checks):
-        return "reproduced"
-    return "partly reproduced" if any(checks) else "not reproduced"
-
-
 def claim4_checks(
     power: pd.DataFrame,
     eigen: pd.DataFrame,

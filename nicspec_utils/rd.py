@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, UsageError
+from .findings import verdict
 from .widgets import linked_stack
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")
@@ -876,16 +877,6 @@ def inflation_table(inflation: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- findings -----------------------------------------------------------------------------------
-
-
-def verdict(checks: Sequence[bool], words: tuple[str, str, str] | None = None) -> str:
-    """All checks pass -> reproduced, some -> partly, none -> not reproduced; none run -> n/a."""
-    yes, some, no = words or ("reproduced", "partly reproduced", "not reproduced")
-    if not checks:
-        return "not testable here"
-    if all(checks):
-        return yes
-    return some if any(checks) else no
 
 
 def _fmt_pct(x: float) -> str:

