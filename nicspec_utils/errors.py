@@ -19,3 +19,9 @@ class DataError(NicspecError):
     """Bad or missing data: unreadable files, failed checksums, no network (exit code 1)."""
 
     exit_code = 1
+
+
+class Interrupted(NicspecError):
+    """Stopped on request (SIGTERM / Ctrl-C) after saving what a rerun needs (exit code 130)."""
+
+    exit_code = 130

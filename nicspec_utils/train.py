@@ -15,14 +15,18 @@ import csv
 import math
 import os
 import platform
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import DataError, UsageError
+from .errors import DataError, Interrupted, UsageError
 
 RECIPES_FILE = Path(__file__).resolve().parent.parent / "data" / "models" / "recipes.yaml"
 LOG_FIELDS = (
@@ -336,6 +340,26 @@ def _read_log(path: Path, up_to_step: int) -> list[dict[str, Any]]:
         return [row for row in csv.DictReader(f) if int(row["step"]) <= up_to_step]
 
 
+@contextmanager
+def _stop_requests() -> Iterator[list[str]]:
+    """Catch SIGTERM and SIGINT while training: the names of those received, for the loop to
+    stop at the end of its step (the previous handlers come back afterwards)."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def note(signum: int, _frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def train(
     recipe: Recipe,
     device: str = "cpu",
@@ -346,11 +370,15 @@ def train(
     progress: bool = True,
     log_every: int = 100,
     init_weights: Path | None = None,
+    checkpoint_every: int | None = None,
 ) -> Path:
     """Train (or resume) one recipe; write the shippable checkpoint; return its path.
 
     ``init_weights`` starts a fresh run from a checkpoint file instead of the recipe's
     ``init_from`` (e.g. to continue a shipped model: its steps and wall time are carried over).
+    ``checkpoint_every`` overrides the recipe's interval between resumable states. SIGTERM or
+    Ctrl-C stops the run at the end of the current step, saves its state and raises
+    :class:`Interrupted`; the same call then resumes it.
     """
     import torch
     from tqdm import tqdm
@@ -359,6 +387,9 @@ def train(
 
     models_dir = models_dir or MODELS_DIR
     total_steps = int(steps or recipe["steps"])
+    every = int(recipe["checkpoint_every"] if checkpoint_every is None else checkpoint_every)
+    if every < 1:
+        raise UsageError(f"the checkpoint interval must be at least 1 step, not {every}")
     run_dir = runs_dir / recipe.name
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, log_path = run_dir / "last.pt", run_dir / "log.csv"
@@ -440,76 +471,85 @@ def train(
             torch.save(state, tmp)
         _write_log(log_path, rows)
 
-    t0 = time.perf_counter()
-    model.train()
-    bar = tqdm(total=total_steps, initial=step, desc=recipe.name, disable=not progress)
-    metric, vr = recipe["metric"], recipe.variable_rate
-    batch_size, clip = int(recipe["batch_size"]), float(recipe["clip_grad_norm"])
-    stopped_by_budget = False
-    while step < total_steps:
-        elapsed = time.perf_counter() - t0
-        if time_budget_s is not None and elapsed >= time_budget_s:
-            stopped_by_budget = True
-            break
-        progress_frac = step / total_steps
-        if time_budget_s is not None:
-            progress_frac = max(progress_frac, (elapsed_before + elapsed) / time_budget_s)
-        lr = lr_at(recipe, progress_frac, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x = sampler.sample(batch_size)
-        if vr:
-            lo, hi = math.log(recipe["lmbda_min"]), math.log(recipe["lmbda_max"])
-            lmbda = torch.exp(lo + (hi - lo) * torch.rand(batch_size, generator=lmbda_gen))
-            lmbda = lmbda.to(device)
-        else:
-            lmbda = float(recipe["lmbda"])
-        terms = rate_distortion(model, x, lmbda, metric, vr)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(main_params, clip)
-        optimizer.step()
-        aux_loss = model.aux_loss()
-        aux_optimizer.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        aux_optimizer.step()
-        if pruner is not None:
-            if step % int(prune.get("every", 100)) == 0:
-                final = float(prune["final_sparsity"])
-                target = cubic_sparsity(progress_frac, final, prune["start"], prune["end"])
-                if progress_frac <= prune["end"] or pruner.below_target(final):
-                    pruner.prune_to(target)
-            pruner.apply()
-        step += 1
-        bar.update(1)
-        last = step == total_steps
-        if step % log_every == 0 or last:
-            terms = {k: None if v is None else v.detach() for k, v in terms.items()}
-            if not math.isfinite(float(terms["loss"])):  # checked when logging: avoids a sync
-                raise DataError(f"{recipe.name}: the loss is {float(terms['loss'])} at step {step}")
-            mse = float(terms["mse"])
-            row = {
-                "step": step0 + step,
-                "elapsed_s": round(wall0 + elapsed_before + time.perf_counter() - t0, 2),
-                "lr": lr,
-                "loss": float(terms["loss"]),
-                "bpp": float(terms["bpp"]),
-                "mse": mse,
-                "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
-                "ms_ssim": "" if terms["ms_ssim"] is None else float(terms["ms_ssim"].mean()),
-                "aux_loss": float(aux_loss.detach()),
-                "sparsity": sparsity(model) if pruner is not None else "",
-            }
-            if step % int(recipe["val_every"]) == 0 or last:
-                val = validate(model, recipe, val_images)
-                row |= {"val_loss": val["loss"], "val_bpp": val["bpp"], "val_psnr": val["psnr"]}
-            rows.append(row)
-            bar.set_postfix(
-                loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}"
-            )
-        if step % int(recipe["checkpoint_every"]) == 0:
-            save_state()
-    bar.close()
+    with _stop_requests() as stop:
+        t0 = time.perf_counter()
+        model.train()
+        bar = tqdm(total=total_steps, initial=step, desc=recipe.name, disable=not progress)
+        metric, vr = recipe["metric"], recipe.variable_rate
+        batch_size, clip = int(recipe["batch_size"]), float(recipe["clip_grad_norm"])
+        stopped_by_budget = False
+        while step < total_steps:
+            elapsed = time.perf_counter() - t0
+            if time_budget_s is not None and elapsed >= time_budget_s:
+                stopped_by_budget = True
+                break
+            progress_frac = step / total_steps
+            if time_budget_s is not None:
+                progress_frac = max(progress_frac, (elapsed_before + elapsed) / time_budget_s)
+            lr = lr_at(recipe, progress_frac, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = sampler.sample(batch_size)
+            if vr:
+                lo, hi = math.log(recipe["lmbda_min"]), math.log(recipe["lmbda_max"])
+                lmbda = torch.exp(lo + (hi - lo) * torch.rand(batch_size, generator=lmbda_gen))
+                lmbda = lmbda.to(device)
+            else:
+                lmbda = float(recipe["lmbda"])
+            terms = rate_distortion(model, x, lmbda, metric, vr)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(main_params, clip)
+            optimizer.step()
+            aux_loss = model.aux_loss()
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux_loss.backward()
+            aux_optimizer.step()
+            if pruner is not None:
+                if step % int(prune.get("every", 100)) == 0:
+                    final = float(prune["final_sparsity"])
+                    target = cubic_sparsity(progress_frac, final, prune["start"], prune["end"])
+                    if progress_frac <= prune["end"] or pruner.below_target(final):
+                        pruner.prune_to(target)
+                pruner.apply()
+            step += 1
+            bar.update(1)
+            last = step == total_steps
+            if step % log_every == 0 or last:
+                terms = {k: None if v is None else v.detach() for k, v in terms.items()}
+                if not math.isfinite(float(terms["loss"])):  # checked when logging: avoids a sync
+                    raise DataError(
+                        f"{recipe.name}: the loss is {float(terms['loss'])} at step {step}"
+                    )
+                mse = float(terms["mse"])
+                row = {
+                    "step": step0 + step,
+                    "elapsed_s": round(wall0 + elapsed_before + time.perf_counter() - t0, 2),
+                    "lr": lr,
+                    "loss": float(terms["loss"]),
+                    "bpp": float(terms["bpp"]),
+                    "mse": mse,
+                    "psnr": 10 * math.log10(1 / max(mse, 1e-12)),
+                    "ms_ssim": "" if terms["ms_ssim"] is None else float(terms["ms_ssim"].mean()),
+                    "aux_loss": float(aux_loss.detach()),
+                    "sparsity": sparsity(model) if pruner is not None else "",
+                }
+                if step % int(recipe["val_every"]) == 0 or last:
+                    val = validate(model, recipe, val_images)
+                    row |= {"val_loss": val["loss"], "val_bpp": val["bpp"], "val_psnr": val["psnr"]}
+                rows.append(row)
+                bar.set_postfix(
+                    loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", psnr=f"{row['psnr']:.2f}"
+                )
+            if stop:
+                save_state()
+                raise Interrupted(
+                    f"{recipe.name}: stopped by {stop[0]} at step {step0 + step}; its state is in "
+                    f"{state_path}: run the same command again to resume"
+                )
+            if step % every == 0:
+                save_state()
+        bar.close()
     val = validate(model, recipe, val_images)
     if not rows or int(rows[-1]["step"]) != step0 + step:
         wall_now = round(wall0 + elapsed_before + time.perf_counter() - t0, 2)
@@ -608,6 +648,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             time_budget_s=args.time_budget,
             progress=not args.no_progress,
             init_weights=Path(args.init_weights) if args.init_weights else None,
+            checkpoint_every=args.checkpoint_every,
         )
         print(path)
     return 0
@@ -630,6 +671,12 @@ def add_cli(subparsers: Any) -> None:
         "--init-weights",
         help="start a fresh run from this checkpoint instead of the recipe's init_from "
         "(the recipe's own shipped checkpoint continues it, carrying its steps over)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="steps between resumable states (default: the recipe's); SIGTERM or Ctrl-C "
+        "also saves one and stops",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from safetensors.torch import load_file
 import nicspec_utils.train as tr
 from nicspec_utils import data, models
 from nicspec_utils.cli import main
-from nicspec_utils.errors import DataError, UsageError
+from nicspec_utils.errors import DataError, Interrupted, UsageError
 from nicspec_utils.train import Recipe, cubic_sparsity, load_recipes, lr_at, train
 
 
@@ -134,6 +136,55 @@ def test_resume_is_exact(
     torch.manual_seed(int(recipe["seed"]))
     fresh = models.transform_weights(tr._build(recipe))
     assert not any(torch.equal(w, sa[key]) for key, w in fresh.items())
+
+
+def test_sigterm_saves_the_state_and_the_rerun_resumes_exactly(
+    tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM during step 4 finishes that step, saves it (the recipe's interval is 3) and
+    stops with exit code 130; the rerun ends with the weights of an uninterrupted run."""
+    recipe = _recipe(tmp_path, images, "s")
+    straight = _run(recipe, tmp_path / "a")
+    real, calls = tr.rate_distortion, {"n": 0}
+
+    def sigterm_in_step_4(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "rate_distortion", sigterm_in_step_4)
+    with pytest.raises(Interrupted, match="stopped by SIGTERM at step 4") as stopped:
+        _run(recipe, tmp_path / "b")
+    assert stopped.value.exit_code == 130
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+    state = torch.load(tmp_path / "b" / "runs" / "s" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and not (tmp_path / "b" / "models" / "s.safetensors").exists()
+    monkeypatch.setattr(tr, "rate_distortion", real)
+    resumed = _run(recipe, tmp_path / "b")
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_every_overrides_the_recipe(
+    tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = _recipe(tmp_path, images, "k")
+    real, calls = tr.rate_distortion, {"n": 0}
+
+    def crash_in_step_6(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise _Interrupted
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "rate_distortion", crash_in_step_6)
+    with pytest.raises(_Interrupted):
+        _run(recipe, tmp_path, checkpoint_every=2)
+    state = torch.load(tmp_path / "runs" / "k" / "last.pt", weights_only=True)
+    assert state["step"] == 4  # the recipe's interval of 3 would have left step 3
+    with pytest.raises(UsageError, match="at least 1 step"):
+        _run(recipe, tmp_path / "z", checkpoint_every=0)
 
 
 def test_finished_run_is_not_retrained(tmp_path: Path, images: dict[str, str]) -> None:
