@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,38 @@ def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> 
     return read_json(path)
 
 
-def benchmark(limit: int | None = None, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Kodak bpp / PSNR / MS-SSIM of every shipped model (VR at the fixed-rate lambdas)."""
+def candidate_names(paths: list[Path]) -> dict[str, Path]:
+    """Shipped model name -> candidate checkpoint (its metadata's ``name``); one-line errors."""
+    from .models import read_checkpoint_meta, shipped_models
+
+    shipped, out = shipped_models(), {}
+    for path in paths:
+        name = read_checkpoint_meta(path).get("name")
+        if name not in shipped:
+            raise UsageError(
+                f"candidate {path} is {name or 'unnamed'}, which is not a shipped model; "
+                f"choose one of {', '.join(shipped)}"
+            )
+        if name in out:
+            raise UsageError(f"two candidates for {name}: {out[name]} and {path}")
+        out[name] = Path(path)
+    return out
+
+
+def benchmark(
+    limit: int | None = None,
+    progress: bool = True,
+    candidates: Mapping[str, Path] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Kodak bpp / PSNR / MS-SSIM of every shipped model (VR at the fixed-rate lambdas);
+    ``candidates`` (name -> checkpoint) stand in for their shipped namesakes."""
     from .models import MODELS_DIR, load_checkpoint, read_checkpoint_meta, shipped_models, sparsity
 
+    candidates = candidates or {}
     rows: dict[str, dict[str, Any]] = {}
     for name, entry in shipped_models().items():
-        path = MODELS_DIR / entry["file"]
+        path = candidates.get(name, MODELS_DIR / entry["file"])
+        codec = f"checkpoint:{path}" if name in candidates else f"nic:{name}"
         meta = read_checkpoint_meta(path)
         if "sparsity" in meta:  # measure the shipped file itself (fp16 kernels), not the log
             meta = {
@@ -49,7 +76,7 @@ def benchmark(limit: int | None = None, progress: bool = True) -> dict[str, dict
             settings = list(VR_EVAL_LAMBDAS)
         for lmbda in settings:
             opts = {} if lmbda is None else {"lmbda": lmbda}
-            m = _kodak_metrics(f"nic:{name}", limit, progress, codec_options=opts)
+            m = _kodak_metrics(codec, limit, progress, codec_options=opts)
             key = name if lmbda is None else f"{name}@{lmbda}"
             rows[key] = {
                 "model": name,
@@ -210,13 +237,17 @@ def models_table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _bar_value(check: dict[str, Any]) -> str:
+    sparsity = "sparsity" in check["check"]  # 0.949999 must not print as 0.950
+    return _fmt(check["value"], 6 if sparsity else 3, signed=not sparsity)
+
+
 def checks_table(bars: dict[str, Any]) -> str:
     """Markdown list of the quality bars and whether each passes."""
     lines = ["| quality bar | measured | pass |", "|---|---|---|"]
     for c in bars["checks"]:
         verdict = "yes" if c["pass"] else "**no**"
-        digits = 6 if "sparsity" in c["check"] else 3  # 0.949999 must not print as 0.950
-        shown = _fmt(c["value"], digits, signed="sparsity" not in c["check"])
+        shown = _bar_value(c)
         if shown == "–":
             shown = "not measurable (outside the compared curve's bpp range, inconclusive)"
         lines.append(f"| {c['check']} | {shown} | {verdict} |")
@@ -383,18 +414,22 @@ def replace_between_marks(text: str, mark: str, content: str) -> str:
 
 
 def report(
-    limit: int | None = None, progress: bool = True, readme: Path | None = None
+    limit: int | None = None,
+    progress: bool = True,
+    readme: Path | None = None,
+    candidates: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark the family; on the full Kodak set also write the manifest, figures and tables."""
+    """Benchmark the family; on the full Kodak set of the shipped files also write the
+    manifest, figures and tables (a partial or a candidates' benchmark writes nothing)."""
     from .io import atomic_write_bytes
     from .models import MODELS_DIR, manifest_path
 
-    rows = benchmark(limit=limit, progress=progress)
+    rows = benchmark(limit=limit, progress=progress, candidates=candidates)
     if not rows:
         raise UsageError("no shipped models in data/models: train some (nicspec train --missing)")
     bars = quality_bars(rows)
     tables = models_table(rows) + "\n\n" + checks_table(bars)
-    if limit is not None:  # a partial benchmark never overwrites the shipped record
+    if limit is not None or candidates:  # never overwrites the shipped record
         return {"rows": rows, "bars": bars, "table": tables}
     write_manifest(rows, bars, manifest_path())
     plot_rd(rows, MODELS_DIR / "figures" / "kodak-rd.png")
@@ -408,12 +443,40 @@ def report(
 
 def _cmd_report(args: argparse.Namespace) -> int:
     readme = Path(__file__).resolve().parent.parent / "README.md"
-    result = report(limit=args.limit, progress=not args.no_progress, readme=readme)
+    candidates = candidate_names([Path(p) for p in args.candidate or []])
+    result = report(
+        limit=args.limit, progress=not args.no_progress, readme=readme, candidates=candidates
+    )
     print(result["table"])
-    failed = [c for c in result["bars"]["checks"] if not c["pass"]]
-    total = len(result["bars"]["checks"])
-    print(f"{total - len(failed)} of {total} quality bars pass")
+    checks = result["bars"]["checks"]
+    print(f"{sum(c['pass'] for c in checks)} of {len(checks)} quality bars pass")
+    if candidates:
+        print(bar_changes(checks, shipped_bars()))
     return 0
+
+
+def shipped_bars() -> list[dict[str, Any]]:
+    """The quality bars recorded in the shipped manifest (empty without one)."""
+    from .models import manifest_path
+
+    path = manifest_path()
+    if not path.exists():
+        return []
+    return list(json.loads(path.read_text()).get("quality_bars", {}).get("checks", []))
+
+
+def bar_changes(checks: list[dict[str, Any]], before: list[dict[str, Any]]) -> str:
+    """One line per bar whose verdict differs from ``before`` (the shipped record)."""
+    was = {c["check"]: c for c in before}
+    lines = []
+    for c in checks:
+        old = was.get(c["check"])
+        if old is None or old["pass"] != c["pass"]:
+            then = "new" if old is None else ("pass" if old["pass"] else "fail")
+            now = "pass" if c["pass"] else "fail"
+            lines.append(f"  {c['check']}: {then} -> {now} ({_bar_value(c)})")
+    head = "against the shipped manifest: "
+    return head + ("no bar changes its verdict" if not lines else "\n" + "\n".join(lines))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -439,5 +502,12 @@ def add_cli(subparsers: Any) -> None:
         help="benchmark on Kodak (real coding); write manifest, card figures, README table",
     )
     rep.add_argument("--limit", type=int, help="only the first N Kodak images (README left alone)")
+    rep.add_argument(
+        "--candidate",
+        action="append",
+        metavar="CHECKPOINT",
+        help="benchmark this checkpoint in place of its shipped namesake and show which bars "
+        "change (repeatable; writes nothing)",
+    )
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=_cmd_report)

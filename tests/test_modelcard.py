@@ -64,3 +64,67 @@ def test_vr_bar_only_at_the_ladder_lambdas() -> None:
     assert outside["value"] is None or math.isnan(outside["value"])
     assert not outside["pass"]
     assert all(c["pass"] for c in vr if c is not outside)
+
+
+# --- candidates: a continued checkpoint judged against the bars before it is shipped ---------
+
+
+def _tiny_named_checkpoint(path: Any, name: str) -> Any:
+    from compressai.models import ScaleHyperprior
+
+    from nicspec_utils.models import save_checkpoint
+
+    meta = {"name": name, "architecture": "scale-hyperprior", "N": 16, "M": 24, "metric": "mse"}
+    meta |= {"recipe": {}, "steps": 1}
+    save_checkpoint(ScaleHyperprior(16, 24), path, meta)
+    return path
+
+
+def test_candidate_names_need_a_shipped_namesake(tmp_path: Any) -> None:
+    from nicspec_utils.errors import UsageError
+    from nicspec_utils.modelcard import candidate_names
+
+    good = _tiny_named_checkpoint(tmp_path / "a.safetensors", "sh-mse-0.018")
+    assert candidate_names([good]) == {"sh-mse-0.018": good}
+    ghost = _tiny_named_checkpoint(tmp_path / "g.safetensors", "ghost")
+    with pytest.raises(UsageError, match="ghost, which is not a shipped model"):
+        candidate_names([ghost])
+    twin = _tiny_named_checkpoint(tmp_path / "b.safetensors", "sh-mse-0.018")
+    with pytest.raises(UsageError, match="two candidates for sh-mse-0.018"):
+        candidate_names([good, twin])
+
+
+def test_candidates_replace_their_namesakes_and_write_nothing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nicspec_utils.modelcard as mc
+
+    codecs: list[str] = []
+
+    def fake_metrics(codec: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        codecs.append(codec)
+        return {"bpp": 0.4, "psnr": 30.0, "ms_ssim": 0.97, "n_images": 1}
+
+    def no_writes(*args: Any, **kw: Any) -> None:
+        raise AssertionError("a candidates' report wrote the shipped record")
+
+    monkeypatch.setattr(mc, "_kodak_metrics", fake_metrics)
+    monkeypatch.setattr(mc, "write_manifest", no_writes)
+    cand = _tiny_named_checkpoint(tmp_path / "c.safetensors", "sh-mse-0.018")
+    result = mc.report(progress=False, candidates={"sh-mse-0.018": cand})
+    assert f"checkpoint:{cand}" in codecs and "nic:sh-mse-0.018" not in codecs
+    assert "nic:sh-mse-0.0067" in codecs
+    assert result["rows"]["sh-mse-0.018"]["meta"]["N"] == 16  # the candidate's own metadata
+
+
+def test_bar_changes_lists_only_changed_verdicts() -> None:
+    from nicspec_utils.modelcard import bar_changes
+
+    before = [
+        {"check": "x", "pass": False, "value": -1.6},
+        {"check": "y", "pass": True, "value": 1},
+    ]
+    now = [{"check": "x", "pass": True, "value": -1.4}, {"check": "y", "pass": True, "value": 1}]
+    text = bar_changes(now, before)
+    assert "x: fail -> pass (-1.400)" in text and "y:" not in text
+    assert bar_changes(before, before).endswith("no bar changes its verdict")
