@@ -479,6 +479,55 @@ def bar_changes(checks: list[dict[str, Any]], before: list[dict[str, Any]]) -> s
     return head + ("no bar changes its verdict" if not lines else "\n" + "\n".join(lines))
 
 
+def ship(checkpoint: Path, log: Path | None = None, replace: bool = False) -> Path:
+    """Put a continued checkpoint in ``data/models`` in place of its namesake and extend the
+    shipped training log with the continuation's rows; return the shipped path.
+
+    Only a continuation of the file now shipped is accepted (its ``continued_from.sha256``), so
+    an older branch cannot silently replace newer work; ``replace`` lifts that check. ``log``
+    defaults to ``<runs>/<name>/log.csv`` beside ``<runs>/models/<name>.safetensors``.
+    Afterwards ``nicspec models report`` re-measures the family and rewrites the manifest.
+    """
+    from .io import atomic_path, sha256_file
+    from .models import MODELS_DIR, load_checkpoint, read_checkpoint_meta
+    from .train import read_log, write_log
+
+    checkpoint = Path(checkpoint)
+    (name,) = candidate_names([checkpoint])
+    target = MODELS_DIR / f"{name}.safetensors"
+    meta = read_checkpoint_meta(checkpoint)
+    start = meta.get("continued_from") or {}
+    if not replace and start.get("sha256") != sha256_file(target):
+        raise UsageError(
+            f"{checkpoint} does not continue the shipped {name} (it started from "
+            f"{start.get('sha256') or 'another model'}); pass --replace to ship it anyway"
+        )
+    load_checkpoint(checkpoint)  # refuses a corrupt file or a wrong architecture, before writing
+    log = log or checkpoint.parent.parent / name / "log.csv"
+    if not log.exists():
+        raise UsageError(f"no training log at {log}; name the run's log.csv with --log")
+    shipped_log = MODELS_DIR / "logs" / f"{name}.csv"
+    earlier = read_log(shipped_log, int(start.get("steps", 0))) if not replace else []
+    later = [r for r in read_log(log) if int(r["step"]) > int(start.get("steps", 0))]
+    before = read_checkpoint_meta(target).get("continued_from")
+    with atomic_path(target) as tmp:
+        if replace or "continued_from" in start or not before:
+            tmp.write_bytes(checkpoint.read_bytes())
+        else:  # trained before chains were kept: record the shipped file's own history too
+            from safetensors.torch import load_file, save_file
+
+            meta["continued_from"] = {**start, "continued_from": before}
+            save_file(load_file(str(checkpoint)), str(tmp), {"nicspec": json.dumps(meta)})
+    write_log(shipped_log, earlier + later)
+    return target
+
+
+def _cmd_ship(args: argparse.Namespace) -> int:
+    path = ship(Path(args.checkpoint), Path(args.log) if args.log else None, args.replace)
+    print(f"shipped {path}; now run `nicspec models report` to re-measure the family")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from .models import shipped_models
 
@@ -492,7 +541,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec models list|report``."""
+    """Register ``nicspec models list|report|ship``."""
     p = subparsers.add_parser("models", help="the shipped NIC models: list, benchmark and report")
     sub = p.add_subparsers(dest="models_command", required=True)
     lst = sub.add_parser("list", help="list shipped models")
@@ -511,3 +560,15 @@ def add_cli(subparsers: Any) -> None:
     )
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=_cmd_report)
+    shp = sub.add_parser(
+        "ship",
+        help="put a continued checkpoint in data/models and extend its training log",
+    )
+    shp.add_argument("checkpoint", help="e.g. runs-cpu/models/sh-mse-0.018.safetensors")
+    shp.add_argument("--log", help="the run's log.csv (default: beside the run's models folder)")
+    shp.add_argument(
+        "--replace",
+        action="store_true",
+        help="ship it even if it does not continue the shipped file",
+    )
+    shp.set_defaults(func=_cmd_ship)

@@ -324,7 +324,8 @@ def validate(model: Any, recipe: Recipe, images: list[Any]) -> dict[str, float]:
     return {k: v / len(images) for k, v in totals.items()}
 
 
-def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write a training log (CSV with :data:`LOG_FIELDS`) atomically."""
     from .io import atomic_path
 
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
@@ -333,7 +334,8 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _read_log(path: Path, up_to_step: int) -> list[dict[str, Any]]:
+def read_log(path: Path, up_to_step: int = 10**12) -> list[dict[str, Any]]:
+    """The rows of a training log up to ``up_to_step`` (none if the file is absent)."""
     if not path.exists():
         return []
     with path.open(newline="") as f:
@@ -446,7 +448,7 @@ def train(
         if pruner is not None:  # an already-pruned start keeps its zeros masked from step 0
             pruner.masks = {k: (w.detach() != 0).to(w.dtype) for k, w in pruner.weights.items()}
     step0, wall0 = int(prior.get("steps", 0)), float(prior.get("wall_time_s", 0.0))
-    rows = _read_log(log_path, step0 + step)
+    rows = read_log(log_path, step0 + step)
 
     def save_state() -> None:
         from .io import atomic_path
@@ -469,7 +471,7 @@ def train(
             state["masks"] = pruner.masks
         with atomic_path(state_path) as tmp:
             torch.save(state, tmp)
-        _write_log(log_path, rows)
+        write_log(log_path, rows)
 
     with _stop_requests() as stop:
         t0 = time.perf_counter()

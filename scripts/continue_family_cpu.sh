@@ -11,6 +11,8 @@
 #
 # Finished models land in RUNS_DIR/models/; judge one against the quality bars before shipping it:
 #   nicspec models report --candidate RUNS_DIR/models/<recipe>.safetensors
+# and ship it (it must continue the file now shipped), then re-measure the family:
+#   nicspec models ship RUNS_DIR/models/<recipe>.safetensors && nicspec models report
 # Needs NICSPEC_DATA_MIRROR or network access for the training images, like `nicspec train`.
 set -uo pipefail
 usage() { sed -n 7,11p "$0" >&2; exit 2; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import nicspec_utils.train as tr
 from nicspec_utils import data, models
@@ -300,6 +301,47 @@ def test_init_weights_continues_a_checkpoint(tmp_path: Path, images: dict[str, s
     a, b = load_file(str(out)), load_file(str(fresh))
     assert any(not torch.equal(a[k], b[k]) for k in a)
     assert start  # loaded without error
+
+
+def test_ship_a_continuation(
+    tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nicspec_utils import modelcard
+    from nicspec_utils.io import sha256_file
+
+    recipe = _recipe(tmp_path, images, "t", steps=3)
+    shipped = _run(recipe, tmp_path / "ship")  # plays data/models
+    (tmp_path / "ship" / "models" / "logs").mkdir()
+    (tmp_path / "ship" / "runs" / "t" / "log.csv").rename(
+        tmp_path / "ship" / "models" / "logs" / "t.csv"
+    )
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "ship" / "models")
+    first_sha = sha256_file(shipped)
+    stale = _run(recipe, tmp_path / "stale", init_weights=shipped)
+    cont = _run(recipe, tmp_path / "cont", init_weights=shipped, steps=4, log_every=1)
+    with pytest.raises(UsageError, match="no training log at"):
+        modelcard.ship(cont)
+    assert modelcard.ship(cont, log=tmp_path / "cont" / "runs" / "t" / "log.csv") == shipped
+    meta = models.read_checkpoint_meta(shipped)
+    assert meta["steps"] == 7 and meta["continued_from"]["sha256"] == first_sha
+    steps = [int(r["step"]) for r in tr.read_log(shipped.parent / "logs" / "t.csv")]
+    assert steps == [3, 4, 5, 6, 7]  # the shipped rows, then the continuation's
+    # a continuation trained before chains were kept gets the shipped file's history on shipping
+    old = _run(recipe, tmp_path / "old", init_weights=shipped, steps=1)
+    old_meta = models.read_checkpoint_meta(old)
+    del old_meta["continued_from"]["continued_from"]
+    save_file(load_file(str(old)), str(old), {"nicspec": json.dumps(old_meta)})
+    modelcard.ship(old, log=tmp_path / "old" / "runs" / "t" / "log.csv")
+    chain = models.read_checkpoint_meta(shipped)["continued_from"]
+    assert chain["steps"] == 7 and chain["continued_from"]["steps"] == 3
+    # a branch started from the file shipped before is refused: it would undo newer work
+    stale_log = tmp_path / "stale" / "runs" / "t" / "log.csv"
+    with pytest.raises(UsageError, match="does not continue the shipped t"):
+        modelcard.ship(stale, log=stale_log)
+    assert models.read_checkpoint_meta(shipped)["steps"] == 8
+    assert main(["models", "ship", str(stale), "--log", str(stale_log)]) == 2
+    modelcard.ship(stale, log=stale_log, replace=True)
+    assert models.read_checkpoint_meta(shipped)["steps"] == 6
 
 
 def test_init_weights_errors(tmp_path: Path, images: dict[str, str], capsys: Any) -> None:
