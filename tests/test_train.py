@@ -7,7 +7,7 @@ import json
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,23 @@ class _Interrupted(Exception):
     pass
 
 
+def _raise_interrupted() -> None:
+    raise _Interrupted
+
+
+def _in_step(step: int, action: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make training call ``action`` at the start of ``step`` (its loss computation)."""
+    real, calls = tr.rate_distortion, {"n": 0}
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == step:
+            action()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "rate_distortion", wrapped)
+
+
 VR = {"architecture": "scale-hyperprior-vr", "lmbda": None, "lmbda_min": 0.002, "lmbda_max": 0.05}
 PRUNE = {"prune": {"final_sparsity": 0.5, "start": 0.2, "end": 0.6, "every": 2}}
 
@@ -98,15 +115,7 @@ def test_resume_is_exact(
     straight = _run(recipe, tmp_path / "a", log_every=1)
 
     real = tr.rate_distortion
-    calls = {"n": 0}
-
-    def crash_in_step_4(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise _Interrupted
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tr, "rate_distortion", crash_in_step_4)
+    _in_step(4, _raise_interrupted, monkeypatch)
     with pytest.raises(_Interrupted):
         _run(recipe, tmp_path / "b", log_every=1)
     monkeypatch.setattr(tr, "rate_distortion", real)
@@ -146,15 +155,8 @@ def test_sigterm_saves_the_state_and_the_rerun_resumes_exactly(
     stops with exit code 130; the rerun ends with the weights of an uninterrupted run."""
     recipe = _recipe(tmp_path, images, "s")
     straight = _run(recipe, tmp_path / "a")
-    real, calls = tr.rate_distortion, {"n": 0}
-
-    def sigterm_in_step_4(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 4:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tr, "rate_distortion", sigterm_in_step_4)
+    real = tr.rate_distortion
+    _in_step(4, lambda: os.kill(os.getpid(), signal.SIGTERM), monkeypatch)
     with pytest.raises(Interrupted, match="stopped by SIGTERM at step 4") as stopped:
         _run(recipe, tmp_path / "b")
     assert stopped.value.exit_code == 130
@@ -171,15 +173,7 @@ def test_checkpoint_every_overrides_the_recipe(
     tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recipe = _recipe(tmp_path, images, "k")
-    real, calls = tr.rate_distortion, {"n": 0}
-
-    def crash_in_step_6(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise _Interrupted
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tr, "rate_distortion", crash_in_step_6)
+    _in_step(6, _raise_interrupted, monkeypatch)
     with pytest.raises(_Interrupted):
         _run(recipe, tmp_path, checkpoint_every=2)
     state = torch.load(tmp_path / "runs" / "k" / "last.pt", weights_only=True)
