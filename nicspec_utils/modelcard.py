@@ -466,17 +466,22 @@ def shipped_bars() -> list[dict[str, Any]]:
 
 
 def bar_changes(checks: list[dict[str, Any]], before: list[dict[str, Any]]) -> str:
-    """One line per bar whose verdict differs from ``before`` (the shipped record)."""
+    """One line per bar whose value or verdict differs from ``before`` (the shipped record)."""
+
+    def shown(c: dict[str, Any]) -> str:
+        return f"{_bar_value(c)} ({'pass' if c['pass'] else 'fail'})"
+
     was = {c["check"]: c for c in before}
     lines = []
     for c in checks:
         old = was.get(c["check"])
-        if old is None or old["pass"] != c["pass"]:
-            then = "new" if old is None else ("pass" if old["pass"] else "fail")
-            now = "pass" if c["pass"] else "fail"
-            lines.append(f"  {c['check']}: {then} -> {now} ({_bar_value(c)})")
-    head = "against the shipped manifest: "
-    return head + ("no bar changes its verdict" if not lines else "\n" + "\n".join(lines))
+        if old is None or shown(old) != shown(c):
+            then = "new" if old is None else shown(old)
+            flip = "" if old is None or old["pass"] == c["pass"] else "  <- verdict changes"
+            lines.append(f"  {c['check']}: {then} -> {shown(c)}{flip}")
+    if not lines:
+        return "against the shipped manifest: no bar changes"
+    return "against the shipped manifest:\n" + "\n".join(lines)
 
 
 def ship(checkpoint: Path, log: Path | None = None, replace: bool = False) -> Path:

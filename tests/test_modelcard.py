@@ -117,7 +117,7 @@ def test_candidates_replace_their_namesakes_and_write_nothing(
     assert result["rows"]["sh-mse-0.018"]["meta"]["N"] == 16  # the candidate's own metadata
 
 
-def test_bar_changes_lists_only_changed_verdicts() -> None:
+def test_bar_changes_lists_changed_values_and_verdicts() -> None:
     from nicspec_utils.modelcard import bar_changes
 
     before = [
@@ -126,5 +126,7 @@ def test_bar_changes_lists_only_changed_verdicts() -> None:
     ]
     now = [{"check": "x", "pass": True, "value": -1.4}, {"check": "y", "pass": True, "value": 1}]
     text = bar_changes(now, before)
-    assert "x: fail -> pass (-1.400)" in text and "y:" not in text
-    assert bar_changes(before, before).endswith("no bar changes its verdict")
+    assert "x: -1.600 (fail) -> -1.400 (pass)  <- verdict changes" in text and "y:" not in text
+    closer = [{"check": "x", "pass": False, "value": -1.55}, before[1]]
+    assert "x: -1.600 (fail) -> -1.550 (fail)\n" in bar_changes(closer, before) + "\n"
+    assert bar_changes(before, before).endswith("no bar changes")
