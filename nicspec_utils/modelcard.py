@@ -457,12 +457,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def shipped_bars() -> list[dict[str, Any]]:
     """The quality bars recorded in the shipped manifest (empty without one)."""
-    from .models import manifest_path
+    from .models import read_manifest
 
-    path = manifest_path()
-    if not path.exists():
-        return []
-    return list(json.loads(path.read_text()).get("quality_bars", {}).get("checks", []))
+    return list(read_manifest().get("quality_bars", {}).get("checks", []))
 
 
 def bar_changes(checks: list[dict[str, Any]], before: list[dict[str, Any]]) -> str:
@@ -511,9 +508,9 @@ def ship(checkpoint: Path, log: Path | None = None, replace: bool = False) -> Pa
     log = log or checkpoint.parent.parent / name / "log.csv"
     if not log.exists():
         raise UsageError(f"no training log at {log}; name the run's log.csv with --log")
-    shipped_log = MODELS_DIR / "logs" / f"{name}.csv"
-    earlier = read_log(shipped_log, int(start.get("steps", 0))) if not replace else []
-    later = [r for r in read_log(log) if int(r["step"]) > int(start.get("steps", 0))]
+    shipped_log, start_step = MODELS_DIR / "logs" / f"{name}.csv", int(start.get("steps", 0))
+    earlier = read_log(shipped_log, start_step) if not replace else []
+    later = [r for r in read_log(log) if int(r["step"]) > start_step]
     before = read_checkpoint_meta(target).get("continued_from")
     with atomic_path(target) as tmp:
         if replace or "continued_from" in start or not before:

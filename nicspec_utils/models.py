@@ -284,9 +284,15 @@ def manifest_path() -> Path:
     return MODELS_DIR / "manifest.json"
 
 
+def read_manifest() -> dict[str, Any]:
+    """The shipped manifest (models, quality bars); empty when there is none yet."""
+    path = manifest_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def shipped_models() -> dict[str, dict[str, Any]]:
     """Name -> description of every checkpoint in ``data/models`` (manifest entry if present)."""
-    manifest = json.loads(manifest_path().read_text())["models"] if manifest_path().exists() else {}
+    manifest = read_manifest().get("models", {})
     models = {}
     for path in sorted(MODELS_DIR.glob("*.safetensors")):
         models[path.stem] = {"file": path.name, **manifest.get(path.stem, {})}

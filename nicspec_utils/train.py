@@ -297,12 +297,6 @@ def _initialise_from(
     return origin, meta
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def validate(model: Any, recipe: Recipe, images: list[Any]) -> dict[str, float]:
     """Mean loss, bpp and PSNR on the validation images (eval-mode forward, whole images)."""
     import torch
@@ -385,6 +379,7 @@ def train(
     import torch
     from tqdm import tqdm
 
+    from .io import sha256_file
     from .models import MODELS_DIR, save_checkpoint, sparsity
 
     models_dir = models_dir or MODELS_DIR
@@ -441,7 +436,7 @@ def train(
                 "steps": int(source_meta.get("steps") or 0),
                 "wall_time_s": float(source_meta.get("wall_time_s") or 0.0),
                 "hardware": source_meta.get("hardware"),
-                "sha256": _file_sha256(init_weights) if init_weights else None,
+                "sha256": sha256_file(init_weights) if init_weights else None,
             }
             if source_meta.get("continued_from"):  # keep every earlier segment of the chain
                 prior["continued_from"] = source_meta["continued_from"]
