@@ -182,6 +182,27 @@ def test_checkpoint_every_overrides_the_recipe(
         _run(recipe, tmp_path / "z", checkpoint_every=0)
 
 
+def test_time_budget_counts_the_time_before_a_resume(
+    tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed run whose earlier segments already used the budget stops at once and ships."""
+    recipe = _recipe(tmp_path, images, "t")
+    real = tr.rate_distortion
+    _in_step(4, _raise_interrupted, monkeypatch)
+    with pytest.raises(_Interrupted):
+        _run(recipe, tmp_path)
+    monkeypatch.setattr(tr, "rate_distortion", real)
+    state_path = tmp_path / "runs" / "t" / "last.pt"
+    state = torch.load(state_path, weights_only=True)
+    assert state["step"] == 3
+    state["elapsed_s"] = 500.0  # as if the first segment had trained for 500 s
+    torch.save(state, state_path)
+    shipped = _run(recipe, tmp_path, time_budget_s=500.0)
+    meta = models.read_checkpoint_meta(shipped)
+    assert meta["steps"] == 3 and meta["stopped_by_time_budget"] is True
+    assert meta["wall_time_s"] >= 500.0
+
+
 def test_finished_run_is_not_retrained(tmp_path: Path, images: dict[str, str]) -> None:
     recipe = _recipe(tmp_path, images, "f", steps=3)
     first = _run(recipe, tmp_path)
