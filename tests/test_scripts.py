@@ -16,6 +16,7 @@ SCRIPT = ROOT / "scripts" / "continue_family_cpu.sh"
 FAKE_NICSPEC = """#!/usr/bin/env bash
 echo "$@" > "$FAKE_ARGS.$$"
 echo "threads=$OMP_NUM_THREADS" >> "$FAKE_ARGS.$$"
+echo "cpus=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)" >> "$FAKE_ARGS.$$"
 trap 'echo stopped >> "$FAKE_ARGS.$$"; exit 130' TERM
 for _ in $(seq 100); do sleep 0.1; done
 """
@@ -56,6 +57,32 @@ def test_start_status_stop(tmp_path: Path, env: dict[str, str]) -> None:
     while "running" in _script("status", str(runs), env=env).stdout and time.time() < deadline:
         time.sleep(0.2)
     assert "stopped" in args_file.read_text()  # it got SIGTERM, the signal training saves on
+
+
+def test_one_core_per_run_and_a_warning_beyond(tmp_path: Path, env: dict[str, str]) -> None:
+    """Each run is pinned to its own allowed CPU; one run more than the cores is warned about."""
+    cpus = sorted(os.sched_getaffinity(0))
+    shipped = sorted(p.stem for p in (ROOT / "data" / "models").glob("*.safetensors"))
+    if len(cpus) + 1 > len(shipped):
+        pytest.skip("more cores than shipped models to start")
+    runs = tmp_path / "runs"
+    try:
+        started = _script("start", str(runs), "300", *shipped[: len(cpus) + 1], env=env)
+        assert started.returncode == 0, started.stderr
+        assert started.stderr.count("time-share") == 1
+        deadline = time.time() + 20
+        while len(list(tmp_path.glob("args.*"))) < len(cpus) + 1 and time.time() < deadline:
+            time.sleep(0.1)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            texts = [f.read_text() for f in tmp_path.glob("args.*")]
+            if all("cpus=" in t for t in texts):
+                break
+            time.sleep(0.1)
+        pinned = sorted(int(t.split("cpus=")[1].split()[0]) for t in texts)
+        assert pinned == sorted(cpus + [cpus[0]])  # round-robin: the extra run shares the first
+    finally:
+        _script("stop", str(runs), env=env)
 
 
 @pytest.mark.parametrize(
