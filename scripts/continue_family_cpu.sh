@@ -3,9 +3,9 @@
 # recipe, `nice`d, each pinned to its own core (taskset, round-robin), each from its shipped
 # checkpoint (`nicspec train --init-weights`, so steps and wall time add up in the manifest),
 # checkpointed every 100 steps and on SIGTERM, so a run survives interruptions and resumes
-# across sessions. Start no more recipes than cores: three single-thread runs time-sharing 2
-# cores took 2.9 CPU-seconds a step each, against 1.7 for one run alone (2026-11-27); stop one
-# (its state is saved) and start another to take turns instead.
+# across sessions. Start no more recipes than cores (measured on 2 cores, 2026-11-27: two pinned
+# runs took 2.7 s a step each, three time-sharing the cores 4.4 s each, so pinning gains about 7%
+# in all); to take turns, stop one (its state is saved) and start another.
 #
 #   scripts/continue_family_cpu.sh start  RUNS_DIR STEPS RECIPE [RECIPE ...]
 #       start (or resume, from RUNS_DIR/<recipe>/last.pt) each recipe for STEPS more steps
