@@ -108,20 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.model}: batch {args.batch} x {args.crop}^2, {torch.get_num_threads()} thread(s)")
 
     ref = gradients(build(model, "fp32"), x, lmbda)
-    other = gradients(build(model, "fp32"), x_other, lmbda)
-    other_noise = gradients(build(model, "fp32"), x, lmbda, seed=2)
+    compared = {
+        "fp32, another batch": gradients(build(model, "fp32"), x_other, lmbda),
+        "fp32, other noise": gradients(build(model, "fp32"), x, lmbda, seed=2),
+    } | {setup: gradients(build(model, setup), x, lmbda) for setup in SETUPS[1:]}
     cos = torch.nn.functional.cosine_similarity
     print("gradient cosine with fp32 on the same batch (per transform):")
-    for label, g_other in (("fp32, another batch", other), ("fp32, other noise", other_noise)):
+    for label, grads in compared.items():
         print(
-            f"  {label:22s}"
-            + "".join(f" {g} {cos(ref[g], g_other[g], dim=0):+.3f}" for g in GROUPS)
-        )
-    for setup in SETUPS[1:]:
-        g_setup = gradients(build(model, setup), x, lmbda)
-        print(
-            f"  {setup:22s}"
-            + "".join(f" {g} {cos(ref[g], g_setup[g], dim=0):+.3f}" for g in GROUPS)
+            f"  {label:22s}" + "".join(f" {g} {cos(ref[g], grads[g], dim=0):+.3f}" for g in GROUPS)
         )
 
     nets = {s: build(model, s) for s in SETUPS}
