@@ -52,9 +52,17 @@ def config_key(config: Mapping[str, Any]) -> str:
 
 
 def results_dir() -> Path:
-    """The results folder: ``$NICSPEC_RESULTS`` if set, else ``results/`` under the cwd."""
+    """The results folder, the one rule for the CLI, the engines and the book alike:
+    ``$NICSPEC_RESULTS`` if set, else ``results/`` in the source checkout the package runs from
+    (the same from any working folder), else the user cache (an installed package)."""
     value = os.environ.get(RESULTS_ENV)
-    return Path(value).expanduser() if value else Path.cwd() / "results"
+    if value:
+        return Path(value).expanduser()
+    if _is_project(PACKAGE_ROOT):
+        return PACKAGE_ROOT / "results"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("nicspec")) / "results"
 
 
 def json_safe(obj: Any) -> Any:
@@ -91,11 +99,21 @@ def cached_json(path: str | os.PathLike[str], compute: Callable[[], Any]) -> Any
     return value
 
 
+def _is_project(folder: Path) -> bool:
+    return (folder / "pyproject.toml").is_file() and (folder / "nicspec_utils").is_dir()
+
+
+# The checkout holding this package (an editable install or a clone on sys.path).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
 def project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) with ``pyproject.toml`` and
-    ``nicspec_utils``; the cwd itself when there is none (e.g. an installed package)."""
+    """The source checkout the package runs from; else the nearest project folder at or above
+    ``start`` (default: cwd); else the cwd itself."""
+    if start is None and _is_project(PACKAGE_ROOT):
+        return PACKAGE_ROOT
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "nicspec_utils").is_dir():
+        if _is_project(folder):
             return folder
     return here

@@ -36,6 +36,7 @@ from .cache import canonical_json, config_key, project_root
 from .data import Dataset, get_dataset
 from .errors import DataError, UsageError
 from .io import atomic_save_npz, read_image
+from .selection import dataset_label
 from .spectral import (
     BAND_EDGES,
     BAND_NAMES,
@@ -56,14 +57,8 @@ RING_STEP = 1.0 / 384.0
 N_RINGS = int(np.ceil(MAX_RADIUS / RING_STEP)) + 1
 LOW_EDGE_GRID = (1.0 / 64.0, 1.0 / 32.0, 1.0 / 16.0)
 HIGH_EDGE_GRID = (1.0 / 4.0, 1.0 / 3.0, 5.0 / 12.0)
-DATASET_LABELS = {"kodak": "Kodak", "clic2025-val": "CLIC 2025 (stand-in for CLIC 2020)"}
 GROUP_COLOURS = {"low": "Blues", "medium": "Greens", "high": "Reds"}
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
-
-
-def dataset_label(name: str) -> str:
-    """The name a dataset goes by in the book (the CLIC 2025 stand-in says so)."""
-    return DATASET_LABELS.get(name, name)
 
 
 def _safe(name: str) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .errors import DataError, UsageError
 from .findings import verdict
+from .selection import dataset_label, first_ids
 from .widgets import linked_stack
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")
@@ -72,7 +73,6 @@ PUBLISHED_LABELS = {
 }
 PUBLISHED_COLOURS = ("black", "dimgray", "darkgoldenrod")
 PUBLISHED_IMAGES = 24  # CompressAI's published Kodak curves use all 24 images
-DATASET_LABELS = {"kodak": "Kodak", "clic2025-val": "CLIC 2025 (stand-in for CLIC 2020)"}
 ANCHOR = "JPEG2000"
 NIC_LABEL = "NIC"
 
@@ -426,35 +426,18 @@ def run_setting(
 
 def image_ids(dataset: str, n: int | None) -> list[str]:
     """The first ``n`` image ids of a dataset (``None``: all; 0: none, i.e. skip it)."""
-    from .data import get_dataset
-
-    if n is not None and int(n) < 0:
-        raise UsageError(f"number of images must be 0 or more (None for all), got {n}")
-    if n is not None and int(n) == 0:
-        return []  # skipped: the dataset need not be available
-    ids = get_dataset(dataset).image_ids
-    return list(ids) if n is None else list(ids[: int(n)])
-
-
-def dataset_label(name: str) -> str:
-    """A dataset's name in the book (the CLIC 2025 stand-in says so)."""
-    return DATASET_LABELS.get(name, name)
+    return first_ids(dataset, n)
 
 
 def results_folder(results: str | Path | None = None) -> Path:
     """Where evaluations are cached: ``results`` if given (relative: to the project root), else
-    ``$NICSPEC_RESULTS``, else ``<project root>/results`` (so a notebook run from ``notebooks/``
-    and one run from the root share the cache)."""
-    import os
+    :func:`cache.results_dir` (the one rule the CLI uses too)."""
+    from .cache import project_root, results_dir
 
-    from .cache import RESULTS_ENV, project_root
-
-    root = project_root()
     if results:
         path = Path(results).expanduser()
-        return path if path.is_absolute() else root / path
-    env = os.environ.get(RESULTS_ENV)
-    return Path(env).expanduser() if env else root / "results"
+        return path if path.is_absolute() else project_root() / path
+    return results_dir()
 
 
 def _num(value: Any) -> float:

@@ -193,8 +193,8 @@ def test_config_key_is_stable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "r"))
     assert results_dir() == tmp_path / "r"
     monkeypatch.delenv("NICSPEC_RESULTS")
-    monkeypatch.chdir(tmp_path)
-    assert results_dir() == tmp_path / "results"
+    monkeypatch.chdir(tmp_path)  # one rule: the checkout's results/, whatever the cwd
+    assert results_dir() == Path(__file__).resolve().parent.parent / "results"
     assert json_safe({"a": math.inf, "b": np.float32(1.5), "c": (1, np.nan)}) == {
         "a": None, "b": 1.5, "c": [1, None]
     }  # fmt: skip
