@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, stats
 from .cache import canonical_json, config_key, json_safe, read_json
 from .errors import DataError, UsageError
 from .io import atomic_write_json
@@ -290,37 +290,20 @@ def bootstrap_ci(
     """(mean, low, high): percentile bootstrap over rows (images) of a 1-D or images x k array.
 
     The statistic is the mean of all entries; rows are resampled with replacement, so the
-    entries of one image (several corruptions, or a paired difference) stay together.
+    entries of one image (several corruptions, or a paired difference) stay together. This is
+    :func:`nicspec_utils.stats.paired_effect` (the book's one model); fewer than 2 rows give a
+    nan interval.
     """
     arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
     if arr.size == 0:
         return math.nan, math.nan, math.nan
-    rows = arr.mean(axis=1)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(rows), size=(n_boot, len(rows)))
-    means = rows[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(rows.mean()), float(lo), float(hi)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    est = stats.paired_effect(arr, n_boot=n_boot, seed=seed, level=level)
+    return est.mean, est.ci_low, est.ci_high
 
 
-def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:
-    """Exact McNemar test of two paired 0/1 outcomes: discordant counts and two-sided p-value.
-
-    ``a_only``: a right and b wrong; ``b_only``: the reverse. p = P(Binomial(n, 1/2) as or more
-    extreme), n = a_only + b_only (1.0 when there are no discordant pairs).
-    """
-    a_arr, b_arr = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a_arr.shape != b_arr.shape:
-        raise ValueError("paired outcomes need the same length")
-    a_only = int(np.sum(a_arr & ~b_arr))
-    b_only = int(np.sum(~a_arr & b_arr))
-    n = a_only + b_only
-    k = min(a_only, b_only)
-    p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
-    return {"a_only": a_only, "b_only": b_only, "p": p}
+mcnemar = stats.mcnemar
 
 
 def rate(flags: Sequence[bool | None]) -> tuple[float | None, list[float | None], int]:
@@ -704,17 +687,9 @@ def group_table(
     with a 95 % percentile bootstrap over images (each image's conditions resampled together)."""
     import pandas as pd
 
-    from .corruptions import GROUPS, get_corruption
-
     systems = list(dict.fromkeys(s for _, s in results))
-    conds = list(dict.fromkeys(c for c, _ in results))
-    groups = {"clean": ["clean"] if "clean" in conds else []}
-    for g in GROUPS:
-        groups[g] = [c for c in conds if c != "clean" and get_corruption(c).group == g]
     rows = []
-    for g, members in groups.items():
-        if not members:
-            continue
+    for g, members in _groups(results).items():
         for s in systems:
             mat = np.stack([_flags(results[c, s], metric) for c in members], axis=1)
             mean, lo, hi = bootstrap_ci(mat, n_boot=n_boot, seed=seed)
@@ -724,6 +699,26 @@ def group_table(
     return pd.DataFrame(rows)
 
 
+def _groups(results: Mapping[tuple[str, str], Result]) -> dict[str, list[str]]:
+    """Conditions of the grid per frequency group (``clean`` first), empty groups dropped."""
+    from .corruptions import GROUPS, get_corruption
+
+    conds = list(dict.fromkeys(c for c, _ in results))
+    groups = {"clean": ["clean"] if "clean" in conds else []}
+    for g in GROUPS:
+        groups[g] = [c for c in conds if c != "clean" and get_corruption(c).group == g]
+    return {g: members for g, members in groups.items() if members}
+
+
+def _pair(
+    results: Mapping[tuple[str, str], Result], model: str, members: Sequence[str], metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """NIC's and rate-matched JPEG2000's flags, images x conditions."""
+    a = np.stack([_flags(results[c, f"NIC {model}"], metric) for c in members], axis=1)
+    b = np.stack([_flags(results[c, f"JPEG2000 @ {model}"], metric) for c in members], axis=1)
+    return a, b
+
+
 def paired_table(
     results: Mapping[tuple[str, str], Result],
     nic_models: Sequence[str],
@@ -731,41 +726,72 @@ def paired_table(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> Any:
-    """NIC minus rate-matched JPEG2000 per (model, group): paired bootstrap over images of the
-    difference in ``metric`` and an exact McNemar test on the pooled (image, corruption) pairs
-    (pooling treats an image's corruptions as independent pairs; the bootstrap does not)."""
+    """NIC minus rate-matched JPEG2000 per (model, group): cluster bootstrap over images of the
+    difference in ``metric`` (an image's corruptions resampled together:
+    :func:`nicspec_utils.stats.paired_binary`), an exact McNemar test on the pooled (image,
+    corruption) pairs (``mcnemar_p``: treats an image's corruptions as independent pairs) and the
+    clustered McNemar test that pairs per image (``clustered_p``)."""
     import pandas as pd
 
-    from .corruptions import GROUPS, get_corruption
-
-    conds = list(dict.fromkeys(c for c, _ in results))
-    groups = {"clean": ["clean"] if "clean" in conds else []}
-    for g in GROUPS:
-        groups[g] = [c for c in conds if c != "clean" and get_corruption(c).group == g]
     rows = []
     for model in nic_models:
-        for g, members in groups.items():
-            if not members:
-                continue
-            a = np.stack([_flags(results[c, f"NIC {model}"], metric) for c in members], axis=1)
-            b = np.stack([_flags(results[c, f"JPEG2000 @ {model}"], metric) for c in members], 1)
-            diff, lo, hi = bootstrap_ci(a - b, n_boot=n_boot, seed=seed)
-            test = mcnemar(a.ravel() > 0, b.ravel() > 0)
+        for g, members in _groups(results).items():
+            a, b = _pair(results, model, members, metric)
+            cmp = stats.paired_binary(a > 0, b > 0, n_boot=n_boot, seed=seed)
+            e = cmp.estimate
             rows.append(
                 {
                     "model": model,
                     "group": g,
                     "NIC": float(a.mean()),
                     "JPEG2000": float(b.mean()),
-                    "difference": diff,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "NIC only": test["a_only"],
-                    "JPEG2000 only": test["b_only"],
-                    "mcnemar_p": test["p"],
+                    "difference": e.mean,
+                    "ci_low": e.ci_low,
+                    "ci_high": e.ci_high,
+                    "images": e.n_clusters,
+                    "NIC only": cmp.mcnemar["a_only"],
+                    "JPEG2000 only": cmp.mcnemar["b_only"],
+                    "mcnemar_p": cmp.mcnemar["p"],
+                    "clustered_p": cmp.clustered["p"],
                 }
             )
     return pd.DataFrame(rows)
+
+
+def claim_table(
+    results: Mapping[tuple[str, str], Result],
+    nic_models: Sequence[str],
+    metric: str = "top1",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Any:
+    """The chapter's claim in the book's one model (:func:`nicspec_utils.stats.effects_table`).
+
+    Per NIC model: NIC minus JPEG2000 on the high-frequency group (paper: above 0), and, for
+    each other group g, the per-image difference (NIC advantage on high) minus (NIC advantage
+    on g) (paper: above 0, i.e. the advantage is specific to high frequencies). Each row is a
+    cluster bootstrap over images with a verdict from its interval alone.
+    """
+    groups = _groups(results)
+    checks = []
+    for model in nic_models:
+        if "high" not in groups:
+            continue
+        a, b = _pair(results, model, groups["high"], metric)
+        high = a - b
+        checks.append(
+            stats.Claim(f"{model}: NIC − JPEG2000 ({metric}), high", 1, high).check(
+                n_boot=n_boot, seed=seed
+            )
+        )
+        for g, members in groups.items():
+            if g == "high":
+                continue
+            a_g, b_g = _pair(results, model, members, metric)
+            spec = high.mean(axis=1) - (a_g - b_g).mean(axis=1)
+            name = f"{model}: NIC advantage ({metric}), high minus {g}"
+            checks.append(stats.Claim(name, 1, spec).check(n_boot=n_boot, seed=seed))
+    return stats.effects_table(checks)
 
 
 def claim_checks(paired: Any) -> dict[str, list[bool]]:

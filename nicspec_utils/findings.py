@@ -9,6 +9,8 @@ def verdict(checks: Sequence[bool], words: tuple[str, str, str] | None = None) -
     """All checks pass -> reproduced, some -> partly, none -> not reproduced; none run -> n/a.
 
     ``words`` replaces (all, some, none), e.g. ``("observed", "partly observed", "not observed")``.
+    A check decided by a point estimate belongs in :mod:`nicspec_utils.stats` instead (verdict
+    from a paired bootstrap interval; :func:`nicspec_utils.stats.combine` for several).
     """
     yes, some, no = words or ("reproduced", "partly reproduced", "not reproduced")
     if not checks:
