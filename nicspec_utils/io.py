@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,22 +19,139 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DataError
+from .errors import DataError, UsageError
 
 MIN_IMAGE_SIDE = 32
+MAX_PIXELS_ENV = "NICSPEC_MAX_PIXELS"
+# 12 MP: three times CLIC's largest image (2048x2048); a 4000x4000 photo would need gigabytes.
+DEFAULT_MAX_PIXELS = 12_000_000
+# A temporary of ours: ".<target name>.<writer pid>.<random>.tmp" beside the target.
+# (the random part is tempfile's 8 characters, so the pid is always the next-to-last field)
+_TMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")
+_OLD_TMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # before the pid was in the name
+STALE_TMP_AGE_S = 3600.0
+_swept: set[str] = set()  # folders already swept of stale temporaries by this process
+
+
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """0666 less the umask (0644 with the usual 022): what ``open()`` would have created."""
+    mask = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                mask = int(line.split()[1], 8)
+    if mask is None:  # not Linux: read the umask by setting it (once, cached)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove our own temporaries (``.NAME.PID.XXXX.tmp``) left in ``folder`` by a killed writer:
+    those whose writer process is gone, or older than an hour. Returns what was removed."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        match = _TMP_PATTERN.match(name)
+        if match is None and not _OLD_TMP_PATTERN.match(name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_AGE_S
+            pid = int(match["pid"]) if match else None
+            dead = pid is not None and pid != os.getpid() and not _pid_alive(pid)
+            if old or dead:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def _sweep_once(folder: Path) -> None:
+    key = str(folder.resolve())
+    if key not in _swept:
+        remove_stale_temporaries(folder)
+        _swept.add(key)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Path:
+    """DataError, before any work, when ``path`` cannot become a writable folder: it (or a
+    parent) is a file, or the nearest existing parent is not writable. Creates nothing."""
+    target = Path(path).expanduser()
+    probe = target
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link: mkdir would fail on it
+            raise DataError(f"{what} {target}: {probe} is a broken symbolic link")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == target else f"is inside {probe}, which is a file"
+        raise DataError(f"{what} {target} {where}, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise DataError(f"{what} {target}: the folder {probe} is not writable")
+    return target
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The file gets the usual mode (0666 less the umask, not mkstemp's 0600) and is fsynced
+    before the rename, the folder after it. Temporaries that a killed writer left beside
+    ``path`` are removed the first time this process writes into that folder.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    _sweep_once(target.parent)
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            os.fchmod(fd, _file_mode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -89,18 +209,56 @@ def to_rgb_uint8(img: Image.Image, name: str = "image", sixteen_bit: bool = Fals
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 RGB; clear DataError for unreadable or tiny images."""
-    p = Path(path)
+def max_pixels() -> int:
+    """The largest image (width x height) read: NICSPEC_MAX_PIXELS, default 12 million."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
     try:
-        with Image.open(p) as img:
+        limit = int(float(value)) if "e" in value.lower() else int(value)
+    except (ValueError, OverflowError):
+        limit = 0
+    if limit < 1:
+        raise UsageError(f"{MAX_PIXELS_ENV}={value!r}: give a positive number of pixels")
+    return limit
+
+
+def check_pixels(width: int, height: int, name: str | os.PathLike[str]) -> None:
+    """DataError if an image of ``width`` x ``height`` exceeds :func:`max_pixels`."""
+    limit = max_pixels()
+    if width * height > limit:
+        raise DataError(
+            f"image {name} is {width}x{height} ({width * height / 1e6:.1f} MP), above the limit "
+            f"of {limit / 1e6:.1f} MP; set {MAX_PIXELS_ENV} (pixels) to raise it"
+        )
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB; clear DataError for unreadable, tiny or huge
+    images (the size is checked from the header, before any pixel is decoded)."""
+    p = Path(path)
+    limit = max_pixels()
+    if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = limit  # a limit raised on purpose raises Pillow's bomb check
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_cm = Image.open(p)
+        with img_cm as img:
+            check_pixels(*img.size, p)
             sixteen = any(";16" in str(getattr(t, "args", "")) for t in img.tile)
             img.load()
             arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
     except FileNotFoundError:
         raise DataError(f"image not found: {p}") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"image {p} is too large ({exc}); set {MAX_PIXELS_ENV} (pixels) to raise the limit"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read image {p}: {exc}") from None
+    except MemoryError:
+        raise DataError(f"cannot read image {p}: out of memory") from None
     h, w = arr.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise DataError(f"image {p} is {w}x{h}; images must be at least {MIN_IMAGE_SIDE} px a side")
