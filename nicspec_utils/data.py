@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Callable, Sequence
@@ -149,6 +151,12 @@ class Dataset:
         """A sub-dataset with the named images (in the given order) and/or the first ``limit``."""
         files = self.files
         if image_ids:
+            repeated = sorted({i for i in image_ids if list(image_ids).count(i) > 1})
+            if repeated:
+                raise UsageError(
+                    f"image ids given more than once: {', '.join(repeated[:5])}"
+                    + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
+                )
             files = tuple(self.path(i) for i in image_ids)
         if limit is not None:
             if limit < 1:
@@ -173,13 +181,40 @@ class Dataset:
         return problems
 
 
+_SHA256_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *]?(\S.*)")
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file's contents; DataError naming the line of binary or undecodable bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: binary content, not a text {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({what})") from None
+
+
 def read_sha256sums(path: Path) -> dict[str, str]:
     """Parse a ``sha256sum``-style manifest into {file name: hex digest}."""
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            out[name.lstrip("*").strip()] = digest
+    out: dict[str, str] = {}
+    for number, line in enumerate(_read_text(path, "SHA256SUMS").splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _SHA256_LINE.fullmatch(line.rstrip())
+        if match is None:
+            raise DataError(
+                f"{path}:{number}: not a '<64 hex digits>  <file name>' line: {line[:60]!r}"
+            )
+        name = match[2].strip()
+        if name in out and out[name] != match[1].lower():
+            raise DataError(f"{path}:{number}: {name} is listed again with another digest")
+        out[name] = match[1].lower()
     return out
 
 
@@ -194,16 +229,66 @@ def list_images(folder: Path) -> tuple[Path, ...]:
     files = tuple(sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p.name)))
     if not files:
         raise DataError(f"no images in {folder}")
+    by_stem: dict[str, list[Path]] = {}
+    for f in files:
+        by_stem.setdefault(f.stem, []).append(f)
+    clashes = [group for group in by_stem.values() if len(group) > 1]
+    if clashes:
+        first = " and ".join(f.name for f in clashes[0])
+        more = f" (and {len(clashes) - 1} more such groups)" if len(clashes) > 1 else ""
+        raise DataError(
+            f"{folder}: {first} share the image id {clashes[0][0].stem!r}{more}; "
+            "an image id is the file name without its suffix, so keep one of them"
+        )
     return files
 
 
 def read_labels_csv(path: Path) -> dict[str, int]:
-    """Read a labels.csv (columns file,label,...) into {image id: label}."""
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
+    """Read a labels.csv (columns file,label,...) into {image id: label}; DataError with the
+    line number for a short row, a label that is not an integer or a file named twice."""
+    reader = csv.reader(io.StringIO(_read_text(path, "labels.csv"), newline=""))
+    try:
+        header = next(reader, None)
+        if header is None or not {"file", "label"} <= {h.strip() for h in header}:
             raise DataError(f"{path}: labels.csv needs the columns 'file' and 'label'")
-        return {Path(row["file"]).stem: int(row["label"]) for row in reader}
+        columns = [h.strip() for h in header]
+        i_file, i_label = columns.index("file"), columns.index("label")
+        labels: dict[str, int] = {}
+        first_line: dict[str, int] = {}
+        for row in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= max(i_file, i_label):
+                raise DataError(
+                    f"{path}:{number}: {len(row)} field(s), but the header has {len(columns)}"
+                )
+            name, value = row[i_file].strip(), row[i_label].strip()
+            if not name:
+                raise DataError(f"{path}:{number}: no file name")
+            try:
+                label = int(value)
+            except ValueError:
+                raise DataError(
+                    f"{path}:{number}: label {value[:40]!r} is not an integer"
+                ) from None
+            stem = Path(name).stem
+            if stem in labels:
+                raise DataError(
+                    f"{path}:{number}: image {stem!r} already has a label (line {first_line[stem]})"
+                )
+            labels[stem], first_line[stem] = label, number
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+    return labels
+
+
+def _check_labels(labels: dict[str, int], files: Sequence[Path], path: Path) -> None:
+    """DataError when labels.csv names images that are not in the dataset's folder."""
+    absent = sorted(set(labels) - {f.stem for f in files})
+    if absent:
+        shown = ", ".join(absent[:3]) + (", ..." if len(absent) > 3 else "")
+        raise DataError(f"{path} names {len(absent)} image(s) that are not in the folder: {shown}")
 
 
 def mirror_root() -> Path | None:
@@ -317,10 +402,14 @@ def _folder(path: str) -> Dataset:
     labels_csv = folder / "labels.csv"
     images = folder / "images" if (folder / "images").is_dir() else folder
     sums = folder / "SHA256SUMS"
+    files = list_images(images)
+    labels = read_labels_csv(labels_csv) if labels_csv.exists() else None
+    if labels is not None:
+        _check_labels(labels, files, labels_csv)
     return Dataset(
         name=f"folder:{folder}",
-        files=list_images(images),
-        labels=read_labels_csv(labels_csv) if labels_csv.exists() else None,
+        files=files,
+        labels=labels,
         manifest=sums if sums.exists() else None,
         description=f"images from {folder}",
     )

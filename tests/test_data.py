@@ -314,3 +314,86 @@ def test_dataset_is_frozen() -> None:
     assert isinstance(ds, Dataset)
     with pytest.raises(AttributeError):
         ds.name = "other"  # type: ignore[misc]
+
+
+# --- silent wrong results become errors (#15) --------------------------------------------------
+
+
+def _folder_of(root: Path, *names: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(KODAK_DIR / "kodim01.png", root / "tmp.png")
+        Image.open(root / "tmp.png").convert("RGB").crop((0, 0, 48, 40)).save(root / name)
+        (root / "tmp.png").unlink()
+    return root
+
+
+def test_duplicate_stems_in_a_folder(tmp_path: Path) -> None:
+    folder = _folder_of(tmp_path / "set", "a.png", "a.tif", "b.png")
+    with pytest.raises(DataError, match=r"a\.png and a\.tif share the image id 'a'"):
+        get_dataset(f"folder:{folder}")
+
+
+def test_select_refuses_repeated_ids() -> None:
+    ds = get_dataset("kodak")
+    with pytest.raises(UsageError, match="more than once: kodim01"):
+        ds.select(["kodim01", "kodim02", "kodim01"])
+    assert ds.select(["kodim02", "kodim01"]).image_ids == ["kodim02", "kodim01"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"file,label\na.png,3\nb.png,seven\n", r"labels.csv:3: label 'seven' is not an integer"),
+        (b"file,label\na.png,3\nb.png\n", r"labels.csv:3: 1 field\(s\), but the header has 2"),
+        (b"file,label\na.png,3\n\x00\x01\x02\xff\n", r"labels.csv:3: binary content"),
+        (b"file,label\na.png,3\nb\xff\xfe.png,1\n", r"labels.csv:3: not UTF-8"),
+        (b"file,label\na.png,3\n\na.png,4\n", r"labels.csv:4: image 'a' already has a label"),
+        (b"file,label\na.png,3\nc.png,1\nd.png,2\n", r"names 2 image\(s\) that are not in"),
+        (b"file,label\n,3\n", r"labels.csv:2: no file name"),
+        (b'file,label\n"a.png,3\n', r"labels.csv:\d+: .*(CSV|field)"),
+    ],
+    ids=["not-integer", "short-row", "binary", "not-utf8", "twice", "missing", "no-name", "quote"],
+)
+def test_malformed_labels_csv(tmp_path: Path, content: bytes, needle: str) -> None:
+    folder = _folder_of(tmp_path / "set", "a.png", "b.png")
+    (folder / "labels.csv").write_bytes(content)
+    with pytest.raises(DataError, match=needle):
+        get_dataset(f"folder:{folder}")
+
+
+def test_labels_naming_missing_files_lists_the_first(tmp_path: Path) -> None:
+    folder = _folder_of(tmp_path / "set", "a.png")
+    rows = "".join(f"x{i}.png,{i}\n" for i in range(5))
+    (folder / "labels.csv").write_text(f"file,label\na.png,1\n{rows}")
+    with pytest.raises(DataError, match=r"names 5 image\(s\) .*: x0, x1, x2, \.\.\."):
+        get_dataset(f"folder:{folder}")
+
+
+def test_labels_with_a_bom_and_blank_lines(tmp_path: Path) -> None:
+    folder = _folder_of(tmp_path / "set", "a.png", "b.png")
+    (folder / "labels.csv").write_bytes(b"\xef\xbb\xbffile,label\r\na.png,3\r\n\r\nb.png, 4\r\n")
+    assert get_dataset(f"folder:{folder}").labels == {"a": 3, "b": 4}
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("not-a-digest  kodim01.png", "SHA256SUMS:2: not a '<64 hex digits>  <file name>' line"),
+        ("a" * 64, "SHA256SUMS:2: not a"),
+        ("\x00\x01", "SHA256SUMS:2: binary content"),
+        ("b" * 64 + "  kodim01.png", "SHA256SUMS:2: kodim01.png is listed again"),
+    ],
+    ids=["bad-digest", "no-name", "binary", "twice"],
+)
+def test_malformed_sha256sums(tmp_path: Path, line: str, needle: str) -> None:
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("a" * 64 + "  kodim01.png\n" + line + "\n")
+    with pytest.raises(DataError, match=needle):
+        data.read_sha256sums(sums)
+
+
+def test_sha256sums_binary_mode_and_upper_case(tmp_path: Path) -> None:
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("A" * 64 + " *kodim01.png\n\n" + "b" * 64 + "  with space.png\n")
+    assert data.read_sha256sums(sums) == {"kodim01.png": "a" * 64, "with space.png": "b" * 64}
