@@ -45,13 +45,37 @@ class ChapterFailed(NicspecError):
     """A chapter raised while executing (exit code 1)."""
 
 
-def load_profiles(path: Path = PROFILES_FILE) -> dict[str, dict[str, Any]]:
-    """Profile name -> {"description": ..., "chapters": {chapter: parameters}}."""
+def load_profiles(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Profile name -> {"description": ..., "chapters": {chapter: parameters}}; DataError in
+    one line for a file that is unreadable or not of that shape."""
+    path = PROFILES_FILE if path is None else path
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"cannot read profiles {path}: {exc}") from None
-    return raw.get("profiles", {})
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read profiles {path}: {first}") from None
+
+    def wrong(where: str, value: Any, want: str) -> DataError:
+        return DataError(
+            f"profiles {path}: {where} must be {want}, not {type(value).__name__} "
+            f"({str(value)[:40]!r})"
+        )
+
+    if not isinstance(raw, dict):
+        raise wrong("the file", raw, "a mapping with the key 'profiles'")
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise wrong("'profiles'", profiles, "a mapping of profile names")
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            raise wrong(f"profile {name!r}", profile, "a mapping (description, chapters)")
+        chapters = profile.get("chapters") or {}
+        if not isinstance(chapters, dict):
+            raise wrong(f"{name}.chapters", chapters, "a mapping of chapter names")
+        for chapter, params in chapters.items():
+            if params is not None and not isinstance(params, dict):
+                raise wrong(f"{name}.chapters.{chapter}", params, "a mapping of parameters")
+    return profiles
 
 
 def chapter_names() -> list[str]:

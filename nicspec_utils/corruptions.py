@@ -10,6 +10,9 @@ blur, given ``seed``); Python's ``random`` and OpenCV's generator are seeded too
 
 Built sets use the released layout ``<out>/<corruption>/<severity>/<image_id>.png`` plus
 ``<out>/manifest.json`` (configuration, sha256 of every file, digest of every clean input).
+Each file is written atomically, after a line naming it, its sha256 and its clean input is
+appended to ``<out>/.manifest.journal``; a run killed outright (SIGKILL, power loss) leaves the
+journal, which the next run folds into the manifest, so it redoes only the files missing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,16 @@ import numpy as np
 
 from .data import Dataset
 from .errors import DataError, UsageError
-from .io import atomic_write_json, read_image, sha256_file, write_png_atomic
+from .io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_folder,
+    encode_png,
+    read_image,
+    remove_stale_temporaries,
+    sha256_file,
+    write_png_atomic,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -41,6 +53,7 @@ SEED_SCHEME = "nicspec-corrupt-v1"
 SEVERITIES = (1, 2, 3, 4, 5)
 GROUPS = ("low", "medium", "high")
 MANIFEST_SAVE_INTERVAL_S = 10.0
+JOURNAL_NAME = ".manifest.journal"
 
 
 @dataclass(frozen=True)
@@ -288,15 +301,83 @@ def _manifest_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _config_key(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _image_of(rel: str) -> str:
+    """The image id of a file ``<corruption>/<severity>/<image_id>.png``."""
+    return rel.split("/", 2)[-1].removesuffix(".png")
+
+
+def _journal_append(root: Path, entry: dict[str, str]) -> None:
+    """Append one line to the journal (one ``write`` with O_APPEND: lines never interleave)."""
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    fd = os.open(root / JOURNAL_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _journal_entries(
+    root: Path, config: dict[str, Any], known: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Files the journal names (and their sources) that exist with the recorded sha256;
+    entries already in ``known`` with that digest are taken without hashing the file."""
+    try:
+        text = (root / JOURNAL_NAME).read_text(errors="replace")
+    except FileNotFoundError:
+        return {}, {}
+    except OSError as exc:
+        raise DataError(f"cannot read {root / JOURNAL_NAME}: {exc.strerror}") from None
+    key = _config_key(config)
+    latest: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line torn by the kill
+        if isinstance(entry, dict) and entry.get("config") == key and "file" in entry:
+            latest[str(entry["file"])] = entry
+    files: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for rel, entry in latest.items():
+        digest, path = str(entry.get("sha256")), root / rel
+        if known.get(rel) == digest or (path.is_file() and sha256_file(path) == digest):
+            files[rel] = digest
+            sources[_image_of(rel)] = str(entry.get("source"))
+    return files, sources
+
+
 def _merge_manifest(
-    root: Path, config: dict[str, Any], files: dict[str, str], sources: dict[str, str]
+    root: Path,
+    config: dict[str, Any],
+    files: dict[str, str],
+    sources: dict[str, str],
+    fold_journal: bool = False,
 ) -> Path:
-    """Merge file and source digests into ``root/manifest.json``, atomically and under a lock."""
+    """Merge file and source digests into ``root/manifest.json``, atomically and under a lock.
+
+    An image whose clean input changed keeps only the files given for its new source. With
+    ``fold_journal`` the journal's verified entries are merged too, and the journal removed.
+    """
     with _manifest_lock(root):
         manifest = _read_manifest(root) or {}
         _check_config(root, manifest, config)
-        merged_files = {**manifest.get("files", {}), **files}
-        merged_sources = {**manifest.get("sources", {}), **sources}
+        if fold_journal:
+            j_files, j_sources = _journal_entries(root, config, files)
+            # this run's own results win over what an earlier, killed run journalled
+            j_files = {k: v for k, v in j_files.items() if _image_of(k) not in sources}
+            files = {**j_files, **files}
+            sources = {**{k: v for k, v in j_sources.items() if k not in sources}, **sources}
+        old_sources = manifest.get("sources", {})
+        changed = {i for i, s in sources.items() if old_sources.get(i, s) != s}
+        merged_files = {
+            k: v for k, v in manifest.get("files", {}).items() if _image_of(k) not in changed
+        }
+        merged_files.update(files)
+        merged_sources = {**old_sources, **sources}
         path = root / MANIFEST_NAME
         atomic_write_json(
             path,
@@ -308,6 +389,8 @@ def _merge_manifest(
                 "files": dict(sorted(merged_files.items())),
             },
         )
+        if fold_journal:
+            (root / JOURNAL_NAME).unlink(missing_ok=True)
     return path
 
 
@@ -319,8 +402,12 @@ def _image_task(
     expected_source: str | None,
     out: str,
     seed: int,
+    config_key: str = "",
 ) -> dict[str, Any]:
-    """One image x all requested (corruption, severity): verify existing files, make the rest."""
+    """One image x all requested (corruption, severity): verify existing files, make the rest.
+
+    Each new file is journalled (name, sha256, source) before it is renamed into place.
+    """
     root = Path(out)
     clean = dataset.load(image_id)
     source = image_digest(clean)
@@ -334,8 +421,13 @@ def _image_task(
         if fresh and want and path.is_file() and sha256_file(path) == want:
             skipped[rel] = want
             continue
-        img = corrupt(clean, name, severity, seed=seed, image_key=source)
-        written[rel] = write_png_atomic(path, img)
+        data = encode_png(corrupt(clean, name, severity, seed=seed, image_key=source))
+        digest = hashlib.sha256(data).hexdigest()
+        if config_key:
+            entry = {"file": rel, "sha256": digest, "source": source, "config": config_key}
+            _journal_append(root, entry)
+        atomic_write_bytes(path, data)
+        written[rel] = digest
     return {"image_id": image_id, "source": source, "written": written, "skipped": skipped}
 
 
@@ -379,16 +471,22 @@ def build_corrupted_set_stats(
         raise UsageError("no severities given; choose from 1..5")
     if int(jobs) < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
-    root = Path(out)
+    root = check_output_folder(out)
     ids = dataset.select(image_ids).image_ids if image_ids else dataset.image_ids
     if not ids:
         raise DataError(f"dataset {dataset.name!r} has no images")
     config = _config(dataset.name, int(seed))
     manifest = _read_manifest(root)
     _check_config(root, manifest, config)
+    pairs = [(n, s) for n in names for s in sevs]
+    if (root / JOURNAL_NAME).exists():  # an earlier run was killed: keep what it finished
+        _merge_manifest(root, config, {}, {}, fold_journal=True)
+        manifest = _read_manifest(root)
+    for folder in {root, *(root / n / str(s) for n, s in pairs)}:
+        remove_stale_temporaries(folder)
     old_files: dict[str, str] = (manifest or {}).get("files", {})
     old_sources: dict[str, str] = (manifest or {}).get("sources", {})
-    pairs = [(n, s) for n in names for s in sevs]
+    key = _config_key(config)
     tasks = [
         (
             dataset,
@@ -398,6 +496,7 @@ def build_corrupted_set_stats(
             old_sources.get(image_id),
             str(root),
             int(seed),
+            key,
         )
         for image_id in ids
     ]
@@ -451,7 +550,7 @@ def build_corrupted_set_stats(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-        path = _merge_manifest(root, config, new_files, new_sources)
+        path = _merge_manifest(root, config, new_files, new_sources, fold_journal=True)
     return BuildStats(path, counts["written"], counts["skipped"], time.perf_counter() - start)
 
 
@@ -520,6 +619,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
+    check_output_folder(args.out)
     dataset = get_dataset(args.dataset)
     stats = build_corrupted_set_stats(
         dataset,

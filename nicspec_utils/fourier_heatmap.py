@@ -47,7 +47,7 @@ import numpy as np
 from . import __version__
 from .cache import canonical_json, config_key, json_safe, read_json, results_dir
 from .errors import DataError, UsageError
-from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json
+from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, check_output_folder
 
 SCHEMA = 1
 MEASURE = "psnr rgb 8-bit rounded; input clipped to [0,1] and rounded to uint8"
@@ -844,7 +844,9 @@ def _run_cli(args: argparse.Namespace) -> int:
     if args.lmbda is not None:
         options["lmbda"] = args.lmbda
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
-    out = Path(args.out)
+    out = check_output_folder(args.out)  # before any work: a file or unwritable folder fails
+    if args.cache_dir:
+        check_output_folder(args.cache_dir, "--cache-dir")
     result = heatmap(
         args.codec,
         args.dataset,

@@ -7,6 +7,7 @@ entropy-coder tables are rebuilt on load with ``model.update(force=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,8 @@ from .errors import DataError, UsageError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 ARCHITECTURES = ("scale-hyperprior", "scale-hyperprior-vr")
+# Sanity bounds on a checkpoint's channel counts (the paper's largest models use 320).
+MAX_CHANNELS = 1024
 # Buffers that compressai rebuilds from the weights in ``update()``; not stored.
 DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 
@@ -241,20 +244,81 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def _channels(meta: dict[str, Any], key: str, path: str | Path) -> int:
+    """A channel count from checkpoint metadata: an integer in 1..MAX_CHANNELS."""
+    value = meta[key]
+    number = 0
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, int | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            number = int(value)
+    if not 1 <= number <= MAX_CHANNELS:
+        raise DataError(
+            f"{path}: bad checkpoint metadata ({key}={value!r:.40}; "
+            f"a channel count must be an integer in 1..{MAX_CHANNELS})"
+        )
+    return number
+
+
+def _lmbda_range(meta: dict[str, Any], path: str | Path) -> tuple[float | None, float | None]:
+    """The variable-rate model's lambda range: finite, positive, ordered (None when absent)."""
+    lo, hi = meta.get("lmbda_min"), meta.get("lmbda_max")
+    if lo is None and hi is None:
+        return None, None
+    try:
+        lo_f, hi_f = float(lo), float(hi)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        lo_f = hi_f = math.nan
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f) and 0 < lo_f < hi_f):
+        raise DataError(
+            f"{path}: bad checkpoint metadata (lmbda_min={lo!r}, lmbda_max={hi!r}; "
+            "need finite numbers with 0 < lmbda_min < lmbda_max)"
+        )
+    return lo_f, hi_f
+
+
+def _check_stored_shapes(path: str | Path, arch: str, n: int, m: int) -> None:
+    """Compare the file's first analysis kernels with N and M from its header alone, so that
+    metadata claiming a huge model allocates nothing."""
+    from safetensors import safe_open
+
+    prefix = "base." if arch == "scale-hyperprior-vr" else ""
+    want = {f"{prefix}g_a.0.weight": (n, 3, 5, 5), f"{prefix}g_a.6.weight": (m, n, 5, 5)}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in want if k in keys}
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise DataError(f"cannot read checkpoint {path}: {exc}") from None
+    for key, shape in want.items():
+        if shapes.get(key) != shape:
+            found = "absent" if key not in shapes else f"of shape {list(shapes[key])}"
+            raise DataError(
+                f"{path} does not match architecture {arch} (N={n}, M={m}): "
+                f"{key} is {found}, not {list(shape)}"
+            )
+
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint: the model (eval mode, entropy tables built) and its metadata."""
+    """Load a checkpoint: the model (eval mode, entropy tables built) and its metadata.
+
+    The metadata's sizes are checked before any model is built, and every stored tensor's
+    shape and finiteness before its values are used.
+    """
     from safetensors.torch import load_file
 
     meta = read_checkpoint_meta(path)
     if lacking := [k for k in ("architecture", "N", "M") if k not in meta]:
         raise DataError(f"{path}: checkpoint metadata lacks {', '.join(lacking)}")
     arch = meta["architecture"]
-    if arch not in ARCHITECTURES:
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise DataError(f"{path}: unknown architecture {arch!r}")
+    n, m = _channels(meta, "N", path), _channels(meta, "M", path)
+    lmbda_min, lmbda_max = _lmbda_range(meta, path)
+    _check_stored_shapes(path, arch, n, m)
     try:
-        model = build_model(
-            arch, int(meta["N"]), int(meta["M"]), meta.get("lmbda_min"), meta.get("lmbda_max")
-        )
+        model = build_model(arch, n, m, lmbda_min, lmbda_max)
     except (UsageError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: bad checkpoint metadata ({exc})") from None
     try:
@@ -271,6 +335,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
             f"{path} does not match architecture {arch} (N={meta['N']}, M={meta['M']}): "
             f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} mis-shaped "
             f"tensors, e.g. {detail}"
+        )
+    if bad := [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]:
+        raise DataError(
+            f"{path}: {len(bad)} tensor(s) hold NaN or infinite values, e.g. {bad[:3]}; "
+            "the checkpoint is damaged (or its training diverged)"
         )
     # nn.Module's loader, not CompressAI's override: the coder tables are rebuilt by update().
     nn.Module.load_state_dict(model, {k: v.float() for k, v in state.items()}, strict=False)

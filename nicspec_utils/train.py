@@ -18,6 +18,7 @@ import platform
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -251,6 +252,50 @@ def _build(recipe: Recipe) -> Any:
     )
 
 
+RUN_STATE_KEYS = (
+    "model",
+    "optimizer",
+    "aux_optimizer",
+    "sampler_rng",
+    "lmbda_rng",
+    "torch_rng",
+    "step",
+    "elapsed_s",
+)
+
+
+def load_run_state(path: Path, device: str = "cpu", keys: tuple[str, ...] = RUN_STATE_KEYS) -> Any:
+    """A resumable training state (``last.pt``), loaded without unpickling code; DataError in
+    one line for a file that is not one (or whose weights are not finite)."""
+    import torch
+
+    advice = "move it away to start the run afresh"
+    try:
+        with warnings.catch_warnings():  # torch warns about what it then refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"training state not found: {path}") from None
+    except Exception as exc:  # pickle, zip and torch errors come in many types
+        raise DataError(
+            f"{path} is not a nicspec training state ({type(exc).__name__}); {advice}"
+        ) from None
+    lacking = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    model = state.get("model") if isinstance(state, dict) else None
+    if lacking or not isinstance(model, dict):
+        raise DataError(
+            f"{path} is not a nicspec training state (it lacks {', '.join(lacking or ['model'])}); "
+            f"{advice}"
+        )
+    if bad := [
+        k
+        for k, v in model.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.isfinite().all()
+    ]:
+        raise DataError(f"{path}: {len(bad)} weight tensor(s) are NaN or infinite, e.g. {bad[:3]}")
+    return state
+
+
 def _initialise_from(
     model: Any, recipe: Recipe, runs_dir: Path, models_dir: Path, weights: Path | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -275,7 +320,7 @@ def _initialise_from(
         source = recipe["init_from"]
         run_state = runs_dir / source / "last.pt"
         if run_state.exists():
-            state = torch.load(run_state, map_location="cpu", weights_only=True)["model"]
+            state = load_run_state(run_state, "cpu", keys=("model",))["model"]
             origin = str(run_state)
         else:
             shipped = models_dir / f"{source}.safetensors"
@@ -405,6 +450,21 @@ def train(
     # arithmetic: scripts/bench_train_step.py, results in the README
     memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
+    # a resume state that cannot be used fails here, before any image is loaded
+    resume = load_run_state(state_path, device) if state_path.exists() else None
+
+    def unusable(exc: Exception) -> DataError:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        return DataError(
+            f"{state_path} does not fit recipe {recipe.name} ({type(exc).__name__}: {first}); "
+            "move it away to start the run afresh"
+        )
+
+    if resume is not None:
+        try:
+            model.load_state_dict(resume["model"])
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise unusable(exc) from None
     train_images, n_train = load_images_to_device(list(recipe["train_data"]), device)
     val_images, _ = load_images_to_device([recipe["val_data"]], device)
     sampler = CropSampler(train_images, int(recipe["crop"]), device, int(recipe["seed"]))
@@ -418,21 +478,23 @@ def train(
 
     step, elapsed_before, init_origin = 0, 0.0, None
     prior: dict[str, Any] = {}  # the continued checkpoint's own training (steps, wall time)
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        aux_optimizer.load_state_dict(state["aux_optimizer"])
-        sampler.generator.set_state(state["sampler_rng"])
-        lmbda_gen.set_state(state["lmbda_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if device.startswith("cuda") and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
-        if pruner is not None:
-            pruner.masks = {k: v.to(device) for k, v in state["masks"].items()}
-        step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
-        init_origin = state.get("init_origin") or None
-        prior = dict(state.get("prior") or {})
+    if resume is not None:
+        state = resume
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            aux_optimizer.load_state_dict(state["aux_optimizer"])
+            sampler.generator.set_state(state["sampler_rng"])
+            lmbda_gen.set_state(state["lmbda_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            if device.startswith("cuda") and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+            if pruner is not None:
+                pruner.masks = {k: v.to(device) for k, v in state["masks"].items()}
+            step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
+            init_origin = state.get("init_origin") or None
+            prior = dict(state.get("prior") or {})
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise unusable(exc) from None
     elif init_weights is not None or recipe.get("init_from"):
         init_origin, source_meta = _initialise_from(
             model, recipe, runs_dir, models_dir, init_weights

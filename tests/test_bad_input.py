@@ -10,6 +10,7 @@ where warnings reach stderr). Usage errors exit 2, data errors exit 1; a failed 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -394,3 +395,240 @@ def test_real_command_prints_one_line(folders, tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("nicspec: error: "), proc.stderr
+
+
+# --- #15: silent wrong results, memory runaways and tracebacks, each one line -------------------
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG of a few KB whose header claims ``width`` x ``height``."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" + bytes(3 * width)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _bad_folder(root: Path, kind: str) -> Path:
+    """A folder dataset with one kind of problem (#15)."""
+    folder = root / kind
+    folder.mkdir()
+    Image.fromarray(_smooth(64, 64)).save(folder / "a.png")
+    Image.fromarray(_smooth(64, 64, 1)).save(folder / "b.png")
+    labels = {
+        "labels-not-integer": "file,label\na.png,1\nb.png,two\n",
+        "labels-short-row": "file,label\na.png,1\nb.png\n",
+        "labels-missing-files": "file,label\na.png,1\nb.png,2\nghost.png,3\n",
+        "labels-twice": "file,label\na.png,1\na.png,2\n",
+    }
+    if kind in labels:
+        (folder / "labels.csv").write_text(labels[kind])
+    elif kind == "labels-binary":
+        (folder / "labels.csv").write_bytes(b"file,label\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    elif kind == "duplicate-stems":
+        Image.fromarray(_smooth(64, 64, 2)).save(folder / "a.tif")
+    elif kind == "huge":
+        _png_header_only(folder / "b.png", 4000, 4000)
+    elif kind == "bomb":
+        _png_header_only(folder / "b.png", 20000, 20000)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("kind", "needle"),
+    [
+        ("duplicate-stems", "a.png and a.tif share the image id 'a'"),
+        ("labels-not-integer", "labels.csv:3: label 'two' is not an integer"),
+        ("labels-short-row", "labels.csv:3: 1 field(s)"),
+        ("labels-binary", "labels.csv:4: binary content"),
+        ("labels-missing-files", "names 1 image(s) that are not in the folder: ghost"),
+        ("labels-twice", "labels.csv:3: image 'a' already has a label (line 2)"),
+        ("huge", "4000x4000 (16.0 MP), above the limit"),
+        ("bomb", "NICSPEC_MAX_PIXELS"),
+    ],
+)
+@pytest.mark.parametrize("command", ["eval", "corrupt"])
+def test_bad_folder(kind, needle, command, tmp_path, capsys):
+    folder = _bad_folder(tmp_path, kind)
+    out = tmp_path / "out"
+    dataset = f"folder:{folder}"
+    argv = _eval(out, *JPEG, "--dataset", dataset) if command == "eval" else _corrupt(out, dataset)
+    line = _expect_error(capsys, argv, 1, out)
+    assert needle in line
+    assert not list(out.rglob("b.png")), "a failed run left an output of the image"
+
+
+def test_repeated_image_ids(folders, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = _eval(out, *JPEG, "--dataset", f"folder:{folders['good']}", "--images", "a,a")
+    assert "more than once: a" in _expect_error(capsys, argv, 2, out)
+    argv = [*_corrupt(out, f"folder:{folders['good']}"), "--images", "a,a"]
+    assert "more than once: a" in _expect_error(capsys, argv, 2, out)
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("deadbeef  a.png", "SHA256SUMS:2: not a '<64 hex digits>  <file name>' line"),
+        ("\x00\x00", "SHA256SUMS:2: binary content"),
+    ],
+    ids=["short-digest", "binary"],
+)
+def test_malformed_sha256sums(line, needle, folders, tmp_path, capsys):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((folders["good"] / "a.png").read_bytes())
+    (folder / "SHA256SUMS").write_text("0" * 64 + "  a.png\n" + line + "\n")
+    assert needle in _expect_error(capsys, ["data", "verify", f"folder:{folder}"], 1)
+
+
+def _fhm(out: Path, dataset: str) -> list[str]:
+    return ["fhm", "--codec", "jpeg", "--quality", "50", "--dataset", dataset, "--grid", "4",
+            "--crop", "32", "--no-progress", "--out", str(out)]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["corrupt", "fhm"])
+@pytest.mark.parametrize("where", ["is-a-file", "inside-a-file"])
+def test_out_not_a_folder(command, where, folders, tmp_path, capsys, monkeypatch):
+    from nicspec_utils.data import Dataset
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("work started before --out was checked")
+
+    monkeypatch.setattr(Dataset, "load", fail)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = blocker if where == "is-a-file" else blocker / "set"
+    make = _corrupt if command == "corrupt" else _fhm
+    line = _expect_error(capsys, make(out, f"folder:{folders['good']}"), 1)
+    assert "not a folder" in line and blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("command", ["corrupt", "fhm"])
+def test_out_unwritable(command, folders, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        make = _corrupt if command == "corrupt" else _fhm
+        argv = make(locked / "set", f"folder:{folders['good']}")
+        assert "not writable" in _expect_error(capsys, argv, 1)
+    finally:
+        locked.chmod(0o700)
+
+
+# --- checkpoints: sizes are checked before anything is allocated --------------------------------
+@pytest.mark.parametrize(
+    ("meta", "needle"),
+    [
+        ({"N": 20000, "M": 20000}, "N=20000"),
+        ({"N": -3, "M": 24}, "N=-3"),
+        ({"N": 16, "M": 0}, "M=0"),
+        ({"N": True, "M": 24}, "N=True"),
+        ({"N": 16.5, "M": 24}, "N=16.5"),
+        ({"N": 1000, "M": 1000}, "does not match architecture"),  # in bounds, the file is tiny
+    ],
+    ids=["huge", "negative", "zero", "bool", "fraction", "claims-more-than-stored"],
+)
+def test_checkpoint_sizes_bounded(meta, needle, tmp_path, capsys, folders):
+    from safetensors.torch import save_file
+
+    ckpt = tmp_path / "liar.safetensors"
+    raw = json.dumps({"architecture": "scale-hyperprior", **meta})
+    save_file({"g_a.0.weight": torch.zeros(16, 3, 5, 5)}, str(ckpt), metadata={"nicspec": raw})
+    assert ckpt.stat().st_size < 8000
+    assert needle in _checkpoint_error(tmp_path, capsys, ckpt, folders)
+
+
+@pytest.mark.parametrize("lmbdas", [(0.1, 0.001), (-1, 0.1), ("nan", 0.1), ("low", 0.1)], ids=str)
+def test_checkpoint_bad_lambda_range(lmbdas, tmp_path, capsys, folders):
+    from safetensors.torch import save_file
+
+    ckpt = tmp_path / "vr.safetensors"
+    meta = {"architecture": "scale-hyperprior-vr", "N": 16, "M": 24}
+    meta.update(lmbda_min=lmbdas[0], lmbda_max=lmbdas[1])
+    save_file({"x": torch.zeros(3)}, str(ckpt), metadata={"nicspec": json.dumps(meta)})
+    assert "lmbda_min" in _checkpoint_error(tmp_path, capsys, ckpt, folders)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_checkpoint_non_finite_weights(value, tmp_path, capsys, folders):
+    from compressai.models import ScaleHyperprior
+    from safetensors.torch import load_file, save_file
+
+    from nicspec_utils.models import save_checkpoint
+
+    ckpt = tmp_path / "diverged.safetensors"
+    meta = {"architecture": "scale-hyperprior", "N": 16, "M": 24}
+    save_checkpoint(ScaleHyperprior(16, 24), ckpt, meta)
+    state = load_file(str(ckpt))
+    state["g_s.0.bias"][3] = value
+    save_file(state, str(ckpt), metadata={"nicspec": json.dumps(meta)})
+    assert "NaN or infinite" in _checkpoint_error(tmp_path, capsys, ckpt, folders)
+
+
+# --- a resume state that is not one ------------------------------------------------------------
+class _NotWeights:
+    """Pickled by torch.save; a weights-only load refuses it."""
+
+
+@pytest.mark.parametrize("kind", ["garbage", "pickled-object", "wrong-dict", "wrong-shapes"])
+def test_train_resume_state_not_a_weights_file(kind, tmp_path, capsys):
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    state = runs / "sh-mse-0.018" / "last.pt"
+    state.parent.mkdir(parents=True)
+    if kind == "garbage":
+        state.write_bytes(b"\x80\x04 not a torch file" * 10)
+    elif kind == "pickled-object":
+        torch.save({"model": _NotWeights()}, state)
+    elif kind == "wrong-dict":
+        torch.save({"model": {}, "step": 3}, state)
+    else:
+        torch.save(
+            {
+                "model": {"g_a.0.weight": torch.zeros(2, 3, 5, 5)},
+                "optimizer": {},
+                "aux_optimizer": {},
+                "sampler_rng": torch.zeros(1),
+                "lmbda_rng": torch.zeros(1),
+                "torch_rng": torch.zeros(1),
+                "step": 1,
+                "elapsed_s": 1.0,
+            },
+            state,
+        )
+    argv = ["train", "--recipe", "sh-mse-0.018", "--runs-dir", str(runs), "--steps", "1",
+            "--models-dir", str(models), "--no-progress"]  # fmt: skip
+    line = _expect_error(capsys, argv, 1)
+    assert str(state) in line and "weights_only" not in line
+    assert not models.exists() or not list(models.iterdir())
+
+
+# --- the book's profiles file -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("- smoke\n- quick\n", "the file must be a mapping"),
+        ("profiles: [smoke, quick]\n", "'profiles' must be a mapping"),
+        ("profiles:\n  smoke: fast\n", "profile 'smoke' must be a mapping"),
+        ("profiles:\n  smoke:\n    chapters: [a, b]\n", "smoke.chapters must be a mapping"),
+        ("profiles:\n  smoke:\n    chapters:\n      01_x: 3\n", "smoke.chapters.01_x must be"),
+        ("profiles: {smoke: [\n", "cannot read profiles"),
+        ("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "cannot read profiles"),
+    ],
+    ids=["list", "profiles-list", "profile-str", "chapters-list", "params-int", "yaml", "binary"],
+)
+def test_profiles_of_the_wrong_shape(text, needle, tmp_path, capsys, monkeypatch):
+    from nicspec_utils import book
+
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_bytes(text.encode("latin-1"))
+    monkeypatch.setattr(book, "PROFILES_FILE", profiles)
+    argv = ["book", "--profile", "smoke", "--chapters", "01_x", "--no-html"]
+    assert needle in _expect_error(capsys, argv, 1)

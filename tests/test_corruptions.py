@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -300,3 +303,100 @@ def test_cli_usage_errors(
     err = capsys.readouterr().err
     assert err.startswith("nicspec: error:") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+# ---- resume after SIGKILL (#15) --------------------------------------------------------------
+
+# Runs `nicspec corrupt` in a child that SIGKILLs itself while writing its (N+1)-th PNG: the
+# temporary file is complete, the rename onto the final name has not happened.
+KILLER = """
+import os, signal, sys
+from nicspec_utils import cli
+limit, seen, real = int(sys.argv[1]), [0], os.replace
+def replace(src, dst, *args, **kwargs):
+    if str(dst).endswith(".png"):
+        seen[0] += 1
+        if seen[0] > limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *args, **kwargs)
+os.replace = replace
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _corrupt_argv(dataset: Dataset, out: Path) -> list[str]:
+    return [
+        "corrupt", "--dataset", dataset.name, "--out", str(out), "--corruptions", "pixelate",
+        "--severities", "1,2", "--jobs", "1", "--no-progress",
+    ]  # fmt: skip
+
+
+def test_sigkill_resumes_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kodak = get_dataset("kodak")
+    folder = tmp_path / "clean"
+    for i, image_id in enumerate(("a", "b", "c", "d")):
+        write_png_atomic(folder / f"{image_id}.png", kodak.load(f"kodim0{i + 1}")[:64, :96])
+    dataset = get_dataset(f"folder:{folder}")
+    out = tmp_path / "killed"
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, "5", *_corrupt_argv(dataset, out)],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    done = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert len(done) == 5  # a and b (two severities each), then c at severity 1
+    assert len(list(out.rglob(".*.tmp"))) == 1  # c at severity 2, never renamed
+    assert (out / C.JOURNAL_NAME).exists()
+
+    assert cli.main(_corrupt_argv(dataset, out)) == 0
+    assert "3 files written, 5 skipped" in capsys.readouterr().out
+    assert not list(out.rglob(".*.tmp")) and not (out / C.JOURNAL_NAME).exists()
+
+    straight = tmp_path / "straight"
+    assert cli.main(_corrupt_argv(dataset, straight)) == 0
+    files = sorted(p.relative_to(straight).as_posix() for p in straight.rglob("*.png"))
+    assert len(files) == 8 and set(done) < set(files)
+    assert {f: (out / f).read_bytes() for f in files} == {
+        f: (straight / f).read_bytes() for f in files
+    }
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in (out, straight)]
+    assert manifests[0] == manifests[1]
+
+
+def test_journal_of_a_changed_image_is_not_trusted(folder_dataset: Dataset, tmp_path: Path) -> None:
+    """A journalled file whose clean input has changed since is remade, as is one whose bytes
+    no longer match the journal."""
+    out = tmp_path / "set"
+    names, sevs = ["pixelate"], [1, 2]
+    C.build_corrupted_set(folder_dataset, names, sevs, out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    config_key = C._config_key(manifest["config"])
+    (out / "manifest.json").unlink()  # as if the run had been killed before its first save
+    for rel, digest in manifest["files"].items():
+        source = manifest["sources"][C._image_of(rel)]
+        if rel.startswith("pixelate/2/kodim02"):
+            source = "0" * 64  # journalled for another clean input
+        C._journal_append(out, {"file": rel, "sha256": digest, "source": source,
+                                "config": config_key})  # fmt: skip
+    tampered = out / "pixelate/1/kodim01.png"
+    tampered.write_bytes(tampered.read_bytes()[:-1] + b"\x00")
+    stats = C.build_corrupted_set_stats(folder_dataset, names, sevs, out, progress=False)
+    assert (stats.written, stats.skipped) == (3, 1)  # kodim02 (both severities) and the tampered
+    again = json.loads((out / "manifest.json").read_text())
+    assert again["files"] == manifest["files"] and again["sources"] == manifest["sources"]
+
+
+def test_corrupt_out_is_checked_before_work(
+    folder_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no image should be loaded")
+
+    monkeypatch.setattr(Dataset, "load", fail)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for out in (a_file, a_file / "set"):
+        with pytest.raises(DataError, match="not a folder"):
+            C.build_corrupted_set(folder_dataset, ["pixelate"], [1], out, progress=False)
