@@ -251,9 +251,12 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
     except FileNotFoundError:
         raise DataError(f"image not found: {p}") from None
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's check, at open, above ~179 MP
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found[1]) / 1e6:.1f} MP" if found else "too large"
         raise DataError(
-            f"image {p} is too large ({exc}); set {MAX_PIXELS_ENV} (pixels) to raise the limit"
+            f"image {p} is {size}, above the limit of {limit / 1e6:.1f} MP; "
+            f"set {MAX_PIXELS_ENV} (pixels) to raise it"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read image {p}: {exc}") from None
