@@ -7,6 +7,8 @@ Names (see each class for its options):
 ``jpeg``              Pillow/libjpeg, quality 1..95
 ``jpeg2000``          Pillow/OpenJPEG, 9/7 + colour transform; ``bpp=`` or quality = compression
                       ratio (bpp = 24 / quality)
+``jpeg2000-ffmpeg``   the paper's JPEG2000: OpenJPEG through ffmpeg (``yuv444p``, 5/3, JP2 file);
+                      same rate semantics as ``jpeg2000`` (ratio rounded to an even integer)
 ``webp``, ``avif``    Pillow (libwebp; libavif + aom, 4:4:4 by default), quality 0..100
 ``hevc``              pillow-heif (libheif + x265), 8-bit 4:4:4 by default, quality 0..100
 ``vtm``               VTM EncoderAppStatic/DecoderAppStatic (``vtm_dir`` or NICSPEC_VTM_DIR),
@@ -36,6 +38,7 @@ from .classic import (
     VtmCodec,
     WebpCodec,
 )
+from .jpeg2000_ffmpeg import Jpeg2000FfmpegCodec, ffmpeg_unavailable
 from .ratematch import RateTargetCodec, match_rate
 
 __all__ = [
@@ -45,14 +48,17 @@ __all__ = [
     "RateTargetCodec",
     "check_image",
     "codec_names",
+    "ffmpeg_unavailable",
     "get_codec",
     "match_rate",
+    "reference_jpeg2000",
 ]
 
 CLASSIC: dict[str, type[Codec]] = {
     "none": NoneCodec,
     "jpeg": JpegCodec,
     "jpeg2000": Jpeg2000Codec,
+    "jpeg2000-ffmpeg": Jpeg2000FfmpegCodec,
     "webp": WebpCodec,
     "avif": AvifCodec,
     "hevc": HevcCodec,
@@ -66,6 +72,29 @@ def codec_names() -> list[str]:
     from .neural import ZOO_ARCHS
 
     return [*CLASSIC, *(f"zoo:{a}" for a in ZOO_ARCHS), "checkpoint:PATH", "nic:NAME"]
+
+
+JPEG2000_ENV = "NICSPEC_JPEG2000"
+JPEG2000_PATHS = {"pillow": "jpeg2000", "ffmpeg": "jpeg2000-ffmpeg"}
+
+
+def reference_jpeg2000() -> str:
+    """The JPEG2000 codec name to use as the reference (for the chapters to call).
+
+    ``$NICSPEC_JPEG2000``: "ffmpeg" (the paper's path, ``jpeg2000-ffmpeg``), "pillow"
+    (``jpeg2000``) or "auto"/unset: the paper's path where ffmpeg with libopenjpeg is installed,
+    else Pillow's. UsageError for "ffmpeg" without ffmpeg, or for another value.
+    """
+    import os
+
+    choice = os.environ.get(JPEG2000_ENV, "auto").strip().lower() or "auto"
+    if choice == "auto":
+        return JPEG2000_PATHS["ffmpeg" if ffmpeg_unavailable() is None else "pillow"]
+    if choice not in JPEG2000_PATHS:
+        raise UsageError(f"{JPEG2000_ENV} must be auto, ffmpeg or pillow, got {choice!r}")
+    if choice == "ffmpeg" and (why := ffmpeg_unavailable()) is not None:
+        raise UsageError(f"{JPEG2000_ENV}=ffmpeg but {why}")
+    return JPEG2000_PATHS[choice]
 
 
 def _create(name: str, **options: Any) -> Codec:

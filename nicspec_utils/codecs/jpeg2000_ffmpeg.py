@@ -1,0 +1,236 @@
+"""JPEG2000 as the paper ran it: OpenJPEG through the ffmpeg command line (``jpeg2000-ffmpeg``).
+
+The paper, like CompressAI's published JPEG2000 curve (``compressai.utils.bench``), codes each PNG
+with::
+
+    ffmpeg -i in.png -vcodec jpeg2000 -pix_fmt yuv444p -c:v libopenjpeg -compression_level L out.jp2
+    ffmpeg -i out.jp2 rec.png
+
+so ffmpeg converts RGB to 8-bit limited-range BT.601 YCbCr 4:4:4 before OpenJPEG sees it, OpenJPEG
+codes the three planes with its defaults (reversible 5/3 wavelet, no colour transform of its own,
+one quality layer, JP2 file), and ffmpeg's own decoder plus the inverse matrix give back RGB. ffmpeg
+hands OpenJPEG the compression ratio ``2 * L``; the rate is the size of the whole ``.jp2`` file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DataError, UsageError
+from .base import Codec, CodecResult, Knob, to_float
+
+FFMPEG_ENV = "NICSPEC_FFMPEG"
+RAW_BPP = 24.0
+PIX_FMTS = ("yuv444p", "rgb24")
+FORMATS = ("jp2", "j2k")
+JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+J2K_MAGIC = b"\xff\x4f\xff\x51"
+_INSTALL = f"apt-get install ffmpeg, or set {FFMPEG_ENV}"
+_OPJ_COMMENT = re.compile(rb"Created by OpenJPEG version ([0-9][0-9A-Za-z.\-]*)")
+
+
+def find_ffmpeg(path: str | None = None) -> str | None:
+    """The ffmpeg executable: ``path``, else ``$NICSPEC_FFMPEG``, else ``ffmpeg`` on PATH."""
+    cand = path or os.environ.get(FFMPEG_ENV) or "ffmpeg"
+    return shutil.which(cand)
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise DataError(f"{Path(cmd[0]).name} timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise UsageError(f"jpeg2000-ffmpeg: cannot run {cmd[0]}: {exc}") from None
+
+
+def _check(out: subprocess.CompletedProcess[str], what: str) -> None:
+    if out.returncode != 0:
+        tail = " ".join((out.stderr or out.stdout).split())[-300:]
+        raise DataError(f"jpeg2000-ffmpeg: ffmpeg {what} failed (exit {out.returncode}): {tail}")
+
+
+@functools.lru_cache(maxsize=8)
+def probe(ffmpeg: str) -> str:
+    """``"ffmpeg X, OpenJPEG Y"`` for this ffmpeg; UsageError when it lacks libopenjpeg.
+
+    ffmpeg does not print the OpenJPEG version, so a 32x32 image is coded once and the version
+    read from the comment OpenJPEG writes into every codestream.
+    """
+    out = _run([ffmpeg, "-hide_banner", "-version"], 30)
+    m = re.search(r"ffmpeg version (\S+)", out.stdout)
+    if out.returncode != 0 or m is None:
+        raise UsageError(f"jpeg2000-ffmpeg: {ffmpeg} -version did not print an ffmpeg version")
+    encoders = _run([ffmpeg, "-hide_banner", "-encoders"], 30).stdout
+    if not re.search(r"^\s*\S+\s+libopenjpeg\s", encoders, re.M):
+        raise UsageError(
+            f"jpeg2000-ffmpeg: ffmpeg {m.group(1)} at {ffmpeg} has no libopenjpeg encoder"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="nicspec-j2kff-"))
+    try:
+        Image.new("RGB", (32, 32), (128, 64, 32)).save(tmp / "in.png")
+        cmd = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(tmp / "in.png")]
+        cmd += ["-c:v", "libopenjpeg", "-format", "j2k", "-f", "image2", str(tmp / "out.j2k")]
+        _check(_run(cmd, 60), "probe encode")
+        c = _OPJ_COMMENT.search((tmp / "out.j2k").read_bytes())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return f"ffmpeg {m.group(1)}, OpenJPEG {c.group(1).decode() if c else '(unknown version)'}"
+
+
+def ffmpeg_unavailable() -> str | None:
+    """Why ``jpeg2000-ffmpeg`` cannot run here (one line), or None when it can."""
+    exe = find_ffmpeg()
+    if exe is None:
+        return f"jpeg2000-ffmpeg: ffmpeg not found ({_INSTALL})"
+    try:
+        probe(exe)
+    except (UsageError, DataError) as exc:
+        return str(exc)
+    return None
+
+
+class Jpeg2000FfmpegCodec(Codec):
+    """JPEG2000 the paper's way: OpenJPEG through ffmpeg (``yuv444p``), see the module docstring.
+
+    ``quality`` is the compression ratio against 24-bit RGB, as for ``jpeg2000`` (bpp ~= 24 /
+    ratio whatever the content, plus the JP2 boxes); ffmpeg's integer ``-compression_level`` is
+    half the ratio, so the ratio is rounded to an even integer. ``bpp=`` sets it to 24 / bpp.
+    Options: ``pix_fmt`` ("yuv444p", the paper's; "rgb24" hands OpenJPEG RGB), ``irreversible``
+    (False: ffmpeg's default 5/3 wavelet; True: 9/7), ``format`` ("jp2", the paper's file; "j2k":
+    the bare codestream), ``ffmpeg`` (the executable; default ``$NICSPEC_FFMPEG`` or PATH),
+    ``timeout_s``.
+    """
+
+    name = "jpeg2000-ffmpeg"
+    knob = Knob(
+        "quality",
+        2.0,
+        4800.0,
+        integer=False,
+        increasing=False,
+        log=True,
+        search=(4.0, 2400.0),
+        meaning="compression ratio, an even integer (bpp = 24 / ratio; ffmpeg level = ratio / 2)",
+    )
+    OPTIONS = {
+        "pix_fmt": "yuv444p",
+        "irreversible": False,
+        "format": "jp2",
+        "ffmpeg": None,
+        "timeout_s": 120,
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.options["pix_fmt"] not in PIX_FMTS:
+            raise UsageError(
+                f"jpeg2000-ffmpeg: pix_fmt must be one of {', '.join(PIX_FMTS)}, "
+                f"got {self.options['pix_fmt']!r}"
+            )
+        if self.options["format"] not in FORMATS:
+            raise UsageError(
+                f"jpeg2000-ffmpeg: format must be jp2 or j2k, got {self.options['format']!r}"
+            )
+        exe = find_ffmpeg(self.options["ffmpeg"])
+        if exe is None:
+            where = self.options["ffmpeg"] or os.environ.get(FFMPEG_ENV) or "ffmpeg on PATH"
+            raise UsageError(f"jpeg2000-ffmpeg: ffmpeg not found ({where}; {_INSTALL})")
+        self.exe = exe
+        self.version = probe(exe)
+
+    def at(self, value: float) -> Codec:
+        """A copy at compression ratio ``value``, rounded to an even integer (at least 2)."""
+        new = super().at(value)
+        new.setting = max(2, 2 * int(round(float(new.setting) / 2.0)))  # type: ignore[arg-type]
+        return new
+
+    def for_bpp(self, bpp: float) -> Codec:
+        """The codec at compression ratio 24 / bpp (rounded to an even integer)."""
+        try:
+            b = float(bpp)
+        except (TypeError, ValueError):
+            raise UsageError(f"{self.name}: bpp must be a number, got {bpp!r}") from None
+        lo = RAW_BPP / self.knob.hi  # type: ignore[union-attr]
+        if not lo <= b <= RAW_BPP / self.knob.lo:  # type: ignore[union-attr]
+            raise UsageError(f"{self.name}: bpp must be in {lo:g}..12, got {b:g}")
+        return self.at(RAW_BPP / b)
+
+    def config(self) -> dict[str, Any]:
+        """Options minus the executable's path and the timeout (the version stands for them)."""
+        cfg = super().config()
+        cfg.pop("ffmpeg", None)
+        cfg.pop("timeout_s", None)
+        return cfg
+
+    def encode_command(self, src: str, dst: str) -> list[str]:
+        """The ffmpeg encode command (CompressAI's bench, plus quiet, overwrite and options)."""
+        cmd = [self.exe, "-nostdin", "-loglevel", "error", "-y", "-i", src]
+        cmd += ["-vcodec", "jpeg2000", "-pix_fmt", str(self.options["pix_fmt"])]
+        cmd += ["-c:v", "libopenjpeg", "-compression_level", str(int(self.setting) // 2)]  # type: ignore[arg-type]
+        if self.options["irreversible"]:
+            cmd += ["-irreversible", "1"]
+        cmd += ["-format", str(self.options["format"]), "-f", "image2", dst]
+        return cmd
+
+    def _decode_file(self, path: Path, tmp: Path) -> np.ndarray:
+        rec = tmp / "rec.png"
+        cmd = [
+            self.exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-c:v",
+            "jpeg2000",
+            "-i",
+            str(path),
+        ]
+        cmd += ["-pix_fmt", "rgb24", "-f", "image2", "-vcodec", "png", str(rec)]
+        _check(_run(cmd, float(self.options["timeout_s"])), "decode")
+        with Image.open(rec) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+    def _compress(self, image: np.ndarray) -> CodecResult:
+        tmp = Path(tempfile.mkdtemp(prefix="nicspec-j2kff-"))
+        try:
+            src, out = tmp / "in.png", tmp / f"out.{self.options['format']}"
+            Image.fromarray(image).save(src, compress_level=1)
+            _check(
+                _run(self.encode_command(str(src), str(out)), float(self.options["timeout_s"])),
+                "encode",
+            )
+            data = out.read_bytes()
+            rec = self._decode_file(out, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if rec.shape != image.shape:
+            raise DataError(f"{self.name} decoded {rec.shape}, expected {image.shape}")
+        return CodecResult(data, to_float(rec), float(len(data) * 8))
+
+    def decode(self, bitstream: bytes) -> np.ndarray:
+        """Decode a file written by this codec (with ffmpeg's own JPEG2000 decoder)."""
+        tmp = Path(tempfile.mkdtemp(prefix="nicspec-j2kff-"))
+        try:
+            path = tmp / f"in.{'jp2' if bitstream.startswith(JP2_MAGIC) else 'j2k'}"
+            path.write_bytes(bitstream)
+            return to_float(self._decode_file(path, tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,140 @@
+"""The two JPEG2000 paths: Pillow's OpenJPEG (``jpeg2000``) and the paper's ffmpeg (issue #18).
+
+Both must write a real JPEG2000 file at the requested compression ratio (bpp within 2 % of the
+target on a Kodak image) that decodes to the reconstruction; ``jpeg2000-ffmpeg`` is skipped with
+its one-line reason where ffmpeg (with libopenjpeg) is missing, and says so in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nicspec_utils.cli import main as cli_main
+from nicspec_utils.codecs import ffmpeg_unavailable, get_codec, reference_jpeg2000
+from nicspec_utils.codecs import jpeg2000_ffmpeg as jf
+from nicspec_utils.errors import UsageError
+from nicspec_utils.metrics import psnr
+
+REPO = Path(__file__).resolve().parent.parent
+KODIM = REPO / "data" / "kodak" / "kodim23.png"
+WHY = ffmpeg_unavailable()
+needs_ffmpeg = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+BPP_TOL = 0.02  # relative: OpenJPEG's rate control stops just under the ratio's byte budget
+PATHS = [
+    pytest.param("jpeg2000", jf.J2K_MAGIC, id="pillow"),
+    pytest.param("jpeg2000-ffmpeg", jf.JP2_MAGIC, id="ffmpeg", marks=needs_ffmpeg),
+]
+
+
+@pytest.fixture(scope="module")
+def kodim() -> np.ndarray:
+    if not KODIM.is_file():
+        pytest.skip(f"no {KODIM}")
+    return np.asarray(Image.open(KODIM).convert("RGB"))
+
+
+@pytest.fixture
+def no_ffmpeg(tmp_path, monkeypatch):
+    """PATH without ffmpeg (an empty folder), no NICSPEC_FFMPEG, the probe cache cleared."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(jf.FFMPEG_ENV, raising=False)
+    jf.probe.cache_clear()
+    yield
+    jf.probe.cache_clear()
+
+
+@pytest.mark.parametrize("bpp", [0.25, 1.0])
+@pytest.mark.parametrize(("name", "magic"), PATHS)
+def test_real_bitstream_at_requested_rate(name, magic, bpp, kodim):
+    codec = get_codec(name, bpp=bpp)
+    assert codec.setting == pytest.approx(24.0 / bpp)
+    r = codec.compress(kodim)
+    assert r.bitstream.startswith(magic)
+    assert jf.J2K_MAGIC in r.bitstream  # the codestream (inside the JP2 file's jp2c box)
+    assert r.bits == 8 * len(r.bitstream)
+    assert r.bpp == pytest.approx(bpp, rel=BPP_TOL)
+    assert r.reconstruction.shape == kodim.shape and r.reconstruction.dtype == np.float32
+    assert np.array_equal(codec.decode(r.bitstream), r.reconstruction)
+    assert 25.0 < psnr(kodim, r.reconstruction) < 50.0
+
+
+@needs_ffmpeg
+def test_ffmpeg_ratio_version_and_options(kodim):
+    codec = get_codec("jpeg2000-ffmpeg", quality=47)
+    assert codec.setting == 48  # ffmpeg's -compression_level is half the ratio, an integer
+    cfg = codec.config()
+    assert "ffmpeg " in cfg["version"] and "OpenJPEG 2." in cfg["version"]
+    assert "ffmpeg" not in cfg and "timeout_s" not in cfg  # the version stands for the binary
+    cmd = codec.encode_command("in.png", "out.jp2")
+    assert cmd[cmd.index("-pix_fmt") + 1] == "yuv444p"
+    assert cmd[cmd.index("-compression_level") + 1] == "24"
+    assert "-irreversible" not in cmd  # the paper ran ffmpeg's default, the 5/3 wavelet
+    j2k = get_codec("jpeg2000-ffmpeg", bpp=0.5, format="j2k").compress(kodim)
+    assert j2k.bitstream.startswith(jf.J2K_MAGIC)
+    with pytest.raises(UsageError, match="pix_fmt"):
+        get_codec("jpeg2000-ffmpeg", pix_fmt="yuv420p")
+
+
+@needs_ffmpeg
+def test_reference_prefers_the_papers_path(monkeypatch):
+    monkeypatch.delenv("NICSPEC_JPEG2000", raising=False)
+    assert reference_jpeg2000() == "jpeg2000-ffmpeg"
+    monkeypatch.setenv("NICSPEC_JPEG2000", "pillow")
+    assert reference_jpeg2000() == "jpeg2000"
+    monkeypatch.setenv("NICSPEC_JPEG2000", "kakadu")
+    with pytest.raises(UsageError, match="auto, ffmpeg or pillow"):
+        reference_jpeg2000()
+
+
+def test_missing_ffmpeg_is_one_line(no_ffmpeg, monkeypatch, capsys):
+    with pytest.raises(UsageError) as exc:
+        get_codec("jpeg2000-ffmpeg", bpp=0.5)
+    msg = str(exc.value)
+    assert "ffmpeg not found" in msg and "apt-get install ffmpeg" in msg and "\n" not in msg
+    why = ffmpeg_unavailable()
+    assert why is not None and "ffmpeg not found" in why and "\n" not in why
+    monkeypatch.delenv("NICSPEC_JPEG2000", raising=False)
+    assert reference_jpeg2000() == "jpeg2000"  # falls back to Pillow's path
+    monkeypatch.setenv("NICSPEC_JPEG2000", "ffmpeg")
+    with pytest.raises(UsageError, match="ffmpeg not found"):
+        reference_jpeg2000()
+    code = cli_main(["eval", "--codec", "jpeg2000-ffmpeg", "--bpp", "0.5", "--dataset", "kodak"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("nicspec: error: jpeg2000-ffmpeg: ffmpeg")
+
+
+def test_ffmpeg_without_libopenjpeg_is_one_line(no_ffmpeg, tmp_path):
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$2" = -version ]; then echo "ffmpeg version 9.9-fake"; fi\nexit 0\n'
+    )
+    fake.chmod(0o755)
+    assert os.access(fake, os.X_OK)
+    with pytest.raises(UsageError, match="has no libopenjpeg encoder") as exc:
+        get_codec("jpeg2000-ffmpeg")
+    assert "\n" not in str(exc.value) and "9.9-fake" in str(exc.value)
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+def test_ffmpeg_path_reproduces_the_published_curve():
+    """Kodak: within 0.1 dB of CompressAI's JPEG2000 (measured 0.00 / -0.01 / 0.00)."""
+    from nicspec_utils.reference import published_curve
+
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(KODIM.parent.glob("*.png"))]
+    assert len(images) == 24
+    for bpp in (0.25, 0.5, 1.0):
+        codec = get_codec("jpeg2000-ffmpeg", bpp=bpp)
+        rs = [codec.compress(im) for im in images]
+        mean_bpp = float(np.mean([r.bpp for r in rs]))
+        mean_psnr = float(
+            np.mean([psnr(im, r.reconstruction) for im, r in zip(images, rs, strict=True)])
+        )
+        assert mean_bpp == pytest.approx(bpp, rel=BPP_TOL)
+        assert mean_psnr == pytest.approx(published_curve("jpeg2000").at(mean_bpp), abs=0.1)
