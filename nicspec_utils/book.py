@@ -13,12 +13,14 @@ launch buttons and the repository / issues buttons (:func:`write_build_config`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +291,41 @@ def build_html(builder: str = "html") -> Path:
     return REPO / "_build" / "html"
 
 
+PROGRESS_LOG = REPO / "_build" / "progress.log"
+
+
+@contextlib.contextmanager
+def _book_cluster() -> Iterator[str]:
+    """One Dask cluster for the whole book: the chapters' kernels submit to it (through
+    ``NICSPEC_SCHEDULER``), so its workers stay warm across chapters. An address already in
+    ``NICSPEC_SCHEDULER`` (or ``serial``) is used as it is. Progress bars go to
+    ``_build/progress.log`` rather than into the pages."""
+    from . import engine
+
+    saved = {k: os.environ.get(k) for k in (engine.SCHEDULER_ENV, engine.PROGRESS_ENV)}
+    setting = engine.scheduler_setting()
+    try:
+        if setting is None:
+            client = engine.get_client()
+            os.environ[engine.SCHEDULER_ENV] = client.scheduler.address
+            where = f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
+        else:
+            where = "this process (serial)" if setting == engine.SERIAL else setting
+        if saved[engine.PROGRESS_ENV] is None:
+            PROGRESS_LOG.parent.mkdir(parents=True, exist_ok=True)
+            os.environ[engine.PROGRESS_ENV] = str(PROGRESS_LOG)
+            print(f"book: task progress in {PROGRESS_LOG}", flush=True)
+        yield where
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if setting is None:
+            engine.close()
+
+
 def build(profile: str, chapters: list[str] | None = None, html: bool = True) -> dict[str, Any]:
     """Execute the chapters under a profile, record their times, then build the site."""
     load_profiles()  # fail early on a broken profiles file
@@ -299,11 +336,15 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
         raise UsageError(f"unknown chapter(s) {unknown}; chapters: {', '.join(chapter_names())}")
     timings_path = EXECUTED / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    for name in names:
-        print(f"book: executing {name} ({profile})", flush=True)
-        seconds = execute(name, profile)
-        timings[name] = {"profile": profile, "seconds": round(seconds, 1), "cpus": os.cpu_count()}
-        print(f"book: {name} done in {seconds:.0f} s", flush=True)
+    with _book_cluster() as where:
+        for name in names:
+            print(f"book: executing {name} ({profile}; tasks on {where})", flush=True)
+            seconds = execute(name, profile)
+            timings[name] = {
+                "profile": profile, "seconds": round(seconds, 1), "cpus": os.cpu_count(),
+                "scheduler": where,
+            }  # fmt: skip
+            print(f"book: {name} done in {seconds:.0f} s", flush=True)
     from .io import atomic_write_json
 
     atomic_write_json(timings_path, timings)
@@ -313,6 +354,10 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
 
 def _cmd_book(args: argparse.Namespace) -> int:
     chapters = [c for c in (args.chapters or "").split(",") if c] or None
+    if args.scheduler:
+        os.environ["NICSPEC_SCHEDULER"] = args.scheduler
+    if args.workers is not None:
+        os.environ["NICSPEC_WORKERS"] = str(args.workers)
     result = build(args.profile, chapters, html=not args.no_html)
     print(f"book: site in {result['output']}")
     return 0
@@ -324,4 +369,10 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
     p.add_argument("--chapters", help="comma-separated chapter names (default: all)")
     p.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
+    p.add_argument(
+        "--scheduler",
+        help="Dask scheduler address for the chapters' tasks, or 'serial' (default "
+        "$NICSPEC_SCHEDULER, else a local cluster of one worker per core)",
+    )
+    p.add_argument("--workers", type=int, help="workers of the local cluster (default: cores)")
     p.set_defaults(func=_cmd_book)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import cached_json, config_key, results_dir
+from .engine import sweep
 from .errors import DataError, UsageError
 from .io import atomic_save_npz, atomic_write_json
 from .spectral import BAND_NAMES, LUMA, radial_profile
@@ -880,6 +881,7 @@ def _run(codec: str | PatchCodec, dataset: str, ids: Sequence[str], estimate: bo
     return ss.load_point(path)
 
 
+@sweep
 def shift_table(
     codecs: Mapping[str, str | PatchCodec],
     dataset: str,

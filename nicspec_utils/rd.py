@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine import sweep
 from .errors import DataError, UsageError
 from .findings import verdict
 from .selection import dataset_label, first_ids
@@ -451,6 +452,7 @@ def msssim_db(value: float) -> float:
     return math.inf if value >= 1 else -10.0 * math.log10(1.0 - value)
 
 
+@sweep
 def rd_sweep(
     settings: Iterable[Setting],
     dataset: str,
@@ -650,6 +652,7 @@ def nic_setting(model: str | Setting) -> Setting:
     return Setting(f"nic:{name}", kind, "nic", label=name)
 
 
+@sweep
 def corrupted_study(
     models: str | Sequence[str | Setting],
     dataset: str,
@@ -786,6 +789,7 @@ def inflation_settings(
     return settings
 
 
+@sweep
 def bpp_inflation(
     settings: Iterable[Setting],
     dataset: str,

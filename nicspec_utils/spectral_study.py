@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine import sweep
 from .errors import UsageError
 from .findings import verdict
 from .spectral import BAND_NAMES, band_energies, radial_profile, zero_dc
@@ -164,6 +165,7 @@ def pair_rows(
     return rows
 
 
+@sweep
 def d_study(
     models: Sequence[str], datasets: Mapping[str, Sequence[str]], *, estimate: bool = False,
     **kw: Any,
@@ -179,6 +181,7 @@ def d_study(
     return rows
 
 
+@sweep
 def gr_study(
     models: Sequence[str],
     dataset: str,
@@ -457,6 +460,7 @@ def plot_trend(trend: pd.DataFrame, title: str = "") -> Any:
 # --- variants -----------------------------------------------------------------------------------
 
 
+@sweep
 def variant_study(
     base: str,
     variants: Sequence[tuple[str, float | None]],

@@ -17,6 +17,10 @@ DEFAULT_MIRROR = REPO.parent / "shared" / "data"
 if "NICSPEC_DATA_MIRROR" not in os.environ and DEFAULT_MIRROR.is_dir():
     os.environ["NICSPEC_DATA_MIRROR"] = str(DEFAULT_MIRROR)
 
+# Sweeps run in-process unless a test asks for a cluster (tests/test_engine.py): test doubles
+# that a test monkeypatches in exist only in this process.
+os.environ.setdefault("NICSPEC_SCHEDULER", "serial")
+
 # Subprocesses (the CLI tests, corruption workers) inherit these; torch itself is set below.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

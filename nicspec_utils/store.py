@@ -1,0 +1,137 @@
+"""The results store: content-addressed keys and one record per (configuration, image).
+
+Every evaluation lives in ``<results>/<key>/`` (:func:`cache.results_dir`, one rule for the CLI,
+the engines and the book): ``records.parquet`` (one row per image: rate, PSNR and MS-SSIM
+w.r.t. the input and the clean image, band energies of every error map, timings),
+``spectra.npz`` (the mean maps) and ``metrics.json`` (the means and the configuration; written
+last, so its presence marks a finished entry). The key hashes the configuration, the sha256
+of every input image's bytes and :data:`MEASURE_VERSION`, so a changed image or a changed
+formula can never serve an old number. :func:`load_records` reads every entry as one table.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+# Bump when a measured number would change for the same configuration and inputs.
+MEASURE_VERSION = 2
+RECORDS_FILE = "records.parquet"
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+_VERIFIED: set[str] = set()
+
+
+def image_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, remembered per (path, size, mtime) for the process."""
+    from .io import sha256_file
+
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise DataError(f"cannot read {p}: {exc.strerror or exc}") from None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(p)
+    return _SHA_CACHE[key]
+
+
+def input_digests(dataset: Any, image_ids: Sequence[str]) -> list[str]:
+    """The sha256 of each selected image's file, checked against the dataset's SHA256SUMS
+    manifest on first use in this process (one line naming a file that does not match)."""
+    from .data import read_sha256sums
+
+    digests = [image_sha256(dataset.path(i)) for i in image_ids]
+    manifest = getattr(dataset, "manifest", None)
+    if manifest is not None and Path(manifest).is_file():
+        expected = read_sha256sums(Path(manifest))
+        for image_id, digest in zip(image_ids, digests, strict=True):
+            path = Path(dataset.path(image_id))
+            if str(path) in _VERIFIED:
+                continue
+            want = expected.get(path.name)
+            if want is not None and want != digest:
+                raise DataError(
+                    f"{path} does not match its checksum in {manifest}: the file changed; "
+                    "restore it or update the manifest"
+                )
+            _VERIFIED.add(str(path))
+    return digests
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``a_b`` columns (``{"bands": {"D": {"low": x}}}`` -> ``bands_D_low``)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "_"))
+        else:
+            out[name] = value
+    return out
+
+
+def records_frame(
+    records: Iterable[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+    digests: Mapping[str, str] | None = None,
+) -> Any:
+    """Per-image records with the configuration's columns (``meta``) and each image's sha256
+    (``digests``: image id -> hex) as a DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        row = {**meta, **flatten(r)}
+        row["image_id"] = row.pop("id", row.get("image_id"))
+        if digests is not None:
+            row["image_sha256"] = digests.get(str(row["image_id"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_records(
+    folder: Path,
+    records: Sequence[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+    digests: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``<folder>/records.parquet`` atomically; return its path."""
+    from .io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    records_frame(records, meta, digests).to_parquet(buf, index=False)
+    path = folder / RECORDS_FILE
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_records(
+    root: str | os.PathLike[str] | None = None, keys: Iterable[str] | None = None
+) -> Any:
+    """Every finished entry's records under ``root`` (default the results folder) as one table;
+    ``keys`` limits it to those entries. Entries without records (older schemas) are skipped."""
+    import pandas as pd
+
+    from .cache import results_dir
+
+    base = Path(root) if root is not None else results_dir()
+    folders = [base / k for k in keys] if keys is not None else sorted(base.glob("*"))
+    frames = []
+    for folder in folders:
+        path = folder / RECORDS_FILE
+        if not (folder / "metrics.json").is_file() or not path.is_file():
+            continue
+        try:
+            frames.append(pd.read_parquet(path))
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"unreadable record file {path} ({exc}); delete it to recompute"
+            ) from None
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
