@@ -5,11 +5,12 @@ corruption and severity (and its seed and implementation) and the measurement se
 written to ``<out>/<config_key>/``:
 
 - ``spectra.npz`` (uncompressed): mean error spectra over the images
-  (:mod:`nicspec_utils.spectral`, float32 FFTs, float64 sums), shifted |F| as float32, DC kept (zero it with :func:`spectral.zero_dc` before plotting). Clean input:
-  ``D``; corrupted input: ``G`` (vs the corrupted input), ``R`` (vs the clean image) and ``C``
-  (the corruption itself: corrupted vs clean, no codec). Each also as ``<name>_rounded`` (the
-  reference code's rounding quirk), ``radial_<name>`` (radial profile of the DC-less mean
-  spectrum) with ``radius`` (cycles/pixel), and ``n_images``.
+  (:mod:`nicspec_utils.spectral`, float32 FFTs, float64 sums), shifted |F| as float32, DC
+  kept (zero it with :func:`spectral.zero_dc` before plotting). Clean input: ``D``; corrupted
+  input: ``G`` (vs the corrupted input), ``R`` (vs the clean image) and ``C`` (the corruption
+  itself: corrupted vs clean, no codec). Each also as ``<name>_rounded`` (the reference code's
+  rounding quirk), ``radial_<name>`` (radial profile of the DC-less mean spectrum) with
+  ``radius`` (cycles/pixel), and ``n_images``.
 - ``metrics.json`` (written last; its presence marks a finished run): means over images of
   ``bpp``, ``psnr`` and ``ms_ssim`` (w.r.t. the codec's input), ``psnr_wrt_clean`` and
   ``ms_ssim_wrt_clean`` (w.r.t. the clean image; ``null`` for clean runs; MS-SSIM is ``null``

@@ -336,3 +336,54 @@ def test_mixed_sizes_fail_cleanly(tmp_path: Path) -> None:
     with pytest.warns(UserWarning), pytest.raises(DataError, match="one size"):
         ev.run_with_codec(FakeCodec(), f"folder:{tmp_path / 'mixed'}", out=out, progress=False)
     assert not out.exists() or not list(out.rglob("*.*"))
+
+
+def test_per_image_bands_timing_and_float32_npz(
+    small_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each record has its maps' band shares and codec time; MS-SSIM runs once per image (both
+    references together); the NPZ holds float32 maps, uncompressed."""
+    import zipfile
+
+    import nicspec_utils.metrics as metrics_module
+    from nicspec_utils.data import get_dataset
+    from nicspec_utils.spectral import band_energies, error_spectrum
+
+    pytest.importorskip("imagecorruptions")
+    calls: list[int] = []
+    real = metrics_module.ms_ssim_many
+
+    def counting(x: np.ndarray, refs: Any, eight_bit: bool = True) -> list[float]:
+        calls.append(len(refs))
+        return real(x, refs, eight_bit)
+
+    monkeypatch.setattr(metrics_module, "ms_ssim_many", counting)
+    path, metrics, _ = _run(FakeCodec(), small_dataset, tmp_path, batch_size=1)
+    assert calls == [1, 1]
+    path_c, metrics_c, _ = _run(
+        FakeCodec(), small_dataset, tmp_path, corruption="gaussian_noise", severity=3
+    )
+    assert calls == [1, 1, 2, 2]
+    for m, maps in ((metrics, ["D"]), (metrics_c, ["G", "R", "C"])):
+        names = sorted(n + s for n in maps for s in ("", "_rounded"))
+        for r in m["per_image"]:
+            assert sorted(r["bands"]) == names and r["codec_time_s"] >= 0
+            for shares in r["bands"].values():
+                assert set(shares) == {"low", "medium", "high"}
+                total = sum(shares.values())  # 0 for an error-free map (e.g. a rounded one)
+                assert total == pytest.approx(1.0) or total == 0.0
+        assert sum(r["codec_time_s"] for r in m["per_image"]) == pytest.approx(m["codec_time_s"])
+        assert (m["per_image"][0]["ms_ssim_wrt_clean"] is None) == (maps == ["D"])
+    assert all(r["ms_ssim_wrt_clean"] < r["ms_ssim"] < 1 for r in metrics_c["per_image"])
+    # the per-image shares are those of the float64 protocol's maps
+    ds = get_dataset(small_dataset)
+    clean = ds.load(IDS[0])
+    rec = FakeCodec().compress(clean).reconstruction
+    for name, rounded in (("D", False), ("D_rounded", True)):
+        want = band_energies(error_spectrum(rec, clean, ds.normalisation, rounded))
+        got = metrics["per_image"][0]["bands"][name]
+        assert got == pytest.approx(want, abs=1e-6)
+    with np.load(path_c.parent / "spectra.npz") as z:
+        assert all(z[n].dtype == np.float32 for n in ("G", "R", "C", "C_rounded"))
+    with zipfile.ZipFile(path_c.parent / "spectra.npz") as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}

@@ -225,3 +225,60 @@ def test_corruption_groups_match_bands() -> None:
             mismatched.append(c.name)
     # module doc: snow, zoom blur and mild JPEG are the known borderline cases
     assert set(mismatched) <= {"snow", "zoom_blur", "jpeg_compression"}, mismatched
+
+
+# --- float32 fast path against the float64 protocol ---------------------------------------------
+
+
+def _close_to_float64(got: np.ndarray, want: np.ndarray) -> None:
+    """float32 maps within 1e-5 of the float64 map's maximum; band shares within 1e-6."""
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5 * want.max()
+    shares_got, shares_want = band_energies(got), band_energies(want)
+    assert all(abs(shares_got[k] - shares_want[k]) < 1e-6 for k in shares_want)
+
+
+@pytest.mark.parametrize("image_id", ["kodim01", "kodim04"])
+def test_image_spectra_float32_agree_with_float64(image_id: str) -> None:
+    from nicspec_utils.corruptions import corrupt
+    from nicspec_utils.spectral import image_spectra
+
+    clean = get_dataset("kodak").load(image_id)
+    noisy = corrupt(clean, "gaussian_noise", 3, seed=0)
+    x_hat = jpeg(noisy, quality=50)
+    got = image_spectra(clean, noisy, x_hat, KODAK_NORM)
+    assert sorted(got) == sorted(f"{m}{s}" for m in "GRC" for s in ("", "_rounded"))
+    pairs = {"G": (x_hat, noisy), "R": (x_hat, clean), "C": (noisy, clean)}
+    for name, (a, b) in pairs.items():
+        _close_to_float64(got[name], error_spectrum(a, b, KODAK_NORM))
+        _close_to_float64(got[name + "_rounded"], error_spectrum(a, b, KODAK_NORM, True))
+    clean_run = image_spectra(clean, None, jpeg(clean), KODAK_NORM)
+    assert sorted(clean_run) == ["D", "D_rounded"]
+    _close_to_float64(clean_run["D"], error_spectrum(jpeg(clean), clean, KODAK_NORM))
+
+
+@pytest.mark.parametrize("shape", [(256, 384), (101, 75), (64, 63)])
+def test_error_spectrum_float32_odd_sizes_and_float_reconstructions(
+    kodak_crop: np.ndarray, shape: tuple[int, int]
+) -> None:
+    ref = kodak_crop[: shape[0], : shape[1]]
+    # a reconstruction off the 8-bit levels (a NIC's): the rounded error takes the float64 path
+    x_hat = np.clip(jpeg(ref) + RNG.normal(0, 0.02, ref.shape).astype(np.float32), 0, 1)
+    for rounded in (False, True):
+        want = error_spectrum(x_hat, ref, KODAK_NORM, rounded)
+        _close_to_float64(error_spectrum(x_hat, ref, KODAK_NORM, rounded, np.float32), want)
+    with pytest.raises(DataError, match="float32 or float64"):
+        error_spectrum(x_hat, ref, KODAK_NORM, dtype=np.float16)
+
+
+def test_rounded_table_is_the_float64_rounding_exactly(kodak_crop: np.ndarray) -> None:
+    """8-bit images: the table's rounded error is the float64 path's, element for element."""
+    from nicspec_utils.spectral import _rounded_luma_table, normalised_difference
+
+    x_hat = jpeg(kodak_crop)
+    table = _rounded_luma_table(KODAK_NORM.mean, KODAK_NORM.std)
+    k = np.rint(x_hat * 255).astype(np.uint16)
+    index = (k << 8) | kodak_crop
+    got = sum(table[c][index[..., c]].astype(np.float64) for c in range(3))
+    diff = np.round(normalised_difference(x_hat, kodak_crop, KODAK_NORM))
+    np.testing.assert_allclose(got, diff @ np.asarray(LUMA), rtol=0, atol=1e-6)
