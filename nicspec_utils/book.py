@@ -300,7 +300,7 @@ def _book_cluster() -> Iterator[str]:
     ``NICSPEC_SCHEDULER``), so its workers stay warm across chapters. An address already in
     ``NICSPEC_SCHEDULER`` (or ``serial``) is used as it is. Progress bars go to
     ``_build/progress.log`` rather than into the pages."""
-    from . import engine
+    from .engines import scheduler as engine
 
     saved = {k: os.environ.get(k) for k in (engine.SCHEDULER_ENV, engine.PROGRESS_ENV)}
     setting = engine.scheduler_setting()

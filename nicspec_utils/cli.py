@@ -17,11 +17,11 @@ COMMAND_MODULES = (
     "data",
     "corruptions",
     "evaluate",
-    "train",
-    "modelcard",
+    "nic.train",
+    "nic.modelcard",
     "book",
-    "fourier_heatmap",
-    "classify",
+    "engines.heatmap",
+    "engines.classify",
 )
 
 

@@ -516,7 +516,7 @@ def _evaluate(
         if not is_neural_codec(codec_name):
             raise UsageError("--estimate applies to neural codecs only")
         options["estimate"] = True
-    from . import engine
+    from .engines import scheduler as engine
 
     collector = engine.collecting()
     if collector is not None and bpp is not None and math.isnan(bpp):
@@ -577,7 +577,7 @@ def _placeholder(
 ) -> tuple[Path, dict[str, Any], bool]:
     """NaN stand-ins for an entry still being computed (see :mod:`nicspec_utils.engine`)."""
     from .data import Dataset, get_dataset
-    from .engine import placeholder_entry
+    from .engines.scheduler import placeholder_entry
 
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
     ds = ds.select(list(image_ids) if image_ids else None, limit)

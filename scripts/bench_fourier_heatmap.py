@@ -29,7 +29,7 @@ FULL_CROP = 512
 
 def pick_bases(grid: int, n: int) -> list[tuple[int, int]]:
     """``n`` table entries spread evenly over the one-sided table (row-major order)."""
-    from nicspec_utils.fourier_heatmap import table_bases
+    from nicspec_utils.engines.heatmap import table_bases
 
     allb = table_bases(grid)
     idx = np.unique(np.linspace(0, len(allb) - 1, n).round().astype(int))
@@ -46,7 +46,7 @@ def worker_reference(args: argparse.Namespace) -> dict[str, Any]:
     """One basis, as the reference does it: this whole process, batch of one, real coding."""
     from nicspec_utils.codecs import get_codec
     from nicspec_utils.data import get_dataset
-    from nicspec_utils.fourier_heatmap import _record, centre_crop, perturbed_inputs
+    from nicspec_utils.engines.heatmap import _record, centre_crop, perturbed_inputs
 
     _threads()
     codec = get_codec(args.codec, estimate=False, device=args.device)
@@ -61,7 +61,7 @@ def worker_reference(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     """All bases in one process, batched estimate mode."""
-    from nicspec_utils.fourier_heatmap import heatmap
+    from nicspec_utils.engines.heatmap import heatmap
 
     _threads()
     bases = [tuple(b) for b in json.loads(args.bases_json)]

@@ -75,7 +75,7 @@ def gradients(model: Any, x: Any, lmbda: float, seed: int = 1) -> dict[str, Any]
     """Per-transform flattened gradients of the training loss, quantisation noise seeded."""
     import torch
 
-    from nicspec_utils.train import rate_distortion
+    from nicspec_utils.nic.train import rate_distortion
 
     model.zero_grad(set_to_none=True)
     torch.manual_seed(seed)
@@ -91,8 +91,8 @@ def gradients(model: Any, x: Any, lmbda: float, seed: int = 1) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from nicspec_utils.models import load_checkpoint, resolve_shipped
-    from nicspec_utils.train import rate_distortion
+    from nicspec_utils.nic.models import load_checkpoint, resolve_shipped
+    from nicspec_utils.nic.train import rate_distortion
 
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--model", default="sh-mse-0.018", help="a shipped fixed-rate MSE model")

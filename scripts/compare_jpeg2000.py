@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from nicspec_utils.codecs import ffmpeg_unavailable, get_codec  # noqa: E402
 from nicspec_utils.codecs.jpeg2000_ffmpeg import find_ffmpeg  # noqa: E402
 from nicspec_utils.metrics import psnr  # noqa: E402
-from nicspec_utils.reference import published_curve  # noqa: E402
+from nicspec_utils.nic.reference import published_curve  # noqa: E402
 
 KODAK = REPO / "data" / "kodak"
 Coder = Callable[[np.ndarray, float], tuple[float, np.ndarray]]

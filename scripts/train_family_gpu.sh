@@ -16,7 +16,7 @@ mkdir -p "$out/logs" "$out/models"
 runs=${NICSPEC_RUNS:-runs-gpu}
 base=sh-mse-0.0067
 others=$(python3 - <<'PY'
-from nicspec_utils.train import load_recipes
+from nicspec_utils.nic.train import load_recipes
 print(" ".join(n for n, r in load_recipes().items() if r.get("ship") and r.get("init_from")))
 PY
 )

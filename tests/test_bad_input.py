@@ -213,7 +213,7 @@ def test_missing_folder(tmp_path, capsys):
 def _tiny_sh_checkpoint(path: Path, meta: dict) -> None:
     from compressai.models import ScaleHyperprior
 
-    from nicspec_utils.models import save_checkpoint
+    from nicspec_utils.nic.models import save_checkpoint
 
     save_checkpoint(ScaleHyperprior(16, 24), path, meta)
 
@@ -250,7 +250,7 @@ def test_checkpoint_wrong_size_in_metadata(tmp_path, capsys, folders):
 
 
 def test_checkpoint_vr_tensors_under_fixed_rate_metadata(tmp_path, capsys, folders):
-    from nicspec_utils.models import VariableRateScaleHyperprior, save_checkpoint
+    from nicspec_utils.nic.models import VariableRateScaleHyperprior, save_checkpoint
 
     ckpt = tmp_path / "vr-says-sh.safetensors"
     model = VariableRateScaleHyperprior(16, 24, 0.001, 0.1, film_hidden=8)
@@ -562,7 +562,7 @@ def test_checkpoint_non_finite_weights(value, tmp_path, capsys, folders):
     from compressai.models import ScaleHyperprior
     from safetensors.torch import load_file, save_file
 
-    from nicspec_utils.models import save_checkpoint
+    from nicspec_utils.nic.models import save_checkpoint
 
     ckpt = tmp_path / "diverged.safetensors"
     meta = {"architecture": "scale-hyperprior", "N": 16, "M": 24}

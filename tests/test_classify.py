@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nicspec_utils import classify as cl
 from nicspec_utils import cli
+from nicspec_utils.engines import classify as cl
 from nicspec_utils.errors import DataError, UsageError
 
 REPO = Path(__file__).resolve().parent.parent

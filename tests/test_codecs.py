@@ -402,10 +402,10 @@ def fake_models(monkeypatch, tmp_path, tiny_model):
             raise UsageError(f"unknown shipped model {name!r}")
         return fixed if name == "sh" else vr
 
-    module = types.ModuleType("nicspec_utils.models")
+    module = types.ModuleType("nicspec_utils.nic.models")
     module.load_checkpoint = load_checkpoint
     module.resolve_shipped = resolve_shipped
-    monkeypatch.setitem(sys.modules, "nicspec_utils.models", module)
+    monkeypatch.setitem(sys.modules, "nicspec_utils.nic.models", module)
     from nicspec_utils.codecs import neural
 
     monkeypatch.setattr(neural, "_MODEL_CACHE", type(neural._MODEL_CACHE)())
@@ -444,7 +444,7 @@ def test_shipped_variable_rate(fake_models, odd_image):
 def _shipped_names() -> list[str]:
     if not MANIFEST.exists():
         return []
-    from nicspec_utils.models import shipped_models
+    from nicspec_utils.nic.models import shipped_models
 
     return sorted(shipped_models())
 
@@ -523,7 +523,7 @@ def test_jpeg2000_matches_compressai_on_kodak(bpp, kodak):
 
 def test_real_checkpoint_roundtrip(tmp_path, odd_image):
     """End to end through nicspec_utils.models: save an untrained VR model, code with it."""
-    models = pytest.importorskip("nicspec_utils.models")
+    models = pytest.importorskip("nicspec_utils.nic.models")
     model = models.build_model("scale-hyperprior-vr", 32, 48, 0.0012, 0.26)
     path = tmp_path / "vr.safetensors"
     meta = {"architecture": "scale-hyperprior-vr", "N": 32, "M": 48, "variable_rate": True}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nicspec_utils import corruption_analysis as A
 from nicspec_utils import corruptions as C
+from nicspec_utils.chapters import corruption_benchmark as A
 from nicspec_utils.errors import UsageError
 from nicspec_utils.io import write_png_atomic
 from nicspec_utils.spectral import (

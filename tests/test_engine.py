@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from nicspec_utils import engine, evaluate, rd, store
+from nicspec_utils import evaluate, store
+from nicspec_utils.chapters import rate_distortion as rd
+from nicspec_utils.engines import scheduler as engine
 from nicspec_utils.errors import DataError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +116,8 @@ def test_a_killed_client_reruns_only_unfinished_tasks(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from nicspec_utils import engine, rd
+        from nicspec_utils.engines import scheduler as engine
+        from nicspec_utils.chapters import rate_distortion as rd
 
         def main():
             s = rd.classic_settings("jpeg2000", "jpeg2000=240,160,120,80,60,40,30,20,10,5", None)

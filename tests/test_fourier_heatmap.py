@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nicspec_utils import fourier_heatmap as fh
-from nicspec_utils.errors import UsageError
-from nicspec_utils.fourier_heatmap import (
+from nicspec_utils.engines import heatmap as fh
+from nicspec_utils.engines.heatmap import (
     Baseline,
     HeatmapResult,
     fourier_basis,
@@ -21,6 +20,7 @@ from nicspec_utils.fourier_heatmap import (
     perturb,
     table_bases,
 )
+from nicspec_utils.errors import UsageError
 
 TINY = {"grid": 4, "crop": 64, "limit": 2, "progress": False}
 

@@ -125,7 +125,7 @@ def test_ffmpeg_without_libopenjpeg_is_one_line(no_ffmpeg, tmp_path):
 @pytest.mark.slow
 def test_ffmpeg_path_reproduces_the_published_curve():
     """Kodak: within 0.1 dB of CompressAI's JPEG2000 (measured 0.00 / -0.01 / 0.00)."""
-    from nicspec_utils.reference import published_curve
+    from nicspec_utils.nic.reference import published_curve
 
     images = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(KODIM.parent.glob("*.png"))]
     assert len(images) == 24

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nicspec_utils import lowpass_theory as lt
+from nicspec_utils.chapters import lowpass_theory as lt
 from nicspec_utils.findings import verdict
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nicspec_utils.modelcard import VR_EVAL_LAMBDAS, quality_bars
+from nicspec_utils.nic.modelcard import VR_EVAL_LAMBDAS, quality_bars
 
 
 def _row(model: str, bpp: float, psnr: float, ms_ssim: float, lmbda: float | None = None,
@@ -72,7 +72,7 @@ def test_vr_bar_only_at_the_ladder_lambdas() -> None:
 def _tiny_named_checkpoint(path: Any, name: str) -> Any:
     from compressai.models import ScaleHyperprior
 
-    from nicspec_utils.models import save_checkpoint
+    from nicspec_utils.nic.models import save_checkpoint
 
     meta = {"name": name, "architecture": "scale-hyperprior", "N": 16, "M": 24, "metric": "mse"}
     meta |= {"recipe": {}, "steps": 1}
@@ -82,7 +82,7 @@ def _tiny_named_checkpoint(path: Any, name: str) -> Any:
 
 def test_candidate_names_need_a_shipped_namesake(tmp_path: Any) -> None:
     from nicspec_utils.errors import UsageError
-    from nicspec_utils.modelcard import candidate_names
+    from nicspec_utils.nic.modelcard import candidate_names
 
     good = _tiny_named_checkpoint(tmp_path / "a.safetensors", "sh-mse-0.018")
     assert candidate_names([good]) == {"sh-mse-0.018": good}
@@ -97,7 +97,7 @@ def test_candidate_names_need_a_shipped_namesake(tmp_path: Any) -> None:
 def test_candidates_replace_their_namesakes_and_write_nothing(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nicspec_utils.modelcard as mc
+    import nicspec_utils.nic.modelcard as mc
 
     codecs: list[str] = []
 
@@ -118,7 +118,7 @@ def test_candidates_replace_their_namesakes_and_write_nothing(
 
 
 def test_bar_changes_lists_changed_values_and_verdicts() -> None:
-    from nicspec_utils.modelcard import bar_changes
+    from nicspec_utils.nic.modelcard import bar_changes
 
     before = [
         {"check": "x", "pass": False, "value": -1.6},

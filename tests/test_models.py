@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from nicspec_utils import models
 from nicspec_utils.errors import DataError, UsageError
-from nicspec_utils.models import (
+from nicspec_utils.nic import models
+from nicspec_utils.nic.models import (
     build_model,
     load_checkpoint,
     read_checkpoint_meta,
@@ -143,7 +143,7 @@ def test_real_coding_after_load(architecture: str, tmp_path: Path, image: torch.
 
 def test_vr_with_identity_film_equals_its_source(tmp_path: Path, image: torch.Tensor) -> None:
     """A VR model initialised from a fixed-rate checkpoint is that model, at every lambda."""
-    from nicspec_utils.train import Recipe, _initialise_from
+    from nicspec_utils.nic.train import Recipe, _initialise_from
 
     save_checkpoint(_tiny(seed=5), tmp_path / "models" / "src.safetensors", SH_META)
     source, _ = load_checkpoint(tmp_path / "models" / "src.safetensors")

@@ -13,7 +13,7 @@ import pytest
 
 from nicspec_utils import book
 from nicspec_utils.corruptions import parse_corruptions
-from nicspec_utils.models import shipped_models
+from nicspec_utils.nic.models import shipped_models
 
 PROFILES = book.load_profiles()
 CHAPTERS = book.chapter_names()

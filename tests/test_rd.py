@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nicspec_utils import rd
+from nicspec_utils.chapters import rate_distortion as rd
 from nicspec_utils.corruptions import CORRUPTIONS, corruption_names
 from nicspec_utils.errors import DataError, UsageError
 from nicspec_utils.io import write_png_atomic
@@ -264,7 +264,7 @@ def _tiny_checkpoint(path: Path, variable_rate: bool = False) -> Path:
     """A small untrained checkpoint as ``nicspec train`` writes it (N=16, M=24)."""
     import torch
 
-    from nicspec_utils import models
+    from nicspec_utils.nic import models
 
     arch = "scale-hyperprior-vr" if variable_rate else "scale-hyperprior"
     meta = {"architecture": arch, "N": 16, "M": 24}
@@ -399,7 +399,7 @@ def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
 
 
 def test_explorer_reuses_only_vouched_for_corrupted_files(tiny: str, tmp_path: Path) -> None:
-    from nicspec_utils import corruption_analysis as ca
+    from nicspec_utils.chapters import corruption_benchmark as ca
     from nicspec_utils.corruptions import corrupt
     from nicspec_utils.data import get_dataset
 

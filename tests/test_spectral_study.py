@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nicspec_utils import spectral_study as ss
+from nicspec_utils.chapters import spectral_analysis as ss
 from nicspec_utils.errors import UsageError
 from nicspec_utils.spectral import BAND_NAMES, radial_frequency
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nicspec_utils import classify as cl
 from nicspec_utils import stats as S
+from nicspec_utils.engines import classify as cl
 
 SIMS = 200
 

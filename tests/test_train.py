@@ -17,11 +17,12 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-import nicspec_utils.train as tr
-from nicspec_utils import data, models
+import nicspec_utils.nic.train as tr
+from nicspec_utils import data
 from nicspec_utils.cli import main
 from nicspec_utils.errors import DataError, Interrupted, UsageError
-from nicspec_utils.train import Recipe, cubic_sparsity, load_recipes, lr_at, train
+from nicspec_utils.nic import models
+from nicspec_utils.nic.train import Recipe, cubic_sparsity, load_recipes, lr_at, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -321,8 +322,8 @@ def test_init_weights_continues_a_checkpoint(tmp_path: Path, images: dict[str, s
 def test_ship_a_continuation(
     tmp_path: Path, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nicspec_utils import modelcard
     from nicspec_utils.io import sha256_file
+    from nicspec_utils.nic import modelcard
 
     recipe = _recipe(tmp_path, images, "t", steps=3)
     shipped = _run(recipe, tmp_path / "ship")  # plays data/models

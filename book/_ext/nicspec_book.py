@@ -67,7 +67,7 @@ def _rows(name: str, info: dict[str, Any]) -> list[str]:
 def models_markdown(repo: Path) -> tuple[str, list[Path]]:
     """The page body (MyST markdown) and the files it was read from."""
     try:
-        from nicspec_utils.models import (
+        from nicspec_utils.nic.models import (
             MODELS_DIR,
             manifest_path,
             read_checkpoint_meta,

@@ -440,7 +440,7 @@ def _load_checkpoint_cached(path: Path, device: str) -> tuple[Any, dict]:
     from ..io import sha256_file
 
     try:
-        from ..models import load_checkpoint
+        from ..nic.models import load_checkpoint
     except ImportError as exc:
         raise UsageError(f"checkpoint codecs need nicspec_utils.models ({exc})") from None
     if not path.is_file():
@@ -472,7 +472,7 @@ def checkpoint_codec(
 def shipped_codec(name: str, **options: Any) -> NeuralCodec:
     """``nic:<name>``: a model shipped in data/models (see data/models/manifest.json)."""
     try:
-        from ..models import resolve_shipped
+        from ..nic.models import resolve_shipped
     except ImportError as exc:
         raise UsageError(f"nic: codecs need nicspec_utils.models ({exc})") from None
     return checkpoint_codec(resolve_shipped(name), shipped=name, **options)

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, stats
-from .cache import canonical_json, config_key, json_safe, read_json
-from .errors import DataError, UsageError
-from .io import atomic_write_json
+from .. import __version__, stats
+from ..cache import canonical_json, config_key, json_safe, read_json
+from ..errors import DataError, UsageError
+from ..io import atomic_write_json
 
 SCHEMA = 1
 SIZE = 256
@@ -258,7 +258,7 @@ def _inputs(
     if corruption is None:
         images = [prepare(ds.load(i)) for i in ids]
     else:
-        from .corruptions import corrupt
+        from ..corruptions import corrupt
 
         clean = _inputs(ds, ids, None, None, seed)
         images = [corrupt(c, corruption, int(severity), seed=int(seed)) for c in clean]  # type: ignore[arg-type]
@@ -352,7 +352,7 @@ class Result:
 
 
 def _codec_identity(codec: Any) -> dict[str, Any]:
-    from .evaluate import _codec_config
+    from ..evaluate import _codec_config
 
     return _codec_config(codec)
 
@@ -361,7 +361,7 @@ def _per_image_targets(
     name: str, targets: Mapping[str, float], ids: Sequence[str], options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One codec per image aiming at that image's bpp; (config, {id: codec})."""
-    from .evaluate import get_codec
+    from ..evaluate import get_codec
 
     missing = [i for i in ids if i not in targets]
     if missing:
@@ -380,7 +380,7 @@ def _check_writable(folder: Path) -> None:
     import os
     import tempfile
 
-    from .evaluate import _check_writable as check
+    from ..evaluate import _check_writable as check
 
     check(folder)
     parent = folder
@@ -427,9 +427,9 @@ def classify(
     own target (rate matching per image, e.g. to a NIC run's :meth:`Result.bpp_by_image`).
     ``estimate`` asks NIC codecs for their likelihood estimate instead of real entropy coding.
     """
-    from .cache import results_dir
-    from .data import Dataset, get_dataset
-    from .evaluate import check_corruption, get_codec, is_neural_codec
+    from ..cache import results_dir
+    from ..data import Dataset, get_dataset
+    from ..evaluate import check_corruption, get_codec, is_neural_codec
 
     started = time.perf_counter()
     check_classifier(classifier)
@@ -456,7 +456,7 @@ def classify(
     else:
         the_codec = get_codec(codec, quality=quality, bpp=bpp, **options)
         codec_cfg = _codec_identity(the_codec)
-    from .evaluate import _corruption_config
+    from ..evaluate import _corruption_config
 
     config: dict[str, Any] = {
         "schema": SCHEMA,
@@ -648,7 +648,7 @@ def grid_table(results: Mapping[tuple[str, str], Result], metric: str = "top1") 
     """Long table: condition, group, system, bpp, the metric, its Wilson interval, n."""
     import pandas as pd
 
-    from .corruptions import get_corruption
+    from ..corruptions import get_corruption
 
     rows = []
     for (cond, system), res in results.items():
@@ -701,7 +701,7 @@ def group_table(
 
 def _groups(results: Mapping[tuple[str, str], Result]) -> dict[str, list[str]]:
     """Conditions of the grid per frequency group (``clean`` first), empty groups dropped."""
-    from .corruptions import GROUPS, get_corruption
+    from ..corruptions import GROUPS, get_corruption
 
     conds = list(dict.fromkeys(c for c, _ in results))
     groups = {"clean": ["clean"] if "clean" in conds else []}
@@ -890,7 +890,7 @@ def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from .evaluate import parse_option
+    from ..evaluate import parse_option
 
     options = dict(parse_option(o) for o in args.option or [])
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
@@ -921,7 +921,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec classify``."""
-    from .evaluate import _number
+    from ..evaluate import _number
 
     p = subparsers.add_parser(
         "classify",

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import DataError, NicspecError
+from ..errors import DataError, NicspecError
 
 SCHEDULER_ENV = "NICSPEC_SCHEDULER"
 WORKERS_ENV = "NICSPEC_WORKERS"
@@ -279,7 +279,7 @@ def placeholder_entry(
 ) -> Path:
     """A metrics.json (NaN numbers) and a spectra.npz (NaN maps of ``shape``) standing in for
     an evaluation still running; return the metrics path."""
-    from .spectral import radial_profile
+    from ..spectral import radial_profile
 
     folder = collector.scratch / key
     folder.mkdir(parents=True, exist_ok=True)

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .engine import sweep
-from .errors import DataError, UsageError
-from .findings import verdict
-from .selection import dataset_label, first_ids
-from .widgets import linked_stack
+from ..engines.scheduler import sweep
+from ..errors import DataError, UsageError
+from ..findings import verdict
+from ..selection import dataset_label, first_ids
+from ..widgets import linked_stack
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")
 CODEC_LABELS = {
@@ -126,7 +126,7 @@ def split_list(spec: str | Sequence[str]) -> list[str]:
 
 def _knob_value(codec: str, value: float) -> float | int:
     """A quality as the codec's knob wants it: int for integer knobs, else float."""
-    from .codecs import get_codec
+    from ..codecs import get_codec
 
     knob = get_codec(codec).knob
     if knob is None:
@@ -210,7 +210,7 @@ def classic_settings(
 def nic_kind(name: str, meta: dict[str, Any] | None = None) -> str:
     """The curve a shipped NIC model belongs to, from its manifest entry."""
     if meta is None:
-        from .models import shipped_models
+        from ..nic.models import shipped_models
 
         meta = shipped_models().get(name, {})
     if meta.get("architecture") == "scale-hyperprior-vr" or "-vr-" in name:
@@ -224,7 +224,7 @@ def nic_kind(name: str, meta: dict[str, Any] | None = None) -> str:
 
 def resolve_models(spec: str | Sequence[str]) -> list[str]:
     """``"all"`` -> every shipped model (ladder by lambda first); otherwise the names given."""
-    from .models import shipped_models
+    from ..nic.models import shipped_models
 
     shipped = shipped_models()
     names = split_list(spec)
@@ -259,7 +259,7 @@ def nic_settings(
 ) -> list[Setting]:
     """Settings of shipped NIC models: each fixed-rate model once, a variable-rate one at each
     lambda of ``vr_lambdas``."""
-    from .models import shipped_models
+    from ..nic.models import shipped_models
 
     shipped = shipped_models()
     lambdas = vr_lambda_values(vr_lambdas)
@@ -318,7 +318,7 @@ def extra_settings(
     label the curve is named after the codec (``checkpoint:<file name>``, ``zoo:ARCH``).
     Everything is run as NIC (``family`` ``nic``: the ``estimate`` switch applies).
     """
-    from .codecs.neural import ZOO_ARCHS
+    from ..codecs.neural import ZOO_ARCHS
 
     settings: list[Setting] = []
     for item in split_list(spec):
@@ -352,12 +352,12 @@ def extra_settings(
             continue
         if prefix == "checkpoint":
             path = Path(name).expanduser().resolve()
-            from .models import read_checkpoint_meta
+            from ..nic.models import read_checkpoint_meta
 
             meta = read_checkpoint_meta(path)
             codec_name, short = f"checkpoint:{path}", path.name
         else:  # nic: a shipped model
-            from .models import shipped_models
+            from ..nic.models import shipped_models
 
             shipped = shipped_models()
             if name not in shipped:
@@ -406,7 +406,7 @@ def run_setting(
     ``estimate`` applies to NIC settings only (likelihood bpp instead of real coding); ``bpp``
     replaces the setting's quality by a rate target (JPEG2000: compression ratio 24 / bpp).
     """
-    from . import evaluate as ev
+    from .. import evaluate as ev
 
     path = ev.evaluate(
         setting.codec,
@@ -433,7 +433,7 @@ def image_ids(dataset: str, n: int | None) -> list[str]:
 def results_folder(results: str | Path | None = None) -> Path:
     """Where evaluations are cached: ``results`` if given (relative: to the project root), else
     :func:`cache.results_dir` (the one rule the CLI uses too)."""
-    from .cache import project_root, results_dir
+    from ..cache import project_root, results_dir
 
     if results:
         path = Path(results).expanduser()
@@ -494,7 +494,7 @@ def published_points(
     names: Sequence[str] = PUBLISHED_OVERLAY, dataset: str = "kodak"
 ) -> pd.DataFrame:
     """CompressAI's published Kodak curves as RD points (family ``published``)."""
-    from .reference import published_curve
+    from ..nic.reference import published_curve
 
     rows = []
     for name in names:
@@ -533,7 +533,7 @@ def _bd(
     anchor: pd.DataFrame, other: pd.DataFrame, metric: str, method: str
 ) -> tuple[float, float, str]:
     """(BD-rate fraction, BD-quality, note) of ``other`` against ``anchor`` on ``metric``."""
-    from .metrics import bd_psnr, bd_rate
+    from ..metrics import bd_psnr, bd_rate
 
     ra, qa = _curve_arrays(anchor, metric)
     rb, qb = _curve_arrays(other, metric)
@@ -560,7 +560,7 @@ def _bd(
 def point_delta(anchor: pd.DataFrame, bpp: float, value: float, metric: str = "psnr") -> float:
     """``value`` minus the anchor curve's ``metric`` at ``bpp`` (log-bpp interpolation; NaN
     outside the anchor's rate range)."""
-    from .reference import make_curve
+    from ..nic.reference import make_curve
 
     d = anchor.sort_values("bpp")
     curve = make_curve("anchor", list(d["bpp"]), list(d[metric]))
@@ -623,7 +623,7 @@ def bd_table(points: pd.DataFrame, anchor: str = ANCHOR, method: str = "pchip") 
 
 def corruption_info(name: str) -> tuple[int, str]:
     """(paper number, frequency group) of a corruption."""
-    from .corruptions import get_corruption
+    from ..corruptions import get_corruption
 
     c = get_corruption(name)
     return c.number, c.group
@@ -635,7 +635,7 @@ def group_of(name: str) -> str:
 
 
 def _group_cat(values: Iterable[str]) -> pd.Categorical:
-    from .corruptions import GROUPS
+    from ..corruptions import GROUPS
 
     return pd.Categorical(list(values), categories=list(GROUPS), ordered=True)
 
@@ -676,7 +676,7 @@ def corrupted_study(
     codec (``NIC`` / ``JPEG2000``), target_bpp, bpp, psnr (w.r.t. the corrupted input),
     psnr_wrt_clean, ms_ssim, ms_ssim_wrt_clean, n_images.
     """
-    from .corruptions import parse_corruptions, parse_severities
+    from ..corruptions import parse_corruptions, parse_severities
 
     names = parse_corruptions(corruptions)
     sevs = parse_severities(severities)
@@ -807,7 +807,7 @@ def bpp_inflation(
     Columns: dataset, codec (the setting's label), family, corruption, number, group, severity,
     bpp_clean, bpp_corrupted, inflation.
     """
-    from .corruptions import parse_corruptions, parse_severities
+    from ..corruptions import parse_corruptions, parse_severities
 
     names = parse_corruptions(corruptions)
     sevs = parse_severities(severities)
@@ -1232,9 +1232,9 @@ def cached_corrupted(
 ) -> np.ndarray:
     """The corrupted image, read from chapter 1's corrupted set when its manifest vouches for the
     file (same seed scheme, implementation, source image and file digest), else computed."""
-    from . import corruptions as C
-    from .corruption_analysis import set_dir
-    from .io import read_image, sha256_file
+    from .. import corruptions as C
+    from ..io import read_image, sha256_file
+    from .corruption_benchmark import set_dir
 
     if cache_dir:
         root = set_dir(cache_dir, dataset.name)
@@ -1279,10 +1279,10 @@ def explorer_panels(
     PSNRs are :func:`metrics.psnr` on the whole image, w.r.t. the codec's input and the clean
     image. Corrupted inputs come from chapter 1's sets in ``cache_dir`` when valid.
     """
-    from .codecs import get_codec
-    from .corruptions import parse_corruptions
-    from .data import get_dataset
-    from .metrics import psnr
+    from ..codecs import get_codec
+    from ..corruptions import parse_corruptions
+    from ..data import get_dataset
+    from ..metrics import psnr
 
     ds = get_dataset(dataset)
     names = [EXPLORER_CLEAN] + parse_corruptions(corruptions)
@@ -1334,7 +1334,7 @@ def explorer_panels(
 
 
 def _corruption_option(name: str) -> str:
-    from .corruptions import get_corruption
+    from ..corruptions import get_corruption
 
     if name == EXPLORER_CLEAN:
         return "clean (no corruption)"

@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from . import corruptions as C
-from .cache import canonical_json, config_key, project_root
-from .data import Dataset, get_dataset
-from .errors import DataError, UsageError
-from .io import atomic_save_npz, read_image
-from .selection import dataset_label
-from .spectral import (
+from .. import corruptions as C
+from ..cache import canonical_json, config_key, project_root
+from ..data import Dataset, get_dataset
+from ..errors import DataError, UsageError
+from ..io import atomic_save_npz, read_image
+from ..selection import dataset_label
+from ..spectral import (
     BAND_EDGES,
     BAND_NAMES,
     LUMA,
@@ -48,7 +48,7 @@ from .spectral import (
     radial_profile,
     zero_dc,
 )
-from .widgets import linked_stack
+from ..widgets import linked_stack
 
 SCHEMA = 1
 # Rings of radial frequency for the stored energy profile: 1/384 cycles/pixel, so that 1/64,

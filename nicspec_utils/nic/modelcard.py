@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 VR_EVAL_LAMBDAS = (0.0025, 0.0067, 0.018, 0.0483)  # the fixed-rate ladder
 BARS = {
@@ -25,8 +25,8 @@ README_MARK = "<!-- TABLE:models -->"
 
 
 def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> dict[str, Any]:
-    from .cache import read_json
-    from .evaluate import evaluate
+    from ..cache import read_json
+    from ..evaluate import evaluate
 
     path = evaluate(codec, "kodak", limit=limit, progress=progress, **kw)
     return read_json(path)
@@ -256,8 +256,8 @@ def checks_table(bars: dict[str, Any]) -> str:
 
 def write_manifest(rows: dict[str, dict[str, Any]], bars: dict[str, Any], path: Path) -> None:
     """``data/models/manifest.json``: every checkpoint's provenance and Kodak numbers."""
-    from . import __version__
-    from .io import atomic_write_json, sha256_file
+    from .. import __version__
+    from ..io import atomic_write_json, sha256_file
     from .models import MODELS_DIR, shipped_models
 
     models = {}
@@ -421,7 +421,7 @@ def report(
 ) -> dict[str, Any]:
     """Benchmark the family; on the full Kodak set of the shipped files also write the
     manifest, figures and tables (a partial or a candidates' benchmark writes nothing)."""
-    from .io import atomic_write_bytes
+    from ..io import atomic_write_bytes
     from .models import MODELS_DIR, manifest_path
 
     rows = benchmark(limit=limit, progress=progress, candidates=candidates)
@@ -442,7 +442,7 @@ def report(
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    readme = Path(__file__).resolve().parent.parent / "README.md"
+    readme = Path(__file__).resolve().parents[2] / "README.md"
     candidates = candidate_names([Path(p) for p in args.candidate or []])
     result = report(
         limit=args.limit, progress=not args.no_progress, readme=readme, candidates=candidates
@@ -490,7 +490,7 @@ def ship(checkpoint: Path, log: Path | None = None, replace: bool = False) -> Pa
     defaults to ``<runs>/<name>/log.csv`` beside ``<runs>/models/<name>.safetensors``.
     Afterwards ``nicspec models report`` re-measures the family and rewrites the manifest.
     """
-    from .io import atomic_path, sha256_file
+    from ..io import atomic_path, sha256_file
     from .models import MODELS_DIR, load_checkpoint, read_checkpoint_meta
     from .train import read_log, write_log
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference" / "compressai-kodak"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "data" / "reference" / "compressai-kodak"
 
 PUBLISHED = {
     "jpeg": "jpeg.json",

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 ARCHITECTURES = ("scale-hyperprior", "scale-hyperprior-vr")
 # Sanity bounds on a checkpoint's channel counts (the paper's largest models use 320).
 MAX_CHANNELS = 1024
@@ -213,7 +213,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any]) ->
     """Write a shippable safetensors checkpoint (atomically) with its metadata."""
     from safetensors.torch import save_file
 
-    from .io import atomic_path
+    from ..io import atomic_path
 
     required = {"architecture", "N", "M"}
     if missing := required - set(meta):

@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cache import cached_json, config_key, results_dir
-from .engine import sweep
-from .errors import DataError, UsageError
-from .io import atomic_save_npz, atomic_write_json
-from .spectral import BAND_NAMES, LUMA, radial_profile
+from ..cache import cached_json, config_key, results_dir
+from ..engines.scheduler import sweep
+from ..errors import DataError, UsageError
+from ..io import atomic_save_npz, atomic_write_json
+from ..spectral import BAND_NAMES, LUMA, radial_profile
 
 SCHEMA = 2
 TRAIN_DATASETS = ("cid22-train", "gb82")
@@ -114,7 +114,7 @@ class TrainingSet:
 
     def refs(self) -> list[tuple[str, str]]:
         """``(dataset, image id)`` of the selected images, dataset by dataset."""
-        from .data import get_dataset
+        from ..data import get_dataset
 
         if self.images_per_dataset is not None and self.images_per_dataset < 1:
             n = self.images_per_dataset
@@ -131,7 +131,7 @@ class TrainingSet:
         """The selected images as luma arrays (kept in memory for the session)."""
         key = config_key(self.config())
         if key not in _LUMAS:
-            from .data import get_dataset
+            from ..data import get_dataset
 
             cache: dict[str, Any] = {}
             imgs = []
@@ -430,7 +430,7 @@ def radial_power_spectrum(
     cfg = {"dataset": dataset, "ids": list(ids), "crop": crop, "n_bins": n_bins}
 
     def compute() -> dict[str, np.ndarray]:
-        from .data import get_dataset
+        from ..data import get_dataset
 
         ds = get_dataset(dataset)
         profiles = [image_power_profile(ds.load(i), crop, n_bins) for i in ids]
@@ -720,7 +720,7 @@ class PatchCodec:
 
     def compress(self, img: np.ndarray) -> Any:
         """Reconstruct an image patch-wise."""
-        from .codecs.base import CodecResult
+        from ..codecs.base import CodecResult
 
         rec = apply_patchwise(img, self.projection, self.mean, self.size)
         return CodecResult(b"", rec, float("nan"))
@@ -746,8 +746,8 @@ def pca_codec(pca: PCA, k: int) -> PatchCodec:
 
 
 def _pairs(dataset: str, ids: Sequence[str], corruption: str, severity: int, seed: int):
-    from .corruptions import corrupt
-    from .data import get_dataset
+    from ..corruptions import corrupt
+    from ..data import get_dataset
 
     ds = get_dataset(dataset)
     for i in ids:
@@ -814,7 +814,7 @@ def closed_form_shift(
     }  # fmt: skip
 
     def compute() -> list[dict[str, Any]]:
-        from .rd import group_of
+        from .rate_distortion import group_of
 
         blocks = {name: ([], []) for name in corruptions}
         for name in corruptions:
@@ -870,8 +870,8 @@ def mean_mse(metrics: Mapping[str, Any], key: str) -> float:
 
 def _run(codec: str | PatchCodec, dataset: str, ids: Sequence[str], estimate: bool,
          seed: int, out: str | Path | None, **corr: Any) -> Any:  # fmt: skip
-    from . import evaluate as ev
-    from . import spectral_study as ss
+    from .. import evaluate as ev
+    from . import spectral_analysis as ss
 
     if isinstance(codec, str):
         return ss.run_point(codec, dataset, ids, estimate=estimate, seed=seed, out=out, **corr)
@@ -900,8 +900,8 @@ def shift_table(
     shift's energy ``E_delta``, the added errors as shares of it ``dG = (mse_G - mse_D) / E`` and
     ``dR = (mse_R - mse_D) / E``, and the band shares of the mean G and R spectra.
     """
-    from .rd import group_of
-    from .spectral_study import shares
+    from .rate_distortion import group_of
+    from .spectral_analysis import shares
 
     rows = []
     for label, codec in codecs.items():

@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .cache import canonical_json, config_key, json_safe, read_json, results_dir
-from .errors import DataError, UsageError
-from .io import atomic_save_npz, atomic_write_bytes, atomic_write_json, check_output_folder
+from .. import __version__
+from ..cache import canonical_json, config_key, json_safe, read_json, results_dir
+from ..errors import DataError, UsageError
+from ..io import atomic_save_npz, atomic_write_bytes, atomic_write_json, check_output_folder
 
 SCHEMA = 1
 MEASURE = "psnr rgb 8-bit rounded; input clipped to [0,1] and rounded to uint8"
@@ -141,7 +141,7 @@ def _basis_rng(seed: int, r: int, c: int) -> np.random.Generator:
 
 
 def _psnr_or_inf(a: np.ndarray, b: np.ndarray) -> float:
-    from .metrics import psnr
+    from ..metrics import psnr
 
     return psnr(a, b)
 
@@ -175,7 +175,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(codec_args: tuple[str, Any, Any, dict[str, Any]], cleans: np.ndarray) -> None:
-    from .codecs import get_codec
+    from ..codecs import get_codec
 
     name, quality, bpp, options = codec_args
     _WORKER["codec"] = get_codec(name, quality=quality, bpp=bpp, **options)
@@ -333,8 +333,8 @@ def heatmap(
     run to some (r, c) table entries (others stay NaN). Results are cached per basis under
     ``cache_dir`` (default ``results_dir()/fourier_heatmap``).
     """
-    from .data import Dataset, get_dataset
-    from .evaluate import _codec_config, get_codec, is_neural_codec
+    from ..data import Dataset, get_dataset
+    from ..evaluate import _codec_config, get_codec, is_neural_codec
 
     started = time.perf_counter()
     grid, crop, eps = int(grid), int(crop), float(eps)
@@ -610,7 +610,7 @@ def band_summary(
         for k in ("perturbed", "clean"):
             shares[k] = np.asarray(excess_share(maps[k], baseline.psnr, eps, crop))
     out: dict[str, dict[str, float]] = {}
-    from .spectral import BAND_EDGES, band_masks
+    from ..spectral import BAND_EDGES, band_masks
 
     bands = band_masks(rho, tuple(edges) if edges is not None else BAND_EDGES)
     for band, mask in bands.items():
@@ -691,7 +691,7 @@ def _val(row: Any, measure: str, metric: str, band: str) -> float:
 
 def table_bands(table: Any) -> list[str]:
     """Bands with a G drop column in a :func:`band_table`, low to high."""
-    from .spectral import BAND_NAMES
+    from ..spectral import BAND_NAMES
 
     return [b for b in BAND_NAMES if f"G drop {b}" in table.columns]
 
@@ -807,7 +807,7 @@ def plot_radial_profiles(
     colour per group and a line style per kind. The band edges inside the window are marked."""
     import matplotlib.pyplot as plt
 
-    from .spectral import BAND_EDGES
+    from ..spectral import BAND_EDGES
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
     styles = ["-", "--", ":", "-."]
@@ -838,7 +838,7 @@ def plot_radial_profiles(
 
 # --- command line --------------------------------------------------------------------------------
 def _run_cli(args: argparse.Namespace) -> int:
-    from .evaluate import parse_option
+    from ..evaluate import parse_option
 
     options = dict(parse_option(o) for o in args.option or [])
     if args.lmbda is not None:
@@ -877,7 +877,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec fhm``."""
-    from .evaluate import _number
+    from ..evaluate import _number
 
     p = subparsers.add_parser(
         "fhm",

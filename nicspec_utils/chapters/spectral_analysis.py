@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .engine import sweep
-from .errors import UsageError
-from .findings import verdict
-from .spectral import BAND_NAMES, band_energies, radial_profile, zero_dc
+from ..engines.scheduler import sweep
+from ..errors import UsageError
+from ..findings import verdict
+from ..spectral import BAND_NAMES, band_energies, radial_profile, zero_dc
 
 J2K = "jpeg2000"
 NIC = "NIC"
@@ -76,7 +76,7 @@ def run_point(
 ) -> Point:
     """Evaluate (cached) one codec: a NIC model ``nic:<name>`` (``lmbda``: the lambda of a
     variable-rate model) or JPEG2000 at ``bpp``."""
-    from . import evaluate as ev
+    from .. import evaluate as ev
 
     is_nic = codec.startswith("nic:")
     path = ev.evaluate(
@@ -106,7 +106,7 @@ def rate_matched_j2k(nic: Point, dataset: str, ids: Sequence[str], **kw: Any) ->
 def parse_variant(spec: str, default_lmbda: float | None = None) -> tuple[str, float | None]:
     """``"sh-vr-mse@0.0067"`` -> ``("sh-vr-mse", 0.0067)``; a variable-rate model named without
     ``@`` takes ``default_lmbda``; a fixed-rate model takes none."""
-    from .rd import CURVE_VR, nic_kind
+    from .rate_distortion import CURVE_VR, nic_kind
 
     name, sep, lam = spec.strip().partition("@")
     name = name.strip().removeprefix("nic:")
@@ -130,7 +130,7 @@ def model_label(model: str, lmbda: float | None = None) -> str:
 
 def model_lmbda(model: str) -> float | None:
     """The training lambda of a shipped fixed-rate model (manifest), None if unknown."""
-    from .models import shipped_models
+    from ..nic.models import shipped_models
 
     value = shipped_models().get(model, {}).get("lmbda")
     return None if value is None else float(value)
@@ -148,7 +148,7 @@ def pair_rows(
     **kw: Any,
 ) -> list[dict[str, Any]]:
     """One NIC model and JPEG2000 at its bpp on the same inputs: two rows (:data:`ROW_KEYS`)."""
-    from .rd import group_of
+    from .rate_distortion import group_of
 
     ckw = {"corruption": corruption, "severity": severity if corruption else None, **kw}
     nic = run_point(f"nic:{model}", dataset, ids, lmbda=lmbda, estimate=estimate, **ckw)
@@ -474,7 +474,7 @@ def variant_study(
 ) -> list[dict[str, Any]]:
     """The base model and each ``(model, lmbda)`` variant on clean and on ``noise`` inputs, each
     with JPEG2000 rate-matched to *that* model's bpp; rows also carry the model's ``kind``."""
-    from .rd import nic_kind
+    from .rate_distortion import nic_kind
 
     rows = []
     for model, lam in [(base, None), *variants]:
@@ -535,7 +535,7 @@ def claim5_checks(table: pd.DataFrame, base: str) -> pd.DataFrame:
     than :data:`ARTEFACT_TV` (total variation) from the MSE ladder's at the same bpp (from the base
     model's when no ladder column is there). Columns: model, check, value, threshold, holds.
     """
-    from .rd import CURVE_MSSSIM, CURVE_PRUNED
+    from .rate_distortion import CURVE_MSSSIM, CURVE_PRUNED
 
     b = table[table["model"] == base].iloc[0]
     out = []
@@ -657,7 +657,7 @@ def plot_profiles(
     ``styles`` maps a label to matplotlib line options; ``ax``: draw there."""
     import matplotlib.pyplot as plt
 
-    from .spectral import BAND_EDGES
+    from ..spectral import BAND_EDGES
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -682,7 +682,7 @@ def plot_d_profiles(rows: Sequence[Mapping[str, Any]]) -> Any:
     model's bpp dashed."""
     import matplotlib.pyplot as plt
 
-    from .rd import dataset_label
+    from .rate_distortion import dataset_label
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -806,7 +806,7 @@ def browser_panels(
 
 
 def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser:
-    from .rd import corruption_info
+    from .rate_distortion import corruption_info
 
     measures_of = {True: ("D",), False: ("G", "R")}
     scales = {}
@@ -844,7 +844,7 @@ def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser
 
 
 def _condition_label(dataset: str, corruption: str | None) -> str:
-    from .rd import corruption_info, dataset_label
+    from .rate_distortion import corruption_info, dataset_label
 
     ds = dataset_label(dataset).split(" (")[0]
     if corruption is None:
@@ -859,7 +859,7 @@ def _stack_or_one(
     """:func:`widgets.linked_stack` of ``children``, or the child itself when all are one widget
     (a clean map under every severity, a combination missing for every codec); with ``memo``,
     the same children under the same picker give the same stack. Fewer widgets to embed."""
-    from .widgets import linked_stack
+    from ..widgets import linked_stack
 
     if all(c is children[0] for c in children):
         return children[0]
@@ -963,7 +963,7 @@ def findings_markdown(
 ) -> str:
     """Markdown bullets stating the executed numbers behind each claim's verdict (inputs: the
     ``claim*_table`` results, :func:`trend_ratios` and :func:`claim5_checks`)."""
-    from .rd import dataset_label
+    from .rate_distortion import dataset_label
 
     lines = []
     if len(c1):

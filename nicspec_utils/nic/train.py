@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from .errors import DataError, Interrupted, UsageError
+from ..errors import DataError, Interrupted, UsageError
 
-RECIPES_FILE = Path(__file__).resolve().parent.parent / "data" / "models" / "recipes.yaml"
+RECIPES_FILE = Path(__file__).resolve().parents[2] / "data" / "models" / "recipes.yaml"
 LOG_FIELDS = (
     "step",
     "elapsed_s",
@@ -124,7 +124,7 @@ def load_images_to_device(dataset_names: list[str], device: str) -> tuple[list[A
     """Read every image of the named datasets as uint8 CxHxW tensors on ``device``."""
     import torch
 
-    from .data import get_dataset
+    from ..data import get_dataset
 
     images = []
     for name in dataset_names:
@@ -365,7 +365,7 @@ def validate(model: Any, recipe: Recipe, images: list[Any]) -> dict[str, float]:
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write a training log (CSV with :data:`LOG_FIELDS`) atomically."""
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
@@ -426,7 +426,7 @@ def train(
     import torch
     from tqdm import tqdm
 
-    from .io import sha256_file
+    from ..io import sha256_file
     from .models import MODELS_DIR, save_checkpoint, sparsity
 
     models_dir = models_dir or MODELS_DIR
@@ -514,7 +514,7 @@ def train(
     rows = read_log(log_path, step0 + step)
 
     def save_state() -> None:
-        from .io import atomic_path
+        from ..io import atomic_path
 
         state = {
             "model": model.state_dict(),

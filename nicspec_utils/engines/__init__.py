@@ -1,0 +1,1 @@
+"""nicspec_utils.engines."""
