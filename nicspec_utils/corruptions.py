@@ -660,3 +660,23 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_cli)
+
+def corruption_info(name: str) -> tuple[int, str]:
+    """(paper number, frequency group) of a corruption."""
+    c = get_corruption(name)
+    return c.number, c.group
+
+
+def group_of(name: str) -> str:
+    """Frequency group (low / medium / high) of a corruption."""
+    return corruption_info(name)[1]
+
+
+def corrupted_set_dir(cache_dir: str | os.PathLike[str], dataset_name: str) -> Path:
+    """Where the corrupted set of a dataset lives: ``<cache_dir>/<dataset as a folder name>``
+    (a relative ``cache_dir`` is taken from the project root, whatever the working folder)."""
+    from .cache import project_root
+
+    root = Path(cache_dir).expanduser()
+    root = root if root.is_absolute() else project_root() / root
+    return root / (re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_") or "dataset")

@@ -50,7 +50,6 @@ from .io import atomic_write_bytes, atomic_write_json
 
 SCHEMA = 1
 DEFAULT_BATCH = 8
-NEURAL_PREFIXES = ("zoo:", "checkpoint:", "nic:")
 
 
 def get_codec(name: str, quality: float | None = None, bpp: float | None = None, **options: Any):
@@ -66,9 +65,10 @@ def is_neural_codec(name: str) -> bool:
     Names the registry does not know (test doubles) count as neural; the registry rejects them
     itself when they are truly unknown.
     """
-    if name.startswith(NEURAL_PREFIXES):
+    from .codecs import CLASSIC, is_neural_name
+
+    if is_neural_name(name):
         return True
-    from .codecs import CLASSIC
 
     return name not in CLASSIC
 
@@ -458,6 +458,60 @@ def _record_meta(metrics: dict[str, Any]) -> dict[str, Any]:
         "seed": corruption.get("seed"),
         "measure_version": (config.get("measure") or {}).get("version"),
     }
+
+
+@dataclass
+class Point:
+    """One finished evaluation: its metrics and its mean maps (the keys of ``spectra.npz``)."""
+
+    metrics: dict[str, Any]
+    spectra: dict[str, np.ndarray]
+
+    @property
+    def bpp(self) -> float:
+        """Mean bits per pixel."""
+        return float(self.metrics["bpp"])
+
+
+def load_point(metrics_path: str | Path) -> Point:
+    """Read a finished evaluation (metrics.json and the spectra.npz beside it)."""
+    path = Path(metrics_path)
+    metrics = json.loads(path.read_text())
+    with np.load(path.parent / metrics.get("spectra", "spectra.npz")) as z:
+        spectra = {k: np.asarray(z[k]) for k in z.files}
+    return Point(metrics, spectra)
+
+
+def run_point(
+    codec: str,
+    dataset: str,
+    ids: Sequence[str],
+    *,
+    corruption: str | None = None,
+    severity: int | None = None,
+    bpp: float | None = None,
+    lmbda: float | None = None,
+    seed: int = 0,
+    estimate: bool = False,
+    out: str | Path | None = None,
+) -> Point:
+    """Evaluate (cached) one codec on ``ids``: a NIC ``nic:<name>`` (``lmbda``: the lambda of a
+    variable-rate model; ``estimate``: the likelihood rate) or a classic codec at ``bpp``."""
+    neural = is_neural_codec(codec)
+    path = evaluate(
+        codec,
+        dataset,
+        image_ids=list(ids),
+        corruption=corruption,
+        severity=severity if corruption else None,
+        bpp=None if neural else bpp,
+        codec_options={"lmbda": float(lmbda)} if lmbda is not None else None,
+        seed=seed,
+        out=out,
+        estimate=bool(estimate) and neural,
+        progress=False,
+    )
+    return load_point(path)
 
 
 def evaluate_with_codec(codec: Any, dataset: Any, **kwargs: Any) -> Path:

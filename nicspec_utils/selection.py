@@ -18,22 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError, UsageError
+from .labels import CLIC2020_TEST as CLIC2020_TEST
+from .labels import IMAGENET as IMAGENET
+from .labels import KODAK as KODAK
+from .labels import STAND_IN as STAND_IN
+from .labels import dataset_label as dataset_label
 
 CLIC = "clic"
-KODAK = "kodak"
-IMAGENET = "imagenet-val-subset"
 DOWNLOAD_ENV = "NICSPEC_DOWNLOAD"
-STAND_IN = "clic2025-val"
-CLIC2020_TEST = "clic2020-test"
-
-DATASET_LABELS = {
-    KODAK: "Kodak",
-    STAND_IN: "CLIC 2025 (stand-in for CLIC 2020)",
-    CLIC2020_TEST: "CLIC 2020 test",
-    IMAGENET: "ImageNet validation subset",
-    "cid22-train": "CID22 training",
-    "gb82": "GB82",
-}
 
 # How a reader gets each dataset that is not in the repository.
 HOW_TO_GET = {
@@ -46,11 +38,6 @@ HOW_TO_GET = {
     "cid22-val": "set NICSPEC_DATA_MIRROR to a folder holding train/cid22-validation",
     "gb82": "set NICSPEC_DATA_MIRROR to a folder holding train/gb82",
 }
-
-
-def dataset_label(name: str) -> str:
-    """The name a dataset goes by in the book (the CLIC 2025 stand-in says so)."""
-    return DATASET_LABELS.get(name, name)
 
 
 def downloads_allowed() -> bool:
@@ -169,3 +156,9 @@ def partition(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         else:
             omitted[name] = reason.rstrip(".")
     return present, omitted
+
+
+def split_list(spec: str | Sequence[str]) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; a sequence is returned cleaned, in order."""
+    items = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    return [s.strip() for s in items if s.strip()]

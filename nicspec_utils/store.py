@@ -135,3 +135,14 @@ def load_records(
                 f"unreadable record file {path} ({exc}); delete it to recompute"
             ) from None
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def results_folder(results: str | Path | None = None) -> Path:
+    """Where a chapter caches its results: ``results`` if given (relative: to the project
+    root), else :func:`cache.results_dir` (the one rule the CLI uses too)."""
+    from .cache import project_root, results_dir
+
+    if results:
+        path = Path(results).expanduser()
+        return path if path.is_absolute() else project_root() / path
+    return results_dir()

@@ -82,7 +82,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
 def set_dir(cache_dir: str | os.PathLike[str], dataset_name: str) -> Path:
     """Where the corrupted set of a dataset lives: ``<cache_dir>/<dataset>``."""
-    return resolve_cache_dir(cache_dir) / _safe(dataset_name)
+    return C.corrupted_set_dir(cache_dir, dataset_name)
 
 
 def select_image_ids(dataset: Dataset, count: int | None) -> list[str]:
@@ -101,10 +101,11 @@ def build_set(
     image_ids: Sequence[str],
     seed: int,
     cache_dir: str | os.PathLike[str],
-    jobs: int | None = 1,
+    jobs: int | None = None,
 ) -> C.BuildStats:
-    """Build (or reuse) the corrupted set in ``<cache_dir>/<dataset>``; see
-    :func:`corruptions.build_corrupted_set`. ``jobs=None`` uses every CPU."""
+    """Build (or reuse) the corrupted set in ``<cache_dir>/<dataset>`` with Dask tasks; see
+    :func:`corruptions.build_corrupted_set`. ``jobs``: workers of the local cluster (None: the
+    engine's, i.e. ``$NICSPEC_WORKERS`` or every core, shared with the other chapters)."""
     if not image_ids:
         raise UsageError(f"no images of {dataset.name!r} selected")
     return C.build_corrupted_set_stats(
@@ -113,7 +114,7 @@ def build_set(
         list(severities),
         set_dir(cache_dir, dataset.name),
         image_ids=list(image_ids),
-        jobs=int(jobs or os.cpu_count() or 1),
+        jobs=None if jobs is None else int(jobs),
         seed=int(seed),
         progress=False,
     )

@@ -42,10 +42,11 @@ import numpy as np
 import pandas as pd
 
 from ..cache import cached_json, config_key, results_dir
+from ..corruptions import group_of
 from ..engines.scheduler import sweep
 from ..errors import DataError, UsageError
 from ..io import atomic_save_npz, atomic_write_json
-from ..spectral import BAND_NAMES, LUMA, radial_profile
+from ..spectral import BAND_NAMES, LUMA, band_energies, radial_profile
 
 SCHEMA = 2
 TRAIN_DATASETS = ("cid22-train", "gb82")
@@ -814,8 +815,6 @@ def closed_form_shift(
     }  # fmt: skip
 
     def compute() -> list[dict[str, Any]]:
-        from .rate_distortion import group_of
-
         blocks = {name: ([], []) for name in corruptions}
         for name in corruptions:
             for clean, bad in _pairs(dataset, ids, name, severity, seed):
@@ -871,14 +870,13 @@ def mean_mse(metrics: Mapping[str, Any], key: str) -> float:
 def _run(codec: str | PatchCodec, dataset: str, ids: Sequence[str], estimate: bool,
          seed: int, out: str | Path | None, **corr: Any) -> Any:  # fmt: skip
     from .. import evaluate as ev
-    from . import spectral_analysis as ss
 
     if isinstance(codec, str):
-        return ss.run_point(codec, dataset, ids, estimate=estimate, seed=seed, out=out, **corr)
+        return ev.run_point(codec, dataset, ids, estimate=estimate, seed=seed, out=out, **corr)
     path = ev.evaluate_with_codec(
         codec, dataset, image_ids=list(ids), seed=seed, out=out, progress=False, **corr
     )
-    return ss.load_point(path)
+    return ev.load_point(path)
 
 
 @sweep
@@ -900,9 +898,6 @@ def shift_table(
     shift's energy ``E_delta``, the added errors as shares of it ``dG = (mse_G - mse_D) / E`` and
     ``dR = (mse_R - mse_D) / E``, and the band shares of the mean G and R spectra.
     """
-    from .rate_distortion import group_of
-    from .spectral_analysis import shares
-
     rows = []
     for label, codec in codecs.items():
         clean = _run(codec, dataset, ids, estimate, seed, out)
@@ -919,7 +914,7 @@ def shift_table(
                 "dG": (mse_g - mse_d) / e, "dR": (mse_r - mse_d) / e,
             }  # fmt: skip
             for m in ("G", "R", "C"):
-                for band, v in shares(p.spectra[m]).items():
+                for band, v in band_energies(p.spectra[m]).items():
                     row[f"{m} {band}"] = v
             rows.append(row)
     return pd.DataFrame(rows)

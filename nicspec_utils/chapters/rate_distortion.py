@@ -29,10 +29,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..codecs import is_neural_name
+from ..corruptions import corruption_info
+from ..corruptions import group_of as group_of  # spectral_analysis still reads it here
 from ..engines.scheduler import sweep
 from ..errors import DataError, UsageError
 from ..findings import verdict
-from ..selection import dataset_label, first_ids
+from ..labels import (
+    ANCHOR,
+    CURVE_LADDER,
+    CURVE_MSSSIM,
+    CURVE_PRUNED,
+    CURVE_VR,
+    NIC_LABEL,
+    dataset_label,
+    nic_kind,
+)
+from ..selection import first_ids, split_list
+from ..store import results_folder as results_folder  # the notebooks' cache folder
 from ..widgets import linked_stack
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")
@@ -74,13 +88,6 @@ PUBLISHED_LABELS = {
 }
 PUBLISHED_COLOURS = ("black", "dimgray", "darkgoldenrod")
 PUBLISHED_IMAGES = 24  # CompressAI's published Kodak curves use all 24 images
-ANCHOR = "JPEG2000"
-NIC_LABEL = "NIC"
-
-CURVE_LADDER = "SH ladder (MSE)"
-CURVE_VR = "SH-VR (MSE)"
-CURVE_PRUNED = "SH pruned 95% (MSE)"
-CURVE_MSSSIM = "SH (MS-SSIM)"
 
 POINT_COLUMNS = [
     "dataset",
@@ -116,12 +123,6 @@ class Setting:
     def options(self) -> dict[str, Any]:
         """Codec options for :func:`evaluate.evaluate` (the lambda of a variable-rate model)."""
         return {} if self.lmbda is None else {"lmbda": self.lmbda}
-
-
-def split_list(spec: str | Sequence[str]) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``; a sequence is returned cleaned, in order."""
-    items = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
-    return [s.strip() for s in items if s.strip()]
 
 
 def _knob_value(codec: str, value: float) -> float | int:
@@ -192,7 +193,7 @@ def classic_settings(
     override = parse_qualities(qualities) if isinstance(qualities, str) else dict(qualities or {})
     settings = []
     for codec in split_list(codecs):
-        if codec.startswith(("nic:", "zoo:", "checkpoint:")):
+        if is_neural_name(codec):
             raise UsageError(f"{codec!r} is a neural codec; list it under the NIC models")
         if codec == "none":
             settings.append(Setting("none", codec_label("none"), "classic", label="-"))
@@ -205,21 +206,6 @@ def classic_settings(
             label = _quality_label(codec, value)
             settings.append(Setting(codec, codec_label(codec), "classic", value, label=label))
     return settings
-
-
-def nic_kind(name: str, meta: dict[str, Any] | None = None) -> str:
-    """The curve a shipped NIC model belongs to, from its manifest entry."""
-    if meta is None:
-        from ..nic.models import shipped_models
-
-        meta = shipped_models().get(name, {})
-    if meta.get("architecture") == "scale-hyperprior-vr" or "-vr-" in name:
-        return CURVE_VR
-    if str(meta.get("metric", "")).replace("_", "-") == "ms-ssim" or "msssim" in name:
-        return CURVE_MSSSIM
-    if meta.get("sparsity") or "pruned" in name:
-        return CURVE_PRUNED
-    return CURVE_LADDER
 
 
 def resolve_models(spec: str | Sequence[str]) -> list[str]:
@@ -276,7 +262,6 @@ def nic_settings(
     return settings
 
 
-NEURAL_PREFIXES = ("checkpoint:", "zoo:", "nic:")
 
 
 def _setting_values(text: str, what: str) -> list[float]:
@@ -323,11 +308,11 @@ def extra_settings(
     settings: list[Setting] = []
     for item in split_list(spec):
         label, eq, rest = item.partition("=")
-        if eq and label.strip() and not label.strip().startswith(NEURAL_PREFIXES):
+        if eq and label.strip() and not is_neural_name(label.strip()):
             curve, codec = label.strip(), rest.strip()
         else:
             curve, codec = "", item
-        if not codec.startswith(NEURAL_PREFIXES):
+        if not is_neural_name(codec):
             raise UsageError(
                 f"extra codec {item!r}: give checkpoint:PATH, zoo:ARCH[@QUALITIES] or nic:NAME "
                 "(classic codecs go in classic_codecs)"
@@ -428,17 +413,6 @@ def run_setting(
 def image_ids(dataset: str, n: int | None) -> list[str]:
     """The first ``n`` image ids of a dataset (``None``: all; 0: none, i.e. skip it)."""
     return first_ids(dataset, n)
-
-
-def results_folder(results: str | Path | None = None) -> Path:
-    """Where evaluations are cached: ``results`` if given (relative: to the project root), else
-    :func:`cache.results_dir` (the one rule the CLI uses too)."""
-    from ..cache import project_root, results_dir
-
-    if results:
-        path = Path(results).expanduser()
-        return path if path.is_absolute() else project_root() / path
-    return results_dir()
 
 
 def _num(value: Any) -> float:
@@ -619,19 +593,6 @@ def bd_table(points: pd.DataFrame, anchor: str = ANCHOR, method: str = "pchip") 
 
 
 # --- corrupted data -----------------------------------------------------------------------------
-
-
-def corruption_info(name: str) -> tuple[int, str]:
-    """(paper number, frequency group) of a corruption."""
-    from ..corruptions import get_corruption
-
-    c = get_corruption(name)
-    return c.number, c.group
-
-
-def group_of(name: str) -> str:
-    """Frequency group (low / medium / high) of a corruption."""
-    return corruption_info(name)[1]
 
 
 def _group_cat(values: Iterable[str]) -> pd.Categorical:
@@ -1234,10 +1195,8 @@ def cached_corrupted(
     file (same seed scheme, implementation, source image and file digest), else computed."""
     from .. import corruptions as C
     from ..io import read_image, sha256_file
-    from .corruption_benchmark import set_dir
-
     if cache_dir:
-        root = set_dir(cache_dir, dataset.name)
+        root = C.corrupted_set_dir(cache_dir, dataset.name)
         rel = f"{corruption}/{severity}/{image_id}.png"
         try:
             manifest = json.loads((root / C.MANIFEST_NAME).read_text())

@@ -64,7 +64,13 @@ CLASSIC: dict[str, type[Codec]] = {
     "hevc": HevcCodec,
     "vtm": VtmCodec,
 }
+# Codec names of neural codecs: CompressAI's zoo, a checkpoint file, a shipped model.
 PREFIXES = ("zoo:", "checkpoint:", "nic:")
+
+
+def is_neural_name(name: str) -> bool:
+    """Whether a codec name names a neural codec (by its prefix)."""
+    return name.startswith(PREFIXES)
 
 
 def codec_names() -> list[str]:
@@ -126,7 +132,12 @@ def get_codec(
         raise UsageError("give either quality or bpp, not both")
     codec = _create(name, **options)
     if bpp is not None:
-        return codec.for_bpp(bpp)
+        native = codec.for_bpp(bpp)
+        if native is not None:
+            return native
+        from .ratematch import RateTargetCodec
+
+        return RateTargetCodec(codec, bpp)
     if quality is not None:
         return codec.at(quality)
     return codec

@@ -142,13 +142,12 @@ class Codec:
         new.setting = self.knob.validate(value, self.name)
         return new
 
-    def for_bpp(self, bpp: float) -> Codec:
-        """A codec aiming at ``bpp`` for every image (per-image rate matching by default)."""
+    def for_bpp(self, bpp: float) -> Codec | None:
+        """This codec set by its own rate control to aim at ``bpp``, or None when it has none
+        (the registry then wraps it in per-image rate matching, :mod:`codecs.ratematch`)."""
         if self.knob is None:
             raise UsageError(f"codec {self.name} has a fixed rate; it cannot aim at a bpp")
-        from .ratematch import RateTargetCodec
-
-        return RateTargetCodec(self, bpp)
+        return None
 
     def _require_setting(self) -> None:
         if self.knob is not None and self.setting is None:
