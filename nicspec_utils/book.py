@@ -12,7 +12,6 @@ launch buttons and the repository / issues buttons (:func:`write_build_config`).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -352,27 +351,5 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     return {"timings": timings, "output": str(out)}
 
 
-def _cmd_book(args: argparse.Namespace) -> int:
-    chapters = [c for c in (args.chapters or "").split(",") if c] or None
-    if args.scheduler:
-        os.environ["NICSPEC_SCHEDULER"] = args.scheduler
-    if args.workers is not None:
-        os.environ["NICSPEC_WORKERS"] = str(args.workers)
-    result = build(args.profile, chapters, html=not args.no_html)
-    print(f"book: site in {result['output']}")
-    return 0
 
 
-def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec book``."""
-    p = subparsers.add_parser("book", help="execute the chapters (papermill) and build the site")
-    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
-    p.add_argument("--chapters", help="comma-separated chapter names (default: all)")
-    p.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
-    p.add_argument(
-        "--scheduler",
-        help="Dask scheduler address for the chapters' tasks, or 'serial' (default "
-        "$NICSPEC_SCHEDULER, else a local cluster of one worker per core)",
-    )
-    p.add_argument("--workers", type=int, help="workers of the local cluster (default: cores)")
-    p.set_defaults(func=_cmd_book)

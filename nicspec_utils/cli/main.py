@@ -1,4 +1,5 @@
-"""The ``nicspec`` command line: one sub-command per concern; errors as one line + exit code."""
+"""The ``nicspec`` parser and entry point: one sub-command per concern; errors as one line and
+an exit code (2: usage, 1: data)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import NicspecError
+from .. import __version__
+from ..errors import NicspecError
 
 # Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
 # ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
+# The commands' own modules live in this package; three engines still carry theirs.
 COMMAND_MODULES = (
-    "data",
-    "corruptions",
-    "evaluate",
-    "nic.train",
-    "nic.modelcard",
-    "book",
-    "engines.heatmap",
-    "engines.classify",
+    "nicspec_utils.cli.data",
+    "nicspec_utils.corruptions",
+    "nicspec_utils.evaluate",
+    "nicspec_utils.cli.train",
+    "nicspec_utils.cli.models",
+    "nicspec_utils.cli.book",
+    "nicspec_utils.engines.heatmap",
+    "nicspec_utils.engines.classify",
 )
 
 
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nicspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"nicspec_utils.{name}")
+        module = importlib.import_module(name)
         add_cli = getattr(module, "add_cli", None)
         if add_cli is not None:
             add_cli(sub)
