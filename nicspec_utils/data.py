@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import DataError, UsageError
-from .io import read_image, sha256_file
+from .io import image_size, read_image, sha256_file
 
 MIRROR_ENV = "NICSPEC_DATA_MIRROR"
 CACHE_ENV = "NICSPEC_CACHE"
@@ -96,6 +96,27 @@ def transform_imagenet(img: np.ndarray) -> np.ndarray:
     return pipeline(t).permute(1, 2, 0).contiguous().numpy()
 
 
+def transform_landscape_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A folder of mixed sizes: landscape as Kodak, then the central ``height`` x ``width``."""
+    img = transform_landscape(img)
+    h, w = img.shape[:2]
+    if h < height or w < width:
+        raise DataError(f"image of {w}x{h} is smaller than the common {width}x{height} crop")
+    top, left = (h - height) // 2, (w - width) // 2
+    return np.ascontiguousarray(img[top : top + height, left : left + width])
+
+
+CROP_PREFIX = "landscape-crop:"
+
+
+def apply_transform(name: str, img: np.ndarray) -> np.ndarray:
+    """Apply a named transform (:data:`TRANSFORMS`, or ``landscape-crop:HxW``)."""
+    if name.startswith(CROP_PREFIX):
+        h, _, w = name.removeprefix(CROP_PREFIX).partition("x")
+        return transform_landscape_crop(img, int(h), int(w))
+    return TRANSFORMS[name](img)
+
+
 def transform_none(img: np.ndarray) -> np.ndarray:
     """Leave the image as read."""
     return img
@@ -139,7 +160,7 @@ class Dataset:
 
     def load(self, image_id: str) -> np.ndarray:
         """Read one image and apply the dataset's transform: HxWx3 uint8."""
-        return TRANSFORMS[self.transform](read_image(self.path(image_id)))
+        return apply_transform(self.transform, read_image(self.path(image_id)))
 
     def label(self, image_id: str) -> int | None:
         """The class label of an image, if the dataset has labels."""
@@ -407,10 +428,39 @@ def _folder(path: str) -> Dataset:
     return Dataset(
         name=f"folder:{folder}",
         files=files,
+        # A labelled folder is classification data, left as it is; any other is oriented as the
+        # paper orients Kodak, and cropped to one size when its images differ (spectra need one).
+        transform="none" if labels is not None else _folder_transform(folder, files),
         labels=labels,
         manifest=sums if sums.exists() else None,
         description=f"images from {folder}",
     )
+
+
+def header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header, without decoding it."""
+    return image_size(path)
+
+
+def _folder_transform(folder: Path, files: Sequence[Path]) -> str:
+    """``landscape`` when the oriented images share one size, else ``landscape-crop:HxW`` (the
+    largest centre crop all of them hold), said in a warning before any work starts."""
+    import warnings
+
+    try:
+        sizes = {(max(w, h), min(w, h)) for w, h in map(header_size, files)}
+    except DataError:  # an unreadable file says so when it is loaded (or verified)
+        return "landscape"
+    if len(sizes) == 1:
+        return "landscape"
+    width, height = min(w for w, _ in sizes), min(h for _, h in sizes)
+    warnings.warn(
+        f"folder:{folder}: {len(files)} images in {len(sizes)} sizes; each is turned landscape "
+        f"and centre-cropped to {width}x{height}, the largest size they share, because spectra "
+        "need one size",
+        stacklevel=3,
+    )
+    return f"{CROP_PREFIX}{height}x{width}"
 
 
 # name -> (folder in the mirror, where it comes from, description, Dataset fields)

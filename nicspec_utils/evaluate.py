@@ -309,6 +309,16 @@ def plan_entry(
     ids = ds.image_ids
     if not ids:
         raise DataError(f"dataset {ds.name!r} has no images to evaluate")
+    if ds.transform == "none":  # a labelled folder keeps its sizes: check them before any work
+        from .data import header_size
+
+        sizes = sorted({header_size(f) for f in ds.files})
+        if len(sizes) > 1:
+            shown = ", ".join(f"{w}x{h}" for w, h in sizes[:4])
+            raise DataError(
+                f"images of {ds.name} differ in size ({shown}); spectra need one size: "
+                "choose images of one size with --images"
+            )
     config: dict[str, Any] = {
         "schema": SCHEMA,
         "codec": _codec_config(codec),

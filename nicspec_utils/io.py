@@ -233,10 +233,10 @@ def check_pixels(width: int, height: int, name: str | os.PathLike[str]) -> None:
         )
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 RGB; clear DataError for unreadable, tiny or huge
-    images (the size is checked from the header, before any pixel is decoded)."""
-    p = Path(path)
+@contextlib.contextmanager
+def _opened(p: Path) -> Iterator[Image.Image]:
+    """The image file opened lazily (nothing decoded yet), its size checked against the pixel
+    limit; every failure a one-line DataError."""
     limit = max_pixels()
     if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit  # a limit raised on purpose raises Pillow's bomb check
@@ -246,9 +246,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             img_cm = Image.open(p)
         with img_cm as img:
             check_pixels(*img.size, p)
-            sixteen = any(";16" in str(getattr(t, "args", "")) for t in img.tile)
-            img.load()
-            arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
+            yield img
     except FileNotFoundError:
         raise DataError(f"image not found: {p}") from None
     except Image.DecompressionBombError as exc:  # Pillow's check, at open, above ~179 MP
@@ -262,6 +260,22 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"cannot read image {p}: {exc}") from None
     except MemoryError:
         raise DataError(f"cannot read image {p}: out of memory") from None
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of an image file from its header (no pixel decoded), within the limit."""
+    with _opened(Path(path)) as img:
+        return img.size
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB; clear DataError for unreadable, tiny or huge
+    images (the size is checked from the header, before any pixel is decoded)."""
+    p = Path(path)
+    with _opened(p) as img:
+        sixteen = any(";16" in str(getattr(t, "args", "")) for t in img.tile)
+        img.load()
+        arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
     h, w = arr.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise DataError(f"image {p} is {w}x{h}; images must be at least {MIN_IMAGE_SIDE} px a side")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -397,3 +398,37 @@ def test_sha256sums_binary_mode_and_upper_case(tmp_path: Path) -> None:
     sums = tmp_path / "SHA256SUMS"
     sums.write_text("A" * 64 + " *kodim01.png\n\n" + "b" * 64 + "  with space.png\n")
     assert data.read_sha256sums(sums) == {"kodim01.png": "a" * 64, "with space.png": "b" * 64}
+
+
+def _photos(folder: Path, sizes: list[tuple[int, int]]) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i, (w, h) in enumerate(sizes):
+        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"p{i}.png")
+
+
+def test_a_folder_of_landscape_and_portrait_photos_is_oriented(tmp_path: Path) -> None:
+    from nicspec_utils.evaluate import evaluate
+
+    _photos(tmp_path / "photos", [(200, 120), (120, 200), (200, 120)])
+    ds = get_dataset(f"folder:{tmp_path / 'photos'}")
+    assert ds.transform == "landscape"
+    assert {ds.load(i).shape for i in ds.image_ids} == {(120, 200, 3)}
+    metrics = json.loads(
+        evaluate("jpeg", ds.name, quality=50, out=tmp_path / "r", progress=False).read_text()
+    )
+    assert metrics["n_images"] == 3 and metrics["config"]["transform"] == "landscape"
+
+
+def test_a_folder_of_several_sizes_is_cropped_to_the_size_they_share(tmp_path: Path) -> None:
+    from nicspec_utils.evaluate import evaluate
+
+    _photos(tmp_path / "photos", [(200, 120), (96, 180), (240, 160)])
+    with pytest.warns(UserWarning, match="centre-cropped to 180x96"):
+        ds = get_dataset(f"folder:{tmp_path / 'photos'}")
+    assert ds.transform == "landscape-crop:96x180"
+    assert {ds.load(i).shape for i in ds.image_ids} == {(96, 180, 3)}
+    with pytest.warns(UserWarning):
+        path = evaluate("jpeg", ds.name, quality=50, out=tmp_path / "r", progress=False)
+    assert json.loads(path.read_text())["n_images"] == 3

@@ -333,7 +333,15 @@ def test_mixed_sizes_fail_cleanly(tmp_path: Path) -> None:
     for i, shape in enumerate([(64, 96, 3), (96, 64, 3)]):
         write_png_atomic(tmp_path / "mixed" / f"m{i}.png", rng.integers(0, 256, shape, np.uint8))
     out = tmp_path / "r"
-    with pytest.warns(UserWarning), pytest.raises(DataError, match="one size"):
+    # portrait and landscape photos are oriented as Kodak is, so they share one size (#15)
+    _, metrics, _ = ev.run_with_codec(
+        FakeCodec(), f"folder:{tmp_path / 'mixed'}", out=out, progress=False
+    )
+    assert metrics["n_images"] == 2
+    # a labelled folder keeps its sizes: mixed ones fail before any work, writing nothing
+    (tmp_path / "mixed" / "labels.csv").write_text("file,label\nm0.png,1\nm1.png,2\n")
+    out = tmp_path / "r2"
+    with pytest.raises(DataError, match="differ in size"):
         ev.run_with_codec(FakeCodec(), f"folder:{tmp_path / 'mixed'}", out=out, progress=False)
     assert not out.exists() or not list(out.rglob("*.*"))
 
