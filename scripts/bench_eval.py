@@ -45,7 +45,7 @@ import json, sys, time
 from pathlib import Path
 job = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-import nicspec_utils.evaluate as ev
+import nicspec_utils.engines.evaluate as ev
 import_s = time.perf_counter() - t0
 runs = []
 for ids in job["id_sets"]:

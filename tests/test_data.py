@@ -409,7 +409,7 @@ def _photos(folder: Path, sizes: list[tuple[int, int]]) -> None:
 
 
 def test_a_folder_of_landscape_and_portrait_photos_is_oriented(tmp_path: Path) -> None:
-    from nicspec_utils.evaluate import evaluate
+    from nicspec_utils.engines.evaluate import evaluate
 
     _photos(tmp_path / "photos", [(200, 120), (120, 200), (200, 120)])
     ds = get_dataset(f"folder:{tmp_path / 'photos'}")
@@ -422,7 +422,7 @@ def test_a_folder_of_landscape_and_portrait_photos_is_oriented(tmp_path: Path) -
 
 
 def test_a_folder_of_several_sizes_is_cropped_to_the_size_they_share(tmp_path: Path) -> None:
-    from nicspec_utils.evaluate import evaluate
+    from nicspec_utils.engines.evaluate import evaluate
 
     _photos(tmp_path / "photos", [(200, 120), (96, 180), (240, 160)])
     with pytest.warns(UserWarning, match="centre-cropped to 180x96"):

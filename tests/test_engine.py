@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from nicspec_utils import evaluate, store
+from nicspec_utils import store
 from nicspec_utils.chapters import rate_distortion as rd
+from nicspec_utils.engines import evaluate
 from nicspec_utils.engines import scheduler as engine
 from nicspec_utils.errors import DataError
 

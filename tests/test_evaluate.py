@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import nicspec_utils.evaluate as ev
+import nicspec_utils.engines.evaluate as ev
 from nicspec_utils.cache import cached_json, config_key, json_safe, results_dir
 from nicspec_utils.cli import main
 from nicspec_utils.errors import DataError, UsageError

@@ -284,7 +284,7 @@ def test_parse_variant_and_label() -> None:
 
 
 def test_run_point_passes_the_vr_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nicspec_utils import evaluate as ev
+    from nicspec_utils.engines import evaluate as ev
 
     seen = {}
 

@@ -869,7 +869,7 @@ def mean_mse(metrics: Mapping[str, Any], key: str) -> float:
 
 def _run(codec: str | PatchCodec, dataset: str, ids: Sequence[str], estimate: bool,
          seed: int, out: str | Path | None, **corr: Any) -> Any:  # fmt: skip
-    from .. import evaluate as ev
+    from ..engines import evaluate as ev
 
     if isinstance(codec, str):
         return ev.run_point(codec, dataset, ids, estimate=estimate, seed=seed, out=out, **corr)

@@ -391,7 +391,7 @@ def run_setting(
     ``estimate`` applies to NIC settings only (likelihood bpp instead of real coding); ``bpp``
     replaces the setting's quality by a rate target (JPEG2000: compression ratio 24 / bpp).
     """
-    from .. import evaluate as ev
+    from ..engines import evaluate as ev
 
     path = ev.evaluate(
         setting.codec,

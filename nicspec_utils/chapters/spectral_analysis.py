@@ -76,7 +76,7 @@ def run_point(
 ) -> Point:
     """Evaluate (cached) one codec: a NIC model ``nic:<name>`` (``lmbda``: the lambda of a
     variable-rate model) or JPEG2000 at ``bpp``."""
-    from .. import evaluate as ev
+    from ..engines import evaluate as ev
 
     is_nic = codec.startswith("nic:")
     path = ev.evaluate(

@@ -18,7 +18,7 @@ from ..errors import NicspecError
 COMMAND_MODULES = (
     "nicspec_utils.cli.data",
     "nicspec_utils.corruptions",
-    "nicspec_utils.evaluate",
+    "nicspec_utils.cli.eval",
     "nicspec_utils.cli.train",
     "nicspec_utils.cli.models",
     "nicspec_utils.cli.book",

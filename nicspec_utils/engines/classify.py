@@ -352,7 +352,7 @@ class Result:
 
 
 def _codec_identity(codec: Any) -> dict[str, Any]:
-    from ..evaluate import _codec_config
+    from .evaluate import _codec_config
 
     return _codec_config(codec)
 
@@ -361,7 +361,7 @@ def _per_image_targets(
     name: str, targets: Mapping[str, float], ids: Sequence[str], options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One codec per image aiming at that image's bpp; (config, {id: codec})."""
-    from ..evaluate import get_codec
+    from .evaluate import get_codec
 
     missing = [i for i in ids if i not in targets]
     if missing:
@@ -380,7 +380,7 @@ def _check_writable(folder: Path) -> None:
     import os
     import tempfile
 
-    from ..evaluate import _check_writable as check
+    from .evaluate import _check_writable as check
 
     check(folder)
     parent = folder
@@ -429,7 +429,7 @@ def classify(
     """
     from ..cache import results_dir
     from ..data import Dataset, get_dataset
-    from ..evaluate import check_corruption, get_codec, is_neural_codec
+    from .evaluate import check_corruption, get_codec, is_neural_codec
 
     started = time.perf_counter()
     check_classifier(classifier)
@@ -456,7 +456,7 @@ def classify(
     else:
         the_codec = get_codec(codec, quality=quality, bpp=bpp, **options)
         codec_cfg = _codec_identity(the_codec)
-    from ..evaluate import _corruption_config
+    from .evaluate import _corruption_config
 
     config: dict[str, Any] = {
         "schema": SCHEMA,
@@ -890,7 +890,7 @@ def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from ..evaluate import parse_option
+    from .evaluate import parse_option
 
     options = dict(parse_option(o) for o in args.option or [])
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
@@ -921,7 +921,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec classify``."""
-    from ..evaluate import _number
+    from .evaluate import _number
 
     p = subparsers.add_parser(
         "classify",

@@ -334,7 +334,7 @@ def heatmap(
     ``cache_dir`` (default ``results_dir()/fourier_heatmap``).
     """
     from ..data import Dataset, get_dataset
-    from ..evaluate import _codec_config, get_codec, is_neural_codec
+    from .evaluate import _codec_config, get_codec, is_neural_codec
 
     started = time.perf_counter()
     grid, crop, eps = int(grid), int(crop), float(eps)
@@ -838,7 +838,7 @@ def plot_radial_profiles(
 
 # --- command line --------------------------------------------------------------------------------
 def _run_cli(args: argparse.Namespace) -> int:
-    from ..evaluate import parse_option
+    from .evaluate import parse_option
 
     options = dict(parse_option(o) for o in args.option or [])
     if args.lmbda is not None:
@@ -877,7 +877,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec fhm``."""
-    from ..evaluate import _number
+    from .evaluate import _number
 
     p = subparsers.add_parser(
         "fhm",

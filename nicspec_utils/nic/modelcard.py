@@ -25,7 +25,7 @@ README_MARK = "<!-- TABLE:models -->"
 
 def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> dict[str, Any]:
     from ..cache import read_json
-    from ..evaluate import evaluate
+    from ..engines.evaluate import evaluate
 
     path = evaluate(codec, "kodak", limit=limit, progress=progress, **kw)
     return read_json(path)

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .cache import canonical_json, config_key, json_safe, read_json, results_dir
-from .errors import DataError, UsageError
-from .io import atomic_write_bytes, atomic_write_json
+from .. import __version__
+from ..cache import canonical_json, config_key, json_safe, read_json, results_dir
+from ..errors import DataError, UsageError
+from ..io import atomic_write_bytes, atomic_write_json
 
 SCHEMA = 1
 DEFAULT_BATCH = 8
@@ -54,7 +54,7 @@ DEFAULT_BATCH = 8
 
 def get_codec(name: str, quality: float | None = None, bpp: float | None = None, **options: Any):
     """The codec registry's ``get_codec`` (imported lazily; tests monkeypatch this name)."""
-    from .codecs import get_codec as _get_codec
+    from ..codecs import get_codec as _get_codec
 
     return _get_codec(name, quality=quality, bpp=bpp, **options)
 
@@ -65,7 +65,7 @@ def is_neural_codec(name: str) -> bool:
     Names the registry does not know (test doubles) count as neural; the registry rejects them
     itself when they are truly unknown.
     """
-    from .codecs import CLASSIC, is_neural_name
+    from ..codecs import CLASSIC, is_neural_name
 
     if is_neural_name(name):
         return True
@@ -81,7 +81,7 @@ def check_corruption(corruption: str | None, severity: int | None) -> tuple[str 
         raise UsageError("--severity needs --corruption")
     if severity is None:
         raise UsageError("--corruption needs --severity (1..5)")
-    from .corruptions import get_corruption
+    from ..corruptions import get_corruption
 
     name = get_corruption(corruption).name
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)):
@@ -92,7 +92,7 @@ def check_corruption(corruption: str | None, severity: int | None) -> tuple[str 
 
 
 def _corruption_config(name: str, severity: int, seed: int) -> dict[str, Any]:
-    from . import corruptions
+    from .. import corruptions
 
     impl = getattr(corruptions, "imagecorruptions_version", lambda: "imagecorruptions")()
     scheme = getattr(corruptions, "SEED_SCHEME", "")
@@ -100,7 +100,7 @@ def _corruption_config(name: str, severity: int, seed: int) -> dict[str, Any]:
 
 
 def _measure_config(normalisation: Any) -> dict[str, Any]:
-    from .spectral import BAND_EDGES, LUMA
+    from ..spectral import BAND_EDGES, LUMA
 
     return {
         "psnr": "rgb, 8-bit rounded",
@@ -143,7 +143,7 @@ def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
 def _ms_ssim_or_none(x: np.ndarray, refs: Sequence[np.ndarray]) -> list[float | None]:
     """MS-SSIM of ``x`` against each of ``refs`` (x's filtering shared), or Nones (with a
     warning) for images too small for its five scales."""
-    from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_many
+    from ..metrics import MS_SSIM_MIN_SIDE, ms_ssim_many
 
     if min(x.shape[:2]) < MS_SSIM_MIN_SIDE:
         warnings.warn(
@@ -207,7 +207,7 @@ def _corrupt_all(
     cleans: list[np.ndarray], corruption: str, severity: int | None, seed: int
 ) -> list[np.ndarray]:
     """Corrupt each clean image (keyed by content, as the corrupted sets are)."""
-    from .corruptions import corrupt
+    from ..corruptions import corrupt
 
     assert severity is not None
     return [corrupt(c, corruption, severity, seed=int(seed)) for c in cleans]
@@ -239,8 +239,8 @@ def _measure_one(
     clean image share the reconstruction's filtering; the spectra are float32
     (:func:`spectral.image_spectra`) and each map's band energy shares go in ``bands``.
     """
-    from .metrics import levels_8bit, psnr
-    from .spectral import band_energies, image_spectra
+    from ..metrics import levels_8bit, psnr
+    from ..spectral import band_energies, image_spectra
 
     rec = np.asarray(res.reconstruction)
     if rec.shape != inp.shape:
@@ -300,8 +300,8 @@ def plan_entry(
 ) -> Plan:
     """The store entry of ``codec`` on a selection: its configuration (codec, dataset, image
     ids and the sha256 of their files, corruption, measurement and its code version) and key."""
-    from .data import Dataset, get_dataset
-    from .store import MEASURE_VERSION, input_digests
+    from ..data import Dataset, get_dataset
+    from ..store import MEASURE_VERSION, input_digests
 
     corruption, severity = check_corruption(corruption, severity)
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
@@ -310,7 +310,7 @@ def plan_entry(
     if not ids:
         raise DataError(f"dataset {ds.name!r} has no images to evaluate")
     if ds.transform == "none":  # a labelled folder keeps its sizes: check them before any work
-        from .data import header_size
+        from ..data import header_size
 
         sizes = sorted({header_size(f) for f in ds.files})
         if len(sizes) > 1:
@@ -350,7 +350,7 @@ def run_with_codec(
     batch_size: int = DEFAULT_BATCH,
 ) -> tuple[Path, dict[str, Any], bool]:
     """Evaluate ``codec`` (a Codec instance); return (metrics.json path, metrics, was cached)."""
-    from .spectral import SpectrumAccumulator, band_energies, radial_profile, zero_dc
+    from ..spectral import SpectrumAccumulator, band_energies, radial_profile, zero_dc
 
     started = time.perf_counter()
     plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
@@ -444,7 +444,7 @@ def run_with_codec(
     }
     metrics = json_safe(metrics)
     _save_spectra(folder / "spectra.npz", arrays)
-    from .store import write_records
+    from ..store import write_records
 
     digests = dict(zip(ids, config["inputs"], strict=True))
     write_records(folder, records, _record_meta(metrics), digests)
@@ -550,13 +550,13 @@ def evaluate(
     ``out`` defaults to :func:`cache.results_dir`; ``estimate`` asks NIC codecs for the
     likelihood estimate of the rate instead of real entropy coding (codec option ``estimate``).
     """
-    return _evaluate(
+    return evaluate_entry(
         codec_name, dataset, image_ids, corruption, severity, quality, bpp, codec_options,
         seed, out, estimate, limit, progress, batch_size,
     )[0]  # fmt: skip
 
 
-def _evaluate(
+def evaluate_entry(
     codec_name: str,
     dataset: str,
     image_ids: Sequence[str] | None,
@@ -580,7 +580,7 @@ def _evaluate(
         if not is_neural_codec(codec_name):
             raise UsageError("--estimate applies to neural codecs only")
         options["estimate"] = True
-    from .engines import scheduler as engine
+    from . import scheduler as engine
 
     collector = engine.collecting()
     if collector is not None and bpp is not None and math.isnan(bpp):
@@ -621,7 +621,7 @@ def _evaluate(
 def run_task(task: dict[str, Any]) -> str:
     """One store entry computed in a worker (the engine's task); returns its key."""
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # compressai's, on load
-    _, metrics, _ = _evaluate(**task)
+    _, metrics, _ = evaluate_entry(**task)
     return str(metrics["key"])
 
 
@@ -640,8 +640,8 @@ def _placeholder(
     codec_version: str = "",
 ) -> tuple[Path, dict[str, Any], bool]:
     """NaN stand-ins for an entry still being computed (see :mod:`nicspec_utils.engine`)."""
-    from .data import Dataset, get_dataset
-    from .engines.scheduler import placeholder_entry
+    from ..data import Dataset, get_dataset
+    from .scheduler import placeholder_entry
 
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
     ds = ds.select(list(image_ids) if image_ids else None, limit)
@@ -697,66 +697,5 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key, parsed
 
 
-def _run_cli(args: argparse.Namespace) -> int:
-    options = dict(parse_option(o) for o in args.option or [])
-    if args.lmbda is not None:
-        options["lmbda"] = args.lmbda
-    if args.vtm_dir is not None:
-        options["vtm_dir"] = args.vtm_dir
-    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
-    path, metrics, cached = _evaluate(
-        args.codec,
-        args.dataset,
-        ids,
-        args.corruption,
-        args.severity,
-        args.quality,
-        args.bpp,
-        options,
-        args.seed,
-        Path(args.out) if args.out else None,
-        args.estimate,
-        args.limit,
-        not args.no_progress,
-        args.batch_size,
-    )
-    print(path)
-    print(summary_line(metrics) + (" (cached)" if cached else ""))
-    return 0
 
 
-def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec eval``."""
-    p = subparsers.add_parser(
-        "eval",
-        help="evaluate a codec on a dataset: metrics JSON + D/G/R spectra, cached",
-        description="Compress every image of a dataset (optionally corrupted) with one codec "
-        "setting; write <out>/<config key>/metrics.json and spectra.npz. A rerun of the same "
-        "configuration is read from the cache.",
-    )
-    p.add_argument(
-        "--codec",
-        required=True,
-        help="none, jpeg, jpeg2000, webp, avif, hevc, vtm, zoo:ARCH, checkpoint:PATH or nic:NAME",
-    )
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--quality", type=_number, help="the codec's rate setting")
-    rate.add_argument("--bpp", type=float, help="target bits per pixel (rate matching)")
-    p.add_argument("--lmbda", type=float, help="lambda of a variable-rate NIC model")
-    p.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="codec option (repeatable)"
-    )
-    p.add_argument("--estimate", action="store_true", help="NIC: estimated instead of real bpp")
-    p.add_argument(
-        "--vtm-dir", help="VTM: folder with the encoder/decoder apps (default $NICSPEC_VTM_DIR)"
-    )
-    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
-    p.add_argument("--images", help="comma-separated image ids (default: all)")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--corruption", help="corruption name or number (needs --severity)")
-    p.add_argument("--severity", type=int, help="corruption severity 1..5")
-    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="images per codec call")
-    p.add_argument("--out", help="results folder (default $NICSPEC_RESULTS or ./results)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run_cli)
