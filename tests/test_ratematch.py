@@ -146,3 +146,86 @@ def test_per_image_bpp(images):
             other = get_codec("webp", quality=q).compress(im).bpp
             assert abs(other - 1.0) >= abs(r.bpp - 1.0)
     assert np.array_equal(codec.decode(results[0].bitstream), results[0].reconstruction)
+
+
+# --- per-image PSNR matching ---------------------------------------------------------------------
+def test_search_psnr_hits_tolerance_or_says_unmatched():
+    from nicspec_utils.codecs.ratematch import search_psnr
+
+    knob = Knob("quality", 1.0, 4800.0, integer=False, increasing=False, log=True)
+
+    def curve(ratio: float) -> float:  # PSNR falls with the compression ratio
+        return 50.0 - 5.0 * math.log(ratio)
+
+    for target in (20.0, 31.234, 49.0):
+        value, got, matched = search_psnr(knob, curve, target, tol=0.05)
+        assert matched and abs(got - target) <= 0.05 and curve(value) == got
+    for target in (80.0, 5.0):  # above the most bits, below the fewest
+        value, got, matched = search_psnr(knob, curve, target, tol=0.05)
+        assert not matched and value in (1.0, 4800.0)
+
+
+def test_psnr_targets_config_and_bad_input():
+    codec = get_codec("jpeg2000", target_psnr=[("kodim01", 30.0), ("kodim02", 31.5)])
+    cfg = codec.config()
+    assert cfg["target_psnr"] == [["kodim01", 30.0], ["kodim02", 31.5]]
+    assert cfg["psnr_tol"] == 0.05 and "quality" not in cfg
+    assert "target_psnr" not in get_codec("jpeg2000", quality=20).config()  # old keys unchanged
+    assert codec.at(10).psnr_targets is None
+    for bad in ([("kodim01", float("nan"))], [], [("kodim01",)], "x"):
+        with pytest.raises(UsageError):
+            get_codec("jpeg2000", target_psnr=bad)
+    with pytest.raises(UsageError, match="psnr_tol needs target_psnr"):
+        get_codec("jpeg2000", psnr_tol=0.1)
+
+
+@pytest.fixture(scope="module")
+def kodak_images(mirror) -> dict[str, np.ndarray]:
+    from nicspec_utils.data import get_dataset
+
+    kodak = get_dataset("kodak")
+    return {i: kodak.load(i) for i in ("kodim01", "kodim07")}
+
+
+def test_psnr_match_every_shipped_model(kodak_images):
+    """Two Kodak images and every shipped NIC model: JPEG2000 matched to the
+    NIC's PSNR on each image is within 0.05 dB, or psnr_misses says in one line which image
+    and why."""
+    from nicspec_utils.codecs.ratematch import PSNR_TOL, _psnr_8bit, psnr_misses
+    from nicspec_utils.nic.models import shipped_models
+
+    models = shipped_models()
+    assert models
+    ids, images = list(kodak_images), list(kodak_images.values())
+    for name in models:
+        opts = {"lmbda": 0.0067} if "vr" in name else {}
+        nic = get_codec(f"nic:{name}", estimate=True, **opts)
+        targets = [
+            (i, _psnr_8bit(r.reconstruction, im))
+            for i, im, r in zip(ids, images, nic.compress_batch(images), strict=True)
+        ]
+        j2k = get_codec("jpeg2000", target_psnr=targets)
+        records = []
+        for i, im in zip(ids, images, strict=True):
+            r = j2k.compress(im)
+            records.append({"id": i, "psnr": _psnr_8bit(r.reconstruction, im), "bpp": r.bpp})
+        misses = psnr_misses(records, targets, PSNR_TOL)
+        for (i, t), rec in zip(targets, records, strict=True):
+            lines = [m for m in misses if m.startswith(f"{i}:")]
+            assert abs(rec["psnr"] - t) <= PSNR_TOL + 1e-6 or len(lines) == 1, (name, i, t, rec)
+        assert not misses, f"{name}: {misses}"  # shipped models are all within reach
+
+
+def test_psnr_miss_is_one_line_naming_the_image(kodak_images):
+    from nicspec_utils.codecs.ratematch import _psnr_8bit, psnr_misses
+
+    im = kodak_images["kodim07"]
+    targets = [("kodim07", 80.0)]
+    r = get_codec("jpeg2000", target_psnr=targets).compress(im)
+    rec = {"id": "kodim07", "psnr": _psnr_8bit(r.reconstruction, im), "bpp": r.bpp}
+    (line,) = psnr_misses([rec], targets)
+    assert line.startswith("kodim07: target 80.00 dB") and "no compression ratio" in line
+    with pytest.raises(UsageError, match="more images than PSNR targets"):
+        j2k = get_codec("jpeg2000", target_psnr=[("kodim07", 30.0)])
+        j2k.compress(im)
+        j2k.compress(im)

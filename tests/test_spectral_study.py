@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -401,3 +402,108 @@ def test_tiny_real_run(mirror: Path, tmp_path: Path) -> None:
     )
     assert {"G", "R", "C"} <= set(noisy.spectra)
     assert sum(ss.shares(noisy.spectra["R"]).values()) == pytest.approx(1.0)
+
+
+# --- verdicts with weight (#16): per-image paired effects ----------------------------------------
+def _records(ids: list[str], high: np.ndarray, psnr: np.ndarray, bpp: float = 0.5) -> list[dict]:
+    return [
+        {"id": i, "bpp": bpp, "psnr": float(p), "psnr_wrt_clean": None,
+         "bands": {m: {"low": 0.2, "medium": 0.8 - float(h), "high": float(h)}
+                   for m in ("D", "D_rounded")}}
+        for i, h, p in zip(ids, high, psnr, strict=True)
+    ]  # fmt: skip
+
+
+def d_rows(effect: float, n: int = 12, seed: int = 1, miss: int = 0) -> list[dict]:
+    """Synthetic D rows of one model on ``n`` Kodak images: NIC's high-band share exceeds
+    JPEG2000's by ``effect`` per image (plus paired noise); ``miss`` PSNR-matched images are
+    off target."""
+    rng = np.random.default_rng(seed)
+    ids = [f"kodim{k:02d}" for k in range(1, n + 1)]
+    base = 0.4 + 0.05 * rng.standard_normal(n)
+    nic_high = base + effect + 0.02 * rng.standard_normal(n)
+    psnr = 28 + rng.standard_normal(n)
+    off = psnr.copy()
+    off[:miss] += 1.0
+    nic = ss.Point({"bpp": 0.5, "per_image": _records(ids, nic_high, psnr)}, {})
+    j2k = ss.Point({"bpp": 0.5, "per_image": _records(ids, base, psnr + 0.5)}, {})
+    jpsnr = ss.Point({"bpp": 0.5, "per_image": _records(ids, base, off)}, {})
+    common = {"dataset": "kodak", "model": "m", "corruption": None, "group": None,
+              "severity": None}  # fmt: skip
+    return [
+        {**common, "codec": ss.NIC, "point": nic, ss.PSNR_KEY: jpsnr},
+        {**common, "codec": ss.JPEG2000, "point": j2k},
+    ]
+
+
+def _claim1(checks: pd.DataFrame, matching: str = "bpp", rounding: str = "none") -> pd.Series:
+    sel = checks[(checks["claim"] == "1") & (checks["matching"] == matching)
+                 & (checks["rounding"] == rounding)]  # fmt: skip
+    assert len(sel) == 1
+    return sel.iloc[0]
+
+
+def test_identical_inputs_are_inconclusive() -> None:
+    rows = d_rows(0.0)
+    rows[1]["point"] = rows[0]["point"]  # JPEG2000 = NIC: every paired difference is 0
+    rows[0][ss.PSNR_KEY] = rows[0]["point"]
+    checks = ss.claim_checks({"d": rows}, n_boot=200)
+    for m in ss.MATCHINGS:
+        for r in ss.ROUNDINGS:
+            row = _claim1(checks, m, r)
+            assert row["verdict"] == "inconclusive" and row["effect"] == 0.0
+            assert row["n"] == 12 and row["n_images"] == 12
+
+
+def test_known_effect_is_reproduced_and_reversed_contradicted() -> None:
+    checks = ss.claim_checks({"d": d_rows(0.1)}, n_boot=500)
+    row = _claim1(checks)
+    assert row["verdict"] == "reproduced"
+    assert row["effect"] == pytest.approx(0.1, abs=0.02) and row["ci_low"] > 0
+    assert row["images_needed"] is not pd.NA and row["images_needed"] <= 12
+    assert _claim1(checks, "psnr", "reference")["verdict"] == "reproduced"
+    assert _claim1(ss.claim_checks({"d": d_rows(-0.1)}, n_boot=500))["verdict"] == "contradicted"
+    # seeded: the same call gives the same interval
+    again = _claim1(ss.claim_checks({"d": d_rows(0.1)}, n_boot=500))
+    assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
+    # claims without rows are not testable; the grid has one verdict per (matching, rounding)
+    other = checks[checks["claim"] != "1"]
+    assert set(other["verdict"]) == {"not testable here"}
+    grid = ss.verdict_grid(checks)
+    assert list(grid.columns[:2]) == ["claim", "measure"]
+    assert "matched psnr, rounded" in grid
+
+
+def test_unmatched_psnr_images_are_left_out_and_reported() -> None:
+    rows = d_rows(0.1, miss=3)
+    checks = ss.claim_checks({"d": rows}, n_boot=200)
+    assert _claim1(checks, "bpp")["n"] == 12
+    assert _claim1(checks, "psnr")["n"] == 9
+    lines = ss.psnr_report(rows)
+    assert len(lines) == 3 and lines[0].startswith("kodak m clean, kodim01: target")
+
+
+def test_changes_markdown_names_old_and_new() -> None:
+    checks = ss.claim_checks({"d": d_rows(0.1)}, n_boot=200)
+    text = ss.changes_markdown(checks, ss.old_verdicts({"1": [True, False]}))
+    assert "Claim 1: was **partly reproduced (1 of 2)** (point estimates), now **reproduced**" in (
+        text
+    )
+
+
+def test_run_point_psnr_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nicspec_utils.engines import evaluate as ev
+
+    seen = {}
+
+    def fake(codec: str, dataset: str, **kw: object) -> str:
+        seen.update(kw, codec=codec)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    with pytest.raises(RuntimeError):
+        ss.run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", 30.0)])
+    assert seen["codec_options"] == {"target_psnr": [["kodim01", 30.0]]} and seen["bpp"] is None
+    with pytest.raises(RuntimeError):  # a placeholder's NaN: wait for the next round
+        ss.run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", math.nan)])
+    assert seen["codec_options"] is None and math.isnan(seen["bpp"])

@@ -9,6 +9,17 @@ The studies return *rows*: dicts with the keys of :data:`ROW_KEYS` plus ``point`
 :class:`Point`); :func:`share_table` turns rows into band-share tables, the ``claim*_table``
 functions into the tables that test the paper's claims, :func:`spectra_browser` into a
 kernel-free widget of pre-rendered maps.
+
+Verdicts (issue #16) come from :mod:`nicspec_utils.stats`: every claim is an effect computed
+*per image* and paired (NIC and JPEG2000 on the same image, corruption and severity, read from
+the evaluations' per-image records), under two matchings: JPEG2000 at the NIC's mean bpp
+(``bpp``) and JPEG2000 at each image's NIC PSNR w.r.t. the codec's input within
+:data:`ratematch.PSNR_TOL` dB (``psnr``: the NIC row's ``psnr_matched`` point), and for the
+spectral measures with and without the reference code's rounding. :func:`unit_table` collects
+the per-image values, :func:`claim_checks` the effects, seeded cluster-bootstrap intervals over
+images and verdicts, :func:`verdict_grid` and :func:`changes_markdown` what the chapter prints.
+Every NIC point is entropy coded for real (its bpp is the coded size, not the likelihood
+estimate), so a bpp match compares like with like.
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import stats
+from ..codecs.ratematch import PSNR_TOL, psnr_misses
 from ..engines.scheduler import sweep
 from ..errors import UsageError
 from ..findings import verdict
@@ -37,6 +50,10 @@ ARTEFACT_TV = 0.05
 ROW_KEYS = (
     "dataset", "model", "codec", "corruption", "group", "severity", "bpp", "psnr", "psnr_wrt_clean",
 )  # fmt: skip
+# a NIC row's JPEG2000 matched in PSNR image by image (a Point; not a table column)
+PSNR_KEY = "psnr_matched"
+MATCHINGS = ("bpp", "psnr")
+UNMATCHED_PSNR = 99.0  # the target of a lossless NIC image: out of JPEG2000's reach, unmatched
 
 
 @dataclass
@@ -73,12 +90,22 @@ def run_point(
     seed: int = 0,
     estimate: bool = False,
     out: str | Path | None = None,
+    target_psnr: Sequence[tuple[str, float]] | None = None,
 ) -> Point:
     """Evaluate (cached) one codec: a NIC model ``nic:<name>`` (``lmbda``: the lambda of a
-    variable-rate model) or JPEG2000 at ``bpp``."""
+    variable-rate model), JPEG2000 at ``bpp`` or JPEG2000 at per-image ``target_psnr``
+    ((image id, dB) pairs in the order of ``ids``; a NaN target, from a placeholder of this
+    round, makes the evaluation wait for the next round)."""
     from ..engines import evaluate as ev
 
     is_nic = codec.startswith("nic:")
+    options: dict[str, Any] = {"lmbda": float(lmbda)} if lmbda is not None else {}
+    if target_psnr is not None:
+        if any(math.isnan(float(p)) for _, p in target_psnr):
+            bpp = math.nan  # the engine's "blocked" rate target: computed in the next round
+        else:
+            options["target_psnr"] = [[str(i), float(p)] for i, p in target_psnr]
+            bpp = None
     path = ev.evaluate(
         codec,
         dataset,
@@ -86,7 +113,7 @@ def run_point(
         corruption=corruption,
         severity=severity if corruption else None,
         bpp=None if is_nic else bpp,
-        codec_options={"lmbda": float(lmbda)} if lmbda is not None else None,
+        codec_options=options or None,
         seed=seed,
         out=out,
         estimate=bool(estimate) and is_nic,
@@ -98,6 +125,43 @@ def run_point(
 def rate_matched_j2k(nic: Point, dataset: str, ids: Sequence[str], **kw: Any) -> Point:
     """JPEG2000 at the NIC point's mean bpp (rounded to 4 decimals) on the same inputs."""
     return run_point(J2K, dataset, ids, bpp=round(nic.bpp, 4), **kw)
+
+
+def psnr_targets(nic: Point) -> list[tuple[str, float]]:
+    """(image id, PSNR w.r.t. the codec's input) of each image of a NIC point, in its order
+    (a lossless image: :data:`UNMATCHED_PSNR`)."""
+    out = []
+    for rec in nic.metrics.get("per_image", []):
+        p = rec.get("psnr")
+        out.append((str(rec["id"]), UNMATCHED_PSNR if p is None else float(p)))
+    return out
+
+
+def psnr_matched_j2k(nic: Point, dataset: str, **kw: Any) -> Point:
+    """JPEG2000 on the NIC point's images, each at the compression ratio that gives the NIC's
+    PSNR on that image within :data:`ratematch.PSNR_TOL` dB (targets in the codec's
+    configuration, so the store keys them). A target JPEG2000 cannot reach is coded at the
+    nearest ratio and reported by :func:`psnr_report`."""
+    targets = psnr_targets(nic)
+    return run_point(J2K, dataset, [i for i, _ in targets], target_psnr=targets, **kw)
+
+
+def psnr_report(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per image whose PSNR-matched JPEG2000 missed the NIC's PSNR by more than the
+    tolerance (which image, which NIC row and why); empty when all are matched."""
+    lines = []
+    for row in rows:
+        match = row.get(PSNR_KEY)
+        if match is None:
+            continue
+        where = f"{row['dataset']} {row['model']}" + (
+            f" {row['corruption']}-{row['severity']}" if row.get("corruption") else " clean"
+        )
+        misses = psnr_misses(
+            match.metrics.get("per_image", []), psnr_targets(row["point"]), PSNR_TOL
+        )
+        lines += [f"{where}, {m}" for m in misses]
+    return lines
 
 
 # --- studies --------------------------------------------------------------------------------------
@@ -144,14 +208,16 @@ def pair_rows(
     lmbda: float | None = None,
     corruption: str | None = None,
     severity: int | None = None,
-    estimate: bool = False,
+    psnr_match: bool = True,
     **kw: Any,
 ) -> list[dict[str, Any]]:
-    """One NIC model and JPEG2000 at its bpp on the same inputs: two rows (:data:`ROW_KEYS`)."""
+    """One NIC model (real entropy coding) and JPEG2000 at its bpp on the same inputs: two rows
+    (:data:`ROW_KEYS`); with ``psnr_match`` the NIC row also holds, under :data:`PSNR_KEY`,
+    JPEG2000 matched to its PSNR image by image (:func:`psnr_matched_j2k`)."""
     from .rate_distortion import group_of
 
     ckw = {"corruption": corruption, "severity": severity if corruption else None, **kw}
-    nic = run_point(f"nic:{model}", dataset, ids, lmbda=lmbda, estimate=estimate, **ckw)
+    nic = run_point(f"nic:{model}", dataset, ids, lmbda=lmbda, estimate=False, **ckw)
     j2k = rate_matched_j2k(nic, dataset, ids, **ckw)
     rows = []
     for codec, p in ((NIC, nic), (JPEG2000, j2k)):
@@ -162,22 +228,23 @@ def pair_rows(
             "bpp": p.bpp, "psnr": p.metrics.get("psnr"),
             "psnr_wrt_clean": p.metrics.get("psnr_wrt_clean"), "point": p,
         })  # fmt: skip
+    if psnr_match:
+        rows[0][PSNR_KEY] = psnr_matched_j2k(nic, dataset, **ckw)
     return rows
 
 
 @sweep
 def d_study(
-    models: Sequence[str], datasets: Mapping[str, Sequence[str]], *, estimate: bool = False,
-    **kw: Any,
+    models: Sequence[str], datasets: Mapping[str, Sequence[str]], **kw: Any,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """D rows of every (dataset, model), each with its rate-matched JPEG2000; datasets without
-    images are skipped."""
+    """D rows of every (dataset, model), each with its rate- and PSNR-matched JPEG2000
+    (:func:`pair_rows`, keywords too); datasets without images are skipped."""
     rows = []
     for dataset, ids in datasets.items():
         if not ids:
             continue
         for model in models:
-            rows += pair_rows(model, dataset, ids, estimate=estimate, **kw)
+            rows += pair_rows(model, dataset, ids, **kw)
     return rows
 
 
@@ -188,20 +255,15 @@ def gr_study(
     ids: Sequence[str],
     corruptions: Sequence[str],
     severities: Sequence[int],
-    *,
-    estimate: bool = False,
     **kw: Any,
 ) -> list[dict[str, Any]]:
     """G/R rows of every (model, corruption, severity), each with JPEG2000 rate-matched to the
-    NIC model's bpp on that very corrupted input."""
+    NIC model's bpp (and PSNR-matched image by image) on that very corrupted input."""
     rows = []
     for model in models:
         for name in corruptions:
             for sev in severities:
-                rows += pair_rows(
-                    model, dataset, ids, corruption=name, severity=int(sev), estimate=estimate,
-                    **kw,
-                )  # fmt: skip
+                rows += pair_rows(model, dataset, ids, corruption=name, severity=int(sev), **kw)
     return rows
 
 
@@ -235,7 +297,7 @@ def share_table(
 ) -> pd.DataFrame:
     """One row per entry of ``rows`` (its keys other than ``point`` and ``drop``, plus the band
     shares of ``point.spectra[measure]`` and the total energy of that spectrum, DC excluded)."""
-    skip = {"point", *drop}
+    skip = {"point", PSNR_KEY, *drop}
     out = []
     for row in rows:
         point: Point = row["point"]
@@ -468,8 +530,6 @@ def variant_study(
     ids: Sequence[str],
     noise: str,
     severity: int,
-    *,
-    estimate: bool = False,
     **kw: Any,
 ) -> list[dict[str, Any]]:
     """The base model and each ``(model, lmbda)`` variant on clean and on ``noise`` inputs, each
@@ -480,8 +540,7 @@ def variant_study(
     for model, lam in [(base, None), *variants]:
         for corruption in (None, noise):
             got = pair_rows(
-                model, dataset, ids, lmbda=lam, corruption=corruption, severity=severity,
-                estimate=estimate, **kw,
+                model, dataset, ids, lmbda=lam, corruption=corruption, severity=severity, **kw,
             )  # fmt: skip
             for r in got:
                 r["kind"] = "base" if model == base and lam is None else nic_kind(model)
@@ -1013,3 +1072,369 @@ def findings_markdown(
         ]
         lines.append("**Claim 5 (variants, at matched bpp).** " + "; ".join(parts) + ".")
     return "\n".join(f"- {line}" for line in lines)
+
+
+# --- verdicts with weight (issue #16): per-image paired effects -----------------------------------
+
+SIDES = (NIC, "bpp", "psnr")  # the NIC, JPEG2000 at its bpp, JPEG2000 at its PSNR (per image)
+UNIT_KEYS = ("dataset", "model", "kind", "corruption", "group", "severity", "image")
+ROUNDINGS = ("none", "reference")
+N_BOOT = 2000
+
+
+def _records(point: Point) -> dict[str, Mapping[str, Any]]:
+    return {str(r["id"]): r for r in point.metrics.get("per_image", [])}
+
+
+def unit_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Per-image values of every pair of a study, long form: one row per (dataset, model, kind,
+    corruption, group, severity, image, side), ``side`` one of :data:`SIDES`, with bpp, psnr,
+    psnr_wrt_clean, ``matched`` (for the ``psnr`` side: within the tolerance of the NIC's PSNR
+    on that image) and the band shares of every map, as ``<map>.<band>`` (e.g. ``D.high``,
+    ``R_rounded.high``)."""
+    out: list[dict[str, Any]] = []
+    nic_rows = [r for r in rows if r["codec"] == NIC]
+    for nic in nic_rows:
+        key = {k: nic.get(k) for k in ("dataset", "model", "corruption", "severity")}
+        j2k = [r for r in select(rows, codec=JPEG2000, **key)]
+        points = {NIC: nic["point"], "bpp": j2k[0]["point"] if j2k else None,
+                  "psnr": nic.get(PSNR_KEY)}  # fmt: skip
+        nic_recs = _records(nic["point"])
+        for side, p in points.items():
+            if p is None:
+                continue
+            for image, rec in _records(p).items():
+                unit = {**key, "kind": nic.get("kind"), "group": nic.get("group"), "image": image}
+                unit.update(side=side, bpp=rec.get("bpp"), psnr=rec.get("psnr"),
+                            psnr_wrt_clean=rec.get("psnr_wrt_clean"))  # fmt: skip
+                ref = nic_recs.get(image, {}).get("psnr")
+                got = rec.get("psnr")
+                unit["matched"] = side != "psnr" or (
+                    got is not None and ref is not None and abs(got - ref) <= PSNR_TOL + 1e-6
+                )
+                for m, bands in (rec.get("bands") or {}).items():
+                    for b, v in bands.items():
+                        unit[f"{m}.{b}"] = v
+                out.append(unit)
+    return pd.DataFrame(out)
+
+
+def paired_units(units: pd.DataFrame, matching: str, columns: Sequence[str]) -> pd.DataFrame:
+    """NIC and JPEG2000 (``matching``: "bpp" or "psnr") side by side per unit: ``<col> NIC`` and
+    ``<col> JPEG2000`` for each of ``columns``; PSNR-matched pairs out of tolerance dropped."""
+    if matching not in MATCHINGS:
+        raise UsageError(f"matching must be one of {', '.join(MATCHINGS)}, got {matching!r}")
+    if units.empty:
+        return pd.DataFrame()
+    keys = list(UNIT_KEYS)
+    cols = [c for c in columns if c in units]
+    nic = units[units["side"] == NIC][[*keys, *cols]]
+    other = units[(units["side"] == matching) & units["matched"].astype(bool)][[*keys, *cols]]
+    merged = nic.merge(other, on=keys, suffixes=(" NIC", " JPEG2000"))
+    return merged
+
+
+def _cluster(df: pd.DataFrame) -> np.ndarray:
+    return (df["dataset"].astype(str) + "/" + df["image"].astype(str)).to_numpy()
+
+
+def _strata(df: pd.DataFrame, by: str | None) -> tuple[Any, str]:
+    """Strata labels for the bootstrap, or None: a stratum with fewer than two images would be
+    resampled without any spread, so then the images are resampled unstratified."""
+    if by is None or by not in df or df[by].nunique() < 2:
+        return None, ""
+    per = df.assign(_c=_cluster(df)).groupby(by)["_c"].nunique()
+    if (per < 2).any():
+        return None, f"not stratified by {by}: a {by} with one image"
+    return df[by].astype(str).to_numpy(), ""
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One claim check: which study's rows, the measure, its per-unit effect and the sign the
+    paper predicts. ``effect(units, matching, rounded)`` returns a frame with columns
+    dataset, image, ``value`` (one paired effect per unit) and optionally ``stratum``."""
+
+    claim: str
+    measure: str
+    direction: int
+    study: str
+    spectral: bool
+    effect: Any
+    strata: str | None = None
+
+
+def _m(name: str, rounded: bool) -> str:
+    return f"{name}_rounded" if rounded else name
+
+
+def _effect_claim1(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    col = f"{_m('D', rounded)}.high"
+    w = paired_units(units[units["corruption"].isna()], matching, [col])
+    if w.empty:
+        return w
+    return w.assign(value=w[f"{col} NIC"] - w[f"{col} JPEG2000"])
+
+
+def _group_contrast(w: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
+    """Per (dataset, image, model, severity): mean ``value`` on the high-frequency corruptions
+    minus its mean on the low/medium ones (images lacking either group drop out)."""
+    keys = ["dataset", "image", "model", "severity"]
+    t = w[keys + ["group"]].assign(v=value.to_numpy(), high=w["group"] == "high")
+    m = t.groupby([*keys, "high"], dropna=False)["v"].mean().unstack("high")
+    if True not in m or False not in m:
+        return pd.DataFrame(columns=[*keys, "value"])
+    return (m[True] - m[False]).dropna().rename("value").reset_index()
+
+
+def _effect_claim2(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    w = paired_units(units[units["corruption"].notna()], matching, ["psnr", "bpp"])
+    if w.empty:
+        return w
+    if matching == "bpp":  # NIC's advantage in dB at the same rate
+        gap = w["psnr NIC"] - w["psnr JPEG2000"]
+    else:  # NIC's advantage in bits at the same PSNR: log2 of JPEG2000's bpp over the NIC's
+        gap = np.log2(w["bpp JPEG2000"] / w["bpp NIC"])
+    return _group_contrast(w, gap)
+
+
+def _effect_claim2_spectral(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    col = f"{_m('G', rounded)}.high"
+    w = paired_units(units[units["corruption"].notna()], matching, [col])
+    if w.empty:
+        return w
+    return _group_contrast(w, w[f"{col} NIC"] - w[f"{col} JPEG2000"])
+
+
+def _high(units: pd.DataFrame) -> pd.DataFrame:
+    return units[units["group"] == "high"]
+
+
+def _effect_claim3(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    w = paired_units(_high(units), matching, ["psnr_wrt_clean"])
+    if w.empty:
+        return w
+    return w.assign(value=w["psnr_wrt_clean NIC"] - w["psnr_wrt_clean JPEG2000"],
+                    stratum=w["corruption"])  # fmt: skip
+
+
+def _effect_claim3_spectral(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    col = f"{_m('R', rounded)}.high"
+    w = paired_units(_high(units), matching, [col])
+    if w.empty:
+        return w
+    return w.assign(value=w[f"{col} NIC"] - w[f"{col} JPEG2000"], stratum=w["corruption"])
+
+
+def _pruned_vs_base(w: pd.DataFrame, gap: pd.Series) -> pd.DataFrame:
+    """Per (pruned model, image): its NIC − JPEG2000 gap minus the base model's, same input."""
+    from .rate_distortion import CURVE_PRUNED
+
+    t = w.assign(gap=gap.to_numpy())
+    keys = ["dataset", "image", "corruption", "severity"]
+    base = t[t["kind"] == "base"][[*keys, "gap"]]
+    pruned = t[t["kind"] == CURVE_PRUNED]
+    m = pruned.merge(base, on=keys, suffixes=("", " base"))
+    return m.assign(value=m["gap"] - m["gap base"])
+
+
+def _effect_claim5_pruned(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    w = paired_units(units[units["corruption"].notna()], matching, ["psnr_wrt_clean"])
+    if w.empty:
+        return w
+    return _pruned_vs_base(w, w["psnr_wrt_clean NIC"] - w["psnr_wrt_clean JPEG2000"])
+
+
+def _effect_claim5_pruned_spectral(
+    units: pd.DataFrame, matching: str, rounded: bool
+) -> pd.DataFrame:
+    col = f"{_m('R', rounded)}.high"
+    w = paired_units(units[units["corruption"].notna()], matching, [col])
+    if w.empty:
+        return w
+    return _pruned_vs_base(w, w[f"{col} NIC"] - w[f"{col} JPEG2000"])
+
+
+def _effect_claim5_msssim(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    """Per (MS-SSIM model, image): TV distance of its D band shares from the MSE ladder's at its
+    own bpp on that image (ladder interpolated in log bpp), minus :data:`ARTEFACT_TV`."""
+    from .rate_distortion import CURVE_LADDER, CURVE_MSSSIM, nic_kind
+
+    m = _m("D", rounded)
+    cols = [f"{m}.{b}" for b in BAND_NAMES]
+    nic = units[(units["side"] == NIC) & units["corruption"].isna()]
+    if nic.empty or not set(cols) <= set(nic):
+        return pd.DataFrame()
+    out = []
+    kinds = nic["model"].map(lambda s: nic_kind(str(s).split(" ")[0]))
+    ladder = nic[kinds == CURVE_LADDER]
+    for _, v in nic[nic["kind"] == CURVE_MSSSIM].iterrows():
+        lad = ladder[(ladder["dataset"] == v["dataset"]) & (ladder["image"] == v["image"])]
+        lad = lad.drop_duplicates("model")
+        if len(lad) < 1:
+            continue
+        lad = lad.rename(columns=dict(zip(cols, BAND_NAMES, strict=True)))
+        at, _ = interpolate_shares(lad[["bpp", *BAND_NAMES]], float(v["bpp"]))
+        own = {b: v[c] for b, c in zip(BAND_NAMES, cols, strict=True)}
+        out.append({"dataset": v["dataset"], "image": v["image"], "model": v["model"],
+                    "value": tv_distance(own, at) - ARTEFACT_TV})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("1", "high-band share of D, NIC − JPEG2000", 1, "d", True, _effect_claim1,
+              "dataset"),
+    ClaimSpec("2", "NIC − JPEG2000 (dB at matched bpp; log2 bpp ratio at matched PSNR), high "
+              "minus low/medium corruptions", -1, "gr", False, _effect_claim2),
+    ClaimSpec("2", "high-band share of G, NIC − JPEG2000, high minus low/medium corruptions", 1,
+              "gr", True, _effect_claim2_spectral),
+    ClaimSpec("2 (trend)", "as claim 2, every severity of the trend study", -1, "trend", False,
+              _effect_claim2),
+    ClaimSpec("3", "PSNR w.r.t. clean, NIC − JPEG2000, high-frequency corruptions (dB)", 1,
+              "gr", False, _effect_claim3, "stratum"),
+    ClaimSpec("3", "high-band share of R, NIC − JPEG2000, high-frequency corruptions", -1, "gr",
+              True, _effect_claim3_spectral, "stratum"),
+    ClaimSpec("3 (trend)", "as claim 3 (PSNR w.r.t. clean), every severity of the trend study",
+              1, "trend", False, _effect_claim3, "stratum"),
+    ClaimSpec("5 (pruned)", "PSNR w.r.t. clean on the noise, NIC − JPEG2000: pruned minus base "
+              "(dB)", 1, "variants", False, _effect_claim5_pruned),
+    ClaimSpec("5 (pruned)", "high-band share of R on the noise, NIC − JPEG2000: pruned minus "
+              "base", -1, "variants", True, _effect_claim5_pruned_spectral),
+    ClaimSpec("5 (MS-SSIM)", f"TV of D band shares from the MSE ladder at the same bpp, minus "
+              f"{ARTEFACT_TV:g}", 1, "variants+d", True, _effect_claim5_msssim),
+)  # fmt: skip
+
+
+def claim_checks(
+    studies: Mapping[str, Sequence[Mapping[str, Any]]],
+    specs: Sequence[ClaimSpec] = CLAIMS,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every claim check of :data:`CLAIMS` under both matchings and, for spectral measures, both
+    roundings: mean paired effect, seeded cluster-bootstrap 95 % interval over images (strata:
+    dataset for claim 1, corruption for claim 3, see :func:`_strata`), n (paired values) and
+    images, verdict (interval only, :func:`stats.verdict`), images needed and method.
+
+    ``studies`` maps "d", "gr", "trend", "variants" to the rows of those studies (missing or
+    empty: the claim is not testable here). The MS-SSIM check compares a NIC with the MSE
+    ladder of "d" (no JPEG2000), so it has one matching ("–").
+    """
+    units = {k: unit_table(v) for k, v in studies.items() if v}
+    out = []
+    for spec in specs:
+        parts = [units[k] for k in spec.study.split("+") if k in units]
+        u = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        own = spec.effect is _effect_claim5_msssim
+        for matching in ("–",) if own else MATCHINGS:
+            for rounding in ROUNDINGS if spec.spectral else ("n/a",):
+                rec: dict[str, Any] = {"claim": spec.claim, "measure": spec.measure,
+                                       "matching": matching, "rounding": rounding}  # fmt: skip
+                eff = (
+                    spec.effect(u, matching if not own else "bpp", rounding == "reference")
+                    if not u.empty
+                    else pd.DataFrame()
+                )
+                if eff.empty or "value" not in eff:
+                    out.append({**rec, "verdict": "not testable here", "n": 0, "n_images": 0})
+                    continue
+                strata, note = _strata(
+                    eff.assign(_s=eff[spec.strata]) if spec.strata else eff,
+                    "_s" if spec.strata else None,
+                )
+                note = note.replace("_s", spec.strata or "")
+                check = stats.Claim(
+                    spec.claim, spec.direction, eff["value"].to_numpy(dtype=float),
+                    strata=strata, clusters=_cluster(eff),
+                    strata_label=spec.strata if spec.strata != "stratum" else "corruption",
+                ).check(n_boot=n_boot, seed=seed)  # fmt: skip
+                e = check.estimate
+                out.append({
+                    **rec, "effect": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                    "n": e.n, "n_images": e.n_clusters, "verdict": check.verdict,
+                    "images_needed": check.images_needed,
+                    "method": e.method + (f"; {note}" if note else ""),
+                })  # fmt: skip
+    cols = ["claim", "measure", "matching", "rounding", "effect", "ci_low", "ci_high", "n",
+            "n_images", "verdict", "images_needed", "method"]  # fmt: skip
+    table = pd.DataFrame(out).reindex(columns=cols)
+    table["images_needed"] = table["images_needed"].astype("Int64")
+    return table
+
+
+def verdict_grid(checks: pd.DataFrame) -> pd.DataFrame:
+    """One row per (claim, measure), one verdict column per (matching, rounding) present."""
+    if checks.empty:
+        return checks
+    t = checks.assign(col=checks["matching"].map(lambda m: f"matched {m}" if m != "–" else "")
+                      + checks["rounding"].map({"none": ", unrounded", "reference":
+                                                ", rounded", "n/a": ""}))  # fmt: skip
+    t["col"] = t["col"].str.strip(", ").replace("", "NIC vs NIC")
+    wide = t.pivot_table(index=["claim", "measure"], columns="col", values="verdict",
+                         aggfunc="first", sort=False)  # fmt: skip
+    order = [c for c in ("matched bpp, unrounded", "matched bpp, rounded", "matched bpp",
+                         "matched psnr, unrounded", "matched psnr, rounded", "matched psnr",
+                         "NIC vs NIC") if c in wide]  # fmt: skip
+    return wide[order].reset_index().fillna("–")
+
+
+def old_verdicts(checks: Mapping[str, Sequence[bool]]) -> dict[str, str]:
+    """The point-estimate verdicts the chapter gave before issue #16 (``findings.verdict`` of
+    each claim's checks), with how many checks passed."""
+    return {k: f"{verdict(list(v))} ({int(sum(v))} of {len(v)})" for k, v in checks.items()}
+
+
+def _fmt_effect(r: Mapping[str, Any]) -> str:
+    if not (isinstance(r.get("effect"), float) and math.isfinite(r["effect"])):
+        return "no paired values"
+    lo, hi = r["ci_low"], r["ci_high"]
+    ci = f"[{lo:+.3g}, {hi:+.3g}]" if math.isfinite(lo) else "(no interval)"
+    return f"{r['effect']:+.3g} {ci}, {r['n']} values on {r['n_images']} image(s)"
+
+
+def changes_markdown(checks: pd.DataFrame, old: Mapping[str, str]) -> str:
+    """Bullets: where a claim's verdict at matched bpp without rounding (the chapter's former
+    setting) differs from its former point-estimate verdict (``old``: claim -> words, see
+    :func:`old_verdicts`, keyed like :data:`CLAIMS`' claims), where matched PSNR and matched
+    bpp disagree, and where the rounding changes the verdict."""
+    lines = []
+    primary = {c: checks.loc[checks["claim"] == c, "measure"].iloc[0] for c in checks["claim"]}
+    former = checks[(checks["matching"].isin(["bpp", "–"])) & (checks["rounding"] != "reference")]
+    for _, r in former.iterrows():
+        was = old.get(str(r["claim"]))
+        if was is None or r["measure"] != primary[r["claim"]]:
+            continue
+        same = was.split(" (")[0] == r["verdict"]
+        lines.append(
+            f"Claim {r['claim']}: was **{was}** (point estimates), now **{r['verdict']}** "
+            f"({r['measure']}, {_fmt_effect(r)})" + ("; unchanged." if same else ".")
+        )
+    keys = ["claim", "measure", "rounding"]
+    both = checks[checks["matching"].isin(MATCHINGS)]
+    for _, g in both.groupby(keys, sort=False):
+        if g["matching"].nunique() < 2:
+            continue
+        b = g[g["matching"] == "bpp"].iloc[0]
+        p = g[g["matching"] == "psnr"].iloc[0]
+        if b["verdict"] != p["verdict"]:
+            rnd = {"n/a": "", "none": ", unrounded", "reference": ", rounded"}[b["rounding"]]
+            lines.append(
+                f"Claim {b['claim']} ({b['measure']}{rnd}): **{b['verdict']}** at matched bpp "
+                f"({_fmt_effect(b)}) but **{p['verdict']}** at matched PSNR ({_fmt_effect(p)}): "
+                "the bpp comparison also carries the two codecs' different coding efficiency; "
+                "at the same PSNR only where the error goes (or what the same fidelity costs) "
+                "is compared."
+            )
+    spectral = checks[checks["rounding"].isin(ROUNDINGS)]
+    for _, g in spectral.groupby(["claim", "measure", "matching"], sort=False):
+        if g["rounding"].nunique() < 2:
+            continue
+        a = g[g["rounding"] == "none"].iloc[0]
+        c = g[g["rounding"] == "reference"].iloc[0]
+        if a["verdict"] != c["verdict"]:
+            lines.append(
+                f"Claim {a['claim']} ({a['measure']}, matched {a['matching']}): "
+                f"**{a['verdict']}** unrounded ({_fmt_effect(a)}), **{c['verdict']}** with the "
+                f"reference code's rounding ({_fmt_effect(c)})."
+            )
+    return "\n".join(f"- {line}" for line in lines) or "- No verdict changes."

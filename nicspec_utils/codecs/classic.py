@@ -120,8 +120,37 @@ class Jpeg2000Codec(_PillowCodec):
     OPTIONS = {"num_resolutions": 6}
 
     def __init__(self, **options: Any) -> None:
+        # ``target_psnr`` ((id, dB) pairs) and ``psnr_tol``: per-image PSNR matching (ratematch)
+        target, tol = options.pop("target_psnr", None), options.pop("psnr_tol", None)
         super().__init__(**options)
         self.version = _pil_version("jpg_2000", "OpenJPEG")
+        self.psnr_targets: Any = None
+        if target is not None:
+            from .ratematch import PSNR_TOL, PsnrTargets
+
+            self.psnr_targets = PsnrTargets(target, PSNR_TOL if tol is None else tol)
+        elif tol is not None:
+            raise UsageError("jpeg2000: psnr_tol needs target_psnr")
+
+    def config(self) -> dict[str, Any]:
+        """The options; with PSNR targets, these instead of a compression ratio."""
+        cfg = super().config()
+        if self.psnr_targets is not None:
+            cfg.pop(self.knob.param, None)  # type: ignore[union-attr]
+            cfg.update(self.psnr_targets.config())
+        return cfg
+
+    def at(self, value: float) -> Codec:
+        """A copy at compression ratio ``value`` (without PSNR targets)."""
+        new = super().at(value)
+        new.psnr_targets = None  # type: ignore[attr-defined]
+        return new
+
+    def compress(self, image: np.ndarray) -> CodecResult:
+        """Code ``image``; with PSNR targets, the next image at its target (ratematch)."""
+        if self.psnr_targets is not None:
+            return self.psnr_targets.compress(self, image)
+        return super().compress(image)
 
     def for_bpp(self, bpp: float) -> Codec:
         """The codec at compression ratio 24 / bpp (JPEG2000's own rate control)."""

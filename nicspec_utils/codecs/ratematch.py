@@ -7,6 +7,11 @@
   image gets its *own* setting, the one whose bpp is nearest the target for that image
   (per-image matching; the setting used is in ``CodecResult.setting``). JPEG2000 is the
   exception: its ``bpp=`` sets the compression ratio 24 / bpp directly, for every image.
+* :class:`PsnrTargets` (JPEG2000's codec option ``target_psnr``) matches the *quality* instead:
+  image by image, the compression ratio whose PSNR w.r.t. the codec's input (8-bit RGB, as
+  :mod:`nicspec_utils.evaluate` measures it) lies within ``psnr_tol`` dB (0.05) of that image's
+  target. A target out of reach is not an error: the image is coded at the nearest reachable
+  ratio and stays *unmatched*, which :func:`psnr_misses` reports in one line per image.
 """
 
 from __future__ import annotations
@@ -184,3 +189,144 @@ class RateTargetCodec(Codec):
     def decode(self, bitstream: bytes) -> np.ndarray:
         """Decode with the base codec."""
         return self.base.decode(bitstream)
+
+
+# --- matching a PSNR, image by image ------------------------------------------------------------
+
+PSNR_TOL = 0.05
+
+
+def _psnr_8bit(reconstruction: np.ndarray, image: np.ndarray) -> float:
+    """PSNR w.r.t. the codec's input exactly as :mod:`evaluate` records it (8-bit levels)."""
+    from ..metrics import levels_8bit, psnr
+
+    return float(psnr(levels_8bit(reconstruction), image))
+
+
+def search_psnr(
+    knob: Knob,
+    evaluate: Callable[[float | int], float],
+    target: float,
+    *,
+    tol: float = PSNR_TOL,
+    max_iter: int = 40,
+) -> tuple[float | int, float, bool]:
+    """The knob value whose ``evaluate`` (a PSNR, falling as the knob's bpp falls) is nearest
+    ``target`` dB: bisection over the knob's accepted range (log scale for a log knob) until
+    within ``tol`` dB. Returns (value, PSNR, matched); matched is False when no value tried came
+    within ``tol`` (a target beyond the range's end points, or a jump in the curve)."""
+    seen: dict[float | int, float] = {}
+
+    def f(v: float | int) -> float:
+        if v not in seen:
+            seen[v] = float(evaluate(v))
+        return seen[v]
+
+    lo, hi = (knob.lo, knob.hi)
+    a, b = (math.log(lo), math.log(hi)) if knob.log else (lo, hi)
+    if not knob.increasing:  # t = 0: fewest bits, t = 1: most bits
+        a, b = b, a
+
+    def value(t: float) -> float | int:
+        u = a + (b - a) * t
+        v = min(max(math.exp(u) if knob.log else u, lo), hi)
+        return int(round(v)) if knob.integer else v
+
+    t_lo, t_hi = 0.0, 1.0
+    p_lo, p_hi = f(value(t_lo)), f(value(t_hi))
+    if p_lo - tol <= target <= p_hi + tol:
+        for _ in range(max_iter):
+            if any(abs(p - target) <= tol for p in seen.values()):
+                break
+            mid = (t_lo + t_hi) / 2
+            pm = f(value(mid))
+            if pm >= target:
+                t_hi = mid
+            else:
+                t_lo = mid
+    best = min(seen.items(), key=lambda c: (abs(c[1] - target), c[0]))
+    return best[0], best[1], abs(best[1] - target) <= tol
+
+
+class PsnrTargets:
+    """Per-image PSNR targets of one evaluation, in the order its images are coded.
+
+    ``targets``: ``(image id, PSNR dB)`` pairs in the order of the evaluation's image ids (the
+    NIC entry's records, see ``spectral_analysis.psnr_matched_j2k``); the ids only label the
+    configuration and the messages, the order assigns the targets. Each :meth:`compress` codes
+    the next image at the setting whose PSNR is nearest its target (:func:`search_psnr`).
+    """
+
+    def __init__(self, targets: Any, tol: float = PSNR_TOL) -> None:
+        try:
+            pairs = [(str(i), float(p)) for i, p in targets]
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"target_psnr must be (image id, PSNR) pairs, got {targets!r}"
+            ) from None
+        if not pairs:
+            raise UsageError("target_psnr needs at least one (image id, PSNR) pair")
+        bad = [f"{i}: {p}" for i, p in pairs if not math.isfinite(p) or p <= 0]
+        if bad:
+            raise UsageError(f"target_psnr must be positive finite dB, got {', '.join(bad)}")
+        if not 0 < float(tol) < 10:
+            raise UsageError(f"psnr_tol must be in (0, 10) dB, got {tol}")
+        self.targets = [(i, round(p, 6)) for i, p in pairs]
+        self.tol = float(tol)
+        self.cursor = 0
+
+    def config(self) -> dict[str, Any]:
+        """What enters the codec's configuration (and so the results store's key)."""
+        return {
+            "target_psnr": [[i, p] for i, p in self.targets],
+            "psnr_tol": self.tol,
+            "rate_control": "per-image PSNR",
+        }
+
+    def compress(self, codec: Codec, image: np.ndarray) -> CodecResult:
+        """Code ``image`` (the next one of the evaluation) with ``codec`` at its target PSNR."""
+        if self.cursor >= len(self.targets):
+            raise UsageError(f"{codec.name}: more images than PSNR targets ({len(self.targets)})")
+        _, target = self.targets[self.cursor]
+        self.cursor += 1
+        image = check_image(image)
+        results: dict[float | int, CodecResult] = {}
+
+        def psnr_at(v: float | int) -> float:
+            results[v] = codec.at(v).compress(image)
+            return _psnr_8bit(results[v].reconstruction, image)
+
+        assert codec.knob is not None
+        setting, _, _ = search_psnr(codec.knob, psnr_at, target, tol=self.tol)
+        return results[setting]
+
+
+def psnr_misses(
+    records: Sequence[dict[str, Any]],
+    targets: Sequence[tuple[str, float]],
+    tol: float = PSNR_TOL,
+    codec: str = "JPEG2000",
+) -> list[str]:
+    """One line per image whose recorded PSNR is not within ``tol`` dB of its target (by id),
+    saying which image, the target, what was reached and why (``records``: an evaluation's
+    ``per_image``); empty when every image is matched."""
+    want = {str(i): float(p) for i, p in targets}
+    lines = []
+    for rec in records:
+        i = str(rec["id"])
+        got = rec.get("psnr")
+        if i not in want:
+            lines.append(f"{i}: no PSNR target")
+            continue
+        t = want[i]
+        if got is None:
+            lines.append(f"{i}: {codec} was lossless (infinite PSNR) for a {t:.2f} dB target")
+        elif abs(float(got) - t) > tol + 1e-6:
+            bpp = float(rec.get("bpp") or 0.0)
+            why = (
+                f"no compression ratio gives it; the nearest is {float(got):.2f} dB at "
+                f"{bpp:.3f} bpp (the PSNR jumps over the target between two neighbouring "
+                f"ratios, or the target lies beyond the ratios {codec} takes)"
+            )
+            lines.append(f"{i}: target {t:.2f} dB, reached {float(got):.2f} dB: {why}")
+    return lines
