@@ -27,7 +27,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,21 @@ MANIFEST_SAVE_INTERVAL_S = 10.0
 JOURNAL_NAME = ".manifest.journal"
 
 
+# A corruption of one's own: (HxWx3 uint8 image, severity 1..5, seeded generator) -> image.
+CorruptionFunction = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Corruption:
-    """One corruption: the paper's number (1..15), its imagecorruptions name, frequency group."""
+    """One corruption: its number (the paper's 1..15; 16 on for registered ones), its name,
+    its frequency group, and the function that applies it (None: imagecorruptions' ImageNet-C
+    formula of that name) with its version (it enters the results keys)."""
 
     number: int
     name: str
     group: str
+    function: CorruptionFunction | None = None
+    version: str = ""
 
 
 CORRUPTIONS: tuple[Corruption, ...] = (
@@ -92,6 +100,50 @@ _RNG_LOCK = threading.Lock()
 def corruption_names() -> list[str]:
     """The 15 corruption names in the paper's order."""
     return [c.name for c in CORRUPTIONS]
+
+
+def register_corruption(
+    name: str, function: CorruptionFunction, group: str, version: str = "1"
+) -> Corruption:
+    """Add a corruption of one's own: every sweep, set builder and chapter then takes it by
+    name (``all`` and the group names still mean the paper's 15). ``function`` must be a
+    module-level function (Dask workers import it by name); change ``version`` whenever its
+    output changes, so stored results are not served for the new formula."""
+    key = str(name).strip().lower().replace("-", "_")
+    if not key.isidentifier():
+        raise UsageError(f"corruption name {name!r} must be a word (letters, digits, _)")
+    if group not in GROUPS:
+        raise UsageError(f"corruption group must be one of {', '.join(GROUPS)}, got {group!r}")
+    if not callable(function):
+        raise UsageError(f"corruption {key}: its function is not callable")
+    old = _BY_NAME.get(key)
+    if old is not None and old.function is None:
+        raise UsageError(f"{key} is one of the paper's corruptions; choose another name")
+    number = old.number if old is not None else max(_BY_NUMBER) + 1
+    entry = Corruption(number, key, group, function, str(version))
+    _BY_NAME[key] = _BY_NUMBER[number] = entry
+    return entry
+
+
+def registered_corruptions() -> list[Corruption]:
+    """The corruptions added with :func:`register_corruption` (shipped with sweep tasks)."""
+    return [c for c in _BY_NAME.values() if c.function is not None]
+
+
+def restore_registered(entries: Sequence[Corruption]) -> None:
+    """Register ``entries`` in this process (a worker receiving a task)."""
+    for c in entries:
+        if _BY_NAME.get(c.name) != c:
+            register_corruption(c.name, c.function, c.group, c.version)  # type: ignore[arg-type]
+
+
+def corruption_impl(name: str) -> str:
+    """What computes a corruption, for results keys: imagecorruptions' version, or the
+    registered function's qualified name and version."""
+    c = get_corruption(name)
+    if c.function is None:
+        return imagecorruptions_version()
+    return f"{c.function.__module__}.{c.function.__qualname__} v{c.version}"
 
 
 def _choices() -> str:
@@ -215,8 +267,6 @@ def corrupt(
     severity, seed). The ImageNet-C float result is truncated to uint8 as
     :func:`imagecorruptions.corrupt` (and the ImageNet-C reference code) does.
     """
-    import imagecorruptions
-
     corruption = get_corruption(name)
     severity = _check_severity(severity)
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
@@ -230,6 +280,16 @@ def corrupt(
     image = np.ascontiguousarray(image)
     key = image_key or image_digest(image)
     call_seed = derive_seed(key, corruption.name, severity, seed)
+    if corruption.function is not None:
+        rng = np.random.default_rng(call_seed)
+        out = np.asarray(corruption.function(image.copy(), severity, rng))
+        if out.shape != image.shape:
+            raise DataError(
+                f"corruption {corruption.name} returned shape {out.shape} for {image.shape}"
+            )
+        return np.clip(out, 0, 255).astype(np.uint8) if out.dtype != np.uint8 else out
+    import imagecorruptions
+
     func = imagecorruptions.corruption_dict[corruption.name]
     # impulse_noise (scikit-image) and glass_blur (numba) draw from their own generators,
     # seeded only through this argument; without it they use fresh OS entropy.
@@ -252,12 +312,16 @@ def imagecorruptions_version() -> str:
 
 
 def _config(dataset_name: str, seed: int) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "dataset": dataset_name,
         "seed": seed,
         "imagecorruptions": imagecorruptions_version(),
         "seed_scheme": SEED_SCHEME,
     }
+    registered = {c.name: corruption_impl(c.name) for c in registered_corruptions()}
+    if registered:  # a set with corruptions of one's own records what computed them
+        config["registered"] = registered
+    return config
 
 
 def _rel(name: str, severity: int, image_id: str) -> str:

@@ -400,3 +400,35 @@ def test_corrupt_out_is_checked_before_work(
     for out in (a_file, a_file / "set"):
         with pytest.raises(DataError, match="not a folder"):
             C.build_corrupted_set(folder_dataset, ["pixelate"], [1], out, progress=False)
+
+
+def salt(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """A corruption of one's own for the registry test: salt noise, more with severity."""
+    out = image.copy()
+    mask = rng.random(image.shape[:2]) < 0.02 * severity
+    out[mask] = 255
+    return out
+
+
+def test_a_registered_corruption_runs_everywhere_by_name(tmp_path: Path) -> None:
+    from nicspec_utils import corruptions as C
+    from nicspec_utils.engines.evaluate import evaluate
+    from nicspec_utils.errors import UsageError
+
+    entry = C.register_corruption("salt", salt, "high", version="1")
+    assert entry.number == 16 and C.get_corruption("salt") == entry
+    assert "salt" not in C.parse_corruptions("all")  # "all" stays the paper's 15
+    img = np.full((40, 48, 3), 100, np.uint8)
+    a, b = C.corrupt(img, "salt", 3), C.corrupt(img, "salt", 3)
+    assert np.array_equal(a, b) and (a == 255).any()
+    assert "test_corruptions.salt v1" in C.corruption_impl("salt")
+    path = evaluate("jpeg", "kodak", ["kodim01"], "salt", 2, quality=50, out=tmp_path)
+    metrics = json.loads(path.read_text())
+    assert metrics["corruption"] == "salt" and metrics["psnr_wrt_clean"] is not None
+    C.register_corruption("salt", salt, "high", version="2")  # a new formula, a new key
+    again = evaluate("jpeg", "kodak", ["kodim01"], "salt", 2, quality=50, out=tmp_path)
+    assert again != path
+    with pytest.raises(UsageError, match="one of the paper's"):
+        C.register_corruption("fog", salt, "low")
+    with pytest.raises(UsageError, match="group"):
+        C.register_corruption("pepper", salt, "ultra")

@@ -25,11 +25,9 @@ estimate), so a bpp match compares like with like.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,7 @@ import pandas as pd
 
 from .. import stats
 from ..codecs.ratematch import PSNR_TOL, psnr_misses
+from ..engines.evaluate import Point, run_point
 from ..engines.scheduler import sweep
 from ..errors import UsageError
 from ..findings import verdict
@@ -54,72 +53,6 @@ ROW_KEYS = (
 PSNR_KEY = "psnr_matched"
 MATCHINGS = ("bpp", "psnr")
 UNMATCHED_PSNR = 99.0  # the target of a lossless NIC image: out of JPEG2000's reach, unmatched
-
-
-@dataclass
-class Point:
-    """One evaluation: its metrics and its mean spectra (keys of ``spectra.npz``)."""
-
-    metrics: dict[str, Any]
-    spectra: dict[str, np.ndarray] = field(repr=False)
-
-    @property
-    def bpp(self) -> float:
-        """Mean bits per pixel."""
-        return float(self.metrics["bpp"])
-
-
-def load_point(metrics_path: str | Path) -> Point:
-    """Read a finished evaluation (metrics.json and the spectra.npz beside it)."""
-    path = Path(metrics_path)
-    metrics = json.loads(path.read_text())
-    with np.load(path.parent / metrics.get("spectra", "spectra.npz")) as z:
-        spectra = {k: np.asarray(z[k]) for k in z.files}
-    return Point(metrics, spectra)
-
-
-def run_point(
-    codec: str,
-    dataset: str,
-    ids: Sequence[str],
-    *,
-    corruption: str | None = None,
-    severity: int | None = None,
-    bpp: float | None = None,
-    lmbda: float | None = None,
-    seed: int = 0,
-    estimate: bool = False,
-    out: str | Path | None = None,
-    target_psnr: Sequence[tuple[str, float]] | None = None,
-) -> Point:
-    """Evaluate (cached) one codec: a NIC model ``nic:<name>`` (``lmbda``: the lambda of a
-    variable-rate model), JPEG2000 at ``bpp`` or JPEG2000 at per-image ``target_psnr``
-    ((image id, dB) pairs in the order of ``ids``; a NaN target, from a placeholder of this
-    round, makes the evaluation wait for the next round)."""
-    from ..engines import evaluate as ev
-
-    is_nic = codec.startswith("nic:")
-    options: dict[str, Any] = {"lmbda": float(lmbda)} if lmbda is not None else {}
-    if target_psnr is not None:
-        if any(math.isnan(float(p)) for _, p in target_psnr):
-            bpp = math.nan  # the engine's "blocked" rate target: computed in the next round
-        else:
-            options["target_psnr"] = [[str(i), float(p)] for i, p in target_psnr]
-            bpp = None
-    path = ev.evaluate(
-        codec,
-        dataset,
-        image_ids=list(ids),
-        corruption=corruption,
-        severity=severity if corruption else None,
-        bpp=None if is_nic else bpp,
-        codec_options=options or None,
-        seed=seed,
-        out=out,
-        estimate=bool(estimate) and is_nic,
-        progress=False,
-    )
-    return load_point(path)
 
 
 def rate_matched_j2k(nic: Point, dataset: str, ids: Sequence[str], **kw: Any) -> Point:
@@ -170,7 +103,7 @@ def psnr_report(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def parse_variant(spec: str, default_lmbda: float | None = None) -> tuple[str, float | None]:
     """``"sh-vr-mse@0.0067"`` -> ``("sh-vr-mse", 0.0067)``; a variable-rate model named without
     ``@`` takes ``default_lmbda``; a fixed-rate model takes none."""
-    from .rate_distortion import CURVE_VR, nic_kind
+    from ..labels import CURVE_VR, nic_kind
 
     name, sep, lam = spec.strip().partition("@")
     name = name.strip().removeprefix("nic:")
@@ -214,7 +147,7 @@ def pair_rows(
     """One NIC model (real entropy coding) and JPEG2000 at its bpp on the same inputs: two rows
     (:data:`ROW_KEYS`); with ``psnr_match`` the NIC row also holds, under :data:`PSNR_KEY`,
     JPEG2000 matched to its PSNR image by image (:func:`psnr_matched_j2k`)."""
-    from .rate_distortion import group_of
+    from ..corruptions import group_of
 
     ckw = {"corruption": corruption, "severity": severity if corruption else None, **kw}
     nic = run_point(f"nic:{model}", dataset, ids, lmbda=lmbda, estimate=False, **ckw)
@@ -534,7 +467,7 @@ def variant_study(
 ) -> list[dict[str, Any]]:
     """The base model and each ``(model, lmbda)`` variant on clean and on ``noise`` inputs, each
     with JPEG2000 rate-matched to *that* model's bpp; rows also carry the model's ``kind``."""
-    from .rate_distortion import nic_kind
+    from ..labels import nic_kind
 
     rows = []
     for model, lam in [(base, None), *variants]:
@@ -594,7 +527,7 @@ def claim5_checks(table: pd.DataFrame, base: str) -> pd.DataFrame:
     than :data:`ARTEFACT_TV` (total variation) from the MSE ladder's at the same bpp (from the base
     model's when no ladder column is there). Columns: model, check, value, threshold, holds.
     """
-    from .rate_distortion import CURVE_MSSSIM, CURVE_PRUNED
+    from ..labels import CURVE_MSSSIM, CURVE_PRUNED
 
     b = table[table["model"] == base].iloc[0]
     out = []
@@ -741,7 +674,7 @@ def plot_d_profiles(rows: Sequence[Mapping[str, Any]]) -> Any:
     model's bpp dashed."""
     import matplotlib.pyplot as plt
 
-    from .rate_distortion import dataset_label
+    from ..labels import dataset_label
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -865,7 +798,7 @@ def browser_panels(
 
 
 def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser:
-    from .rate_distortion import corruption_info
+    from ..corruptions import corruption_info
 
     measures_of = {True: ("D",), False: ("G", "R")}
     scales = {}
@@ -903,7 +836,8 @@ def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser
 
 
 def _condition_label(dataset: str, corruption: str | None) -> str:
-    from .rate_distortion import corruption_info, dataset_label
+    from ..corruptions import corruption_info
+    from ..labels import dataset_label
 
     ds = dataset_label(dataset).split(" (")[0]
     if corruption is None:
@@ -1022,7 +956,7 @@ def findings_markdown(
 ) -> str:
     """Markdown bullets stating the executed numbers behind each claim's verdict (inputs: the
     ``claim*_table`` results, :func:`trend_ratios` and :func:`claim5_checks`)."""
-    from .rate_distortion import dataset_label
+    from ..labels import dataset_label
 
     lines = []
     if len(c1):
@@ -1228,7 +1162,7 @@ def _effect_claim3_spectral(units: pd.DataFrame, matching: str, rounded: bool) -
 
 def _pruned_vs_base(w: pd.DataFrame, gap: pd.Series) -> pd.DataFrame:
     """Per (pruned model, image): its NIC − JPEG2000 gap minus the base model's, same input."""
-    from .rate_distortion import CURVE_PRUNED
+    from ..labels import CURVE_PRUNED
 
     t = w.assign(gap=gap.to_numpy())
     keys = ["dataset", "image", "corruption", "severity"]
@@ -1258,7 +1192,7 @@ def _effect_claim5_pruned_spectral(
 def _effect_claim5_msssim(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
     """Per (MS-SSIM model, image): TV distance of its D band shares from the MSE ladder's at its
     own bpp on that image (ladder interpolated in log bpp), minus :data:`ARTEFACT_TV`."""
-    from .rate_distortion import CURVE_LADDER, CURVE_MSSSIM, nic_kind
+    from ..labels import CURVE_LADDER, CURVE_MSSSIM, nic_kind
 
     m = _m("D", rounded)
     cols = [f"{m}.{b}" for b in BAND_NAMES]

@@ -94,7 +94,7 @@ def check_corruption(corruption: str | None, severity: int | None) -> tuple[str 
 def _corruption_config(name: str, severity: int, seed: int) -> dict[str, Any]:
     from .. import corruptions
 
-    impl = getattr(corruptions, "imagecorruptions_version", lambda: "imagecorruptions")()
+    impl = corruptions.corruption_impl(name)
     scheme = getattr(corruptions, "SEED_SCHEME", "")
     return {"name": name, "severity": severity, "seed": seed, "impl": impl, "seed_scheme": scheme}
 
@@ -504,10 +504,20 @@ def run_point(
     seed: int = 0,
     estimate: bool = False,
     out: str | Path | None = None,
+    target_psnr: Sequence[tuple[str, float]] | None = None,
 ) -> Point:
     """Evaluate (cached) one codec on ``ids``: a NIC ``nic:<name>`` (``lmbda``: the lambda of a
-    variable-rate model; ``estimate``: the likelihood rate) or a classic codec at ``bpp``."""
+    variable-rate model; ``estimate``: the likelihood rate), a classic codec at ``bpp``, or
+    JPEG2000 at per-image ``target_psnr`` ((image id, dB) pairs in the order of ``ids``; a NaN
+    target, from a placeholder of this round, makes the evaluation wait for the next round)."""
     neural = is_neural_codec(codec)
+    options: dict[str, Any] = {"lmbda": float(lmbda)} if lmbda is not None else {}
+    if target_psnr is not None:
+        if any(math.isnan(float(p)) for _, p in target_psnr):
+            bpp = math.nan  # the engine's "blocked" rate target: computed in the next round
+        else:
+            options["target_psnr"] = [[str(i), float(p)] for i, p in target_psnr]
+            bpp = None
     path = evaluate(
         codec,
         dataset,
@@ -515,7 +525,7 @@ def run_point(
         corruption=corruption,
         severity=severity if corruption else None,
         bpp=None if neural else bpp,
-        codec_options={"lmbda": float(lmbda)} if lmbda is not None else None,
+        codec_options=options or None,
         seed=seed,
         out=out,
         estimate=bool(estimate) and neural,
@@ -601,7 +611,9 @@ def evaluate_entry(
             "codec_options": codec_options, "seed": seed, "out": out, "estimate": estimate,
             "limit": None, "progress": False, "batch_size": batch_size,
         }  # fmt: skip
-        collector.submit(plan.key, run_task, task)
+        from ..corruptions import registered_corruptions
+
+        collector.submit(plan.key, run_task, task, registered_corruptions())
         return _placeholder(collector, plan.key, codec.name, dataset, plan.ids, corruption,
                             severity, None, codec.version)  # fmt: skip
     return run_with_codec(
@@ -618,9 +630,13 @@ def evaluate_entry(
     )
 
 
-def run_task(task: dict[str, Any]) -> str:
-    """One store entry computed in a worker (the engine's task); returns its key."""
+def run_task(task: dict[str, Any], registered: Sequence[Any] = ()) -> str:
+    """One store entry computed in a worker (the engine's task); returns its key.
+    ``registered``: the client's corruptions of its own, registered here too."""
+    from ..corruptions import restore_registered
+
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # compressai's, on load
+    restore_registered(registered)
     _, metrics, _ = evaluate_entry(**task)
     return str(metrics["key"])
 
