@@ -349,7 +349,3 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     atomic_write_json(timings_path, timings)
     out = build_html() if html else EXECUTED
     return {"timings": timings, "output": str(out)}
-
-
-
-

@@ -551,12 +551,6 @@ def catalogue() -> list[tuple[str, str, str]]:
     return rows
 
 
-
-
-
-
-
-
 def load_rgb_tensor_batch(dataset: Dataset, image_ids: Sequence[str]) -> np.ndarray:
     """Load several same-size images as an NxHxWx3 uint8 array."""
     arrays = [dataset.load(i) for i in image_ids]

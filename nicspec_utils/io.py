@@ -60,7 +60,7 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove our own temporaries (``.NAME.PID.XXXX.tmp``) left in ``folder`` by a killed writer:
     those whose writer process is gone, or older than an hour. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     now = time.time()
     try:
         entries = list(os.scandir(folder))
@@ -273,7 +273,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     images (the size is checked from the header, before any pixel is decoded)."""
     p = Path(path)
     with _opened(p) as img:
-        sixteen = any(";16" in str(getattr(t, "args", "")) for t in img.tile)
+        sixteen = any(";16" in str(getattr(t, "args", "")) for t in getattr(img, "tile", []))
         img.load()
         arr = to_rgb_uint8(img, name=p.name, sixteen_bit=sixteen)
     h, w = arr.shape[:2]

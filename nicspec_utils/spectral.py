@@ -150,7 +150,8 @@ def _float32_image(img: np.ndarray) -> np.ndarray:
 def _rounded_luma_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """(3, 65536) float32: ``LUMA[c] * round(norm_c(ka) - norm_c(kb))`` at ``ka * 256 + kb``."""
     levels = (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float64)
-    norm = Normalisation(mean, std).apply(np.repeat(levels[:, None], 3, axis=1))  # (256, 3)
+    normalisation = Normalisation(mean, std)  # type: ignore[arg-type]
+    norm = normalisation.apply(np.repeat(levels[:, None], 3, axis=1))  # (256, 3)
     diff = np.round(norm[:, None, :] - norm[None, :, :])  # (ka, kb, c), as the float64 path
     table = (diff * np.asarray(LUMA, dtype=np.float64)).astype(np.float32)
     return np.ascontiguousarray(table.reshape(65536, 3).T)
@@ -333,7 +334,8 @@ def frequency_grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     h, w = shape[:2]
     fy = (np.arange(h) - h // 2) / h
     fx = (np.arange(w) - w // 2) / w
-    return np.meshgrid(fy, fx, indexing="ij")
+    gy, gx = np.meshgrid(fy, fx, indexing="ij")
+    return gy, gx
 
 
 def radial_frequency(shape: tuple[int, ...]) -> np.ndarray:

@@ -815,7 +815,9 @@ def closed_form_shift(
     }  # fmt: skip
 
     def compute() -> list[dict[str, Any]]:
-        blocks = {name: ([], []) for name in corruptions}
+        blocks: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+            name: ([], []) for name in corruptions
+        }
         for name in corruptions:
             for clean, bad in _pairs(dataset, ids, name, severity, seed):
                 xb = _channel_blocks(clean, pca.size)

@@ -28,14 +28,15 @@ def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> 
     from ..engines.evaluate import evaluate
 
     path = evaluate(codec, "kodak", limit=limit, progress=progress, **kw)
-    return read_json(path)
+    metrics: dict[str, Any] = read_json(path) or {}
+    return metrics
 
 
 def candidate_names(paths: list[Path]) -> dict[str, Path]:
     """Shipped model name -> candidate checkpoint (its metadata's ``name``); one-line errors."""
     from .models import read_checkpoint_meta, shipped_models
 
-    shipped, out = shipped_models(), {}
+    shipped, out = shipped_models(), {}  # type: dict[str, Any], dict[str, Path]
     for path in paths:
         name = read_checkpoint_meta(path).get("name")
         if name not in shipped:
@@ -440,8 +441,6 @@ def report(
     return {"rows": rows, "bars": bars, "table": tables}
 
 
-
-
 def shipped_bars() -> list[dict[str, Any]]:
     """The quality bars recorded in the shipped manifest (empty without one)."""
     from .models import read_manifest
@@ -509,9 +508,3 @@ def ship(checkpoint: Path, log: Path | None = None, replace: bool = False) -> Pa
             save_file(load_file(str(checkpoint)), str(tmp), {"nicspec": json.dumps(meta)})
     write_log(shipped_log, earlier + later)
     return target
-
-
-
-
-
-

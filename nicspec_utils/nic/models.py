@@ -31,9 +31,10 @@ class FiLM(nn.Module):
 
     def __init__(self, channels: int, hidden: int = 64) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 2 * channels))
-        nn.init.zeros_(self.net[-1].weight)  # identity at initialisation
-        nn.init.zeros_(self.net[-1].bias)
+        last = nn.Linear(hidden, 2 * channels)
+        nn.init.zeros_(last.weight)  # identity at initialisation
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), last)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.net(cond).chunk(2, dim=1)
@@ -93,7 +94,7 @@ class VariableRateScaleHyperprior(nn.Module):
         return next(self.parameters()).device
 
     def _run(self, name: str, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        films = self.film[name]
+        films: nn.ModuleDict = self.film[name]  # type: ignore[assignment]
         for i, layer in enumerate(getattr(self.base, name)):
             x = layer(x)
             if str(i) in films:
@@ -343,7 +344,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
         )
     # nn.Module's loader, not CompressAI's override: the coder tables are rebuilt by update().
     nn.Module.load_state_dict(model, {k: v.float() for k, v in state.items()}, strict=False)
-    model.update(force=True)
+    model.update(force=True)  # type: ignore[operator]
     model.to(device).eval()
     return model, meta
 

@@ -559,7 +559,7 @@ def train(
                 lmbda = torch.exp(lo + (hi - lo) * torch.rand(batch_size, generator=lmbda_gen))
                 lmbda = lmbda.to(device)
             else:
-                lmbda = float(recipe["lmbda"])
+                lmbda = float(recipe["lmbda"])  # type: ignore[assignment]
             terms = rate_distortion(model, x, lmbda, metric, vr)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -677,7 +677,3 @@ def _sources_first(names: list[str], recipes: dict[str, Recipe]) -> list[str]:
     for name in names:
         visit(name, ())
     return ordered
-
-
-
-
