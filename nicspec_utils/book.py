@@ -269,7 +269,8 @@ def build_html(builder: str = "html") -> Path:
     script = Path(sys.executable).parent / "jupyter-book"
     if not script.exists():
         raise UsageError("jupyter-book is not installed: pip install -e '.[book]'")
-    cmd = [str(script), "build", str(REPO), "--builder", builder]
+    # Warnings are errors: a missing glue key or a broken cross-reference fails the build.
+    cmd = [str(script), "build", str(REPO), "--builder", builder, "-W", "--keep-going"]
     url = repository_url()
     config = write_build_config(url, repository_branch()) if url else None
     if config is not None:

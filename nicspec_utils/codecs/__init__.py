@@ -25,6 +25,7 @@ Variable-rate NIC models take ``lmbda=`` (``quality=`` is accepted as the same t
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import UsageError
@@ -80,6 +81,7 @@ def codec_names() -> list[str]:
     return [*CLASSIC, *(f"zoo:{a}" for a in ZOO_ARCHS), "checkpoint:PATH", "nic:NAME"]
 
 
+DEVICE_ENV = "NICSPEC_DEVICE"
 JPEG2000_ENV = "NICSPEC_JPEG2000"
 JPEG2000_PATHS = {"pillow": "jpeg2000", "ffmpeg": "jpeg2000-ffmpeg"}
 
@@ -107,6 +109,9 @@ def _create(name: str, **options: Any) -> Codec:
     if name in CLASSIC:
         return CLASSIC[name](**options)
     if name.startswith(PREFIXES):
+        # NICSPEC_DEVICE (e.g. cuda) sets where neural codecs run unless an option says; set it
+        # on the client, so the device enters the results key the tasks are planned under.
+        options.setdefault("device", os.environ.get(DEVICE_ENV, "").strip() or "cpu")
         from . import neural
 
         prefix, _, rest = name.partition(":")
