@@ -15,7 +15,7 @@ PIP_FLAGS ?= $(if $(CI),--progress-bar off,)
 PYTEST_ARGS ?=
 BOOK_FLAGS ?=
 PROFILE ?= quick
-LINT_PATHS := nicspec_utils tests book/_ext
+LINT_PATHS := nicspec_utils tests book/_ext scripts
 
 # Stamps: each records that the venv holds one set of extras for this pyproject.toml. A changed
 # pyproject.toml (or a deleted venv) reinstalls; otherwise a rerun does nothing.
@@ -47,13 +47,13 @@ export MKL_NUM_THREADS ?= 1
 .PHONY: help book chapters test test-slow site-test lint venv venv-book clean distclean
 
 help:
-	@echo "make book       build the book into _build/html (creates $(VENV) with .[dev])"
+	@echo "make book       build the book into _build/html (PROFILE=smoke|paper: _build/html-PROFILE)"
 	@echo "make test       ruff check + pytest, slow/network tests deselected (creates $(VENV))"
 	@echo "make test-slow  only the slow tests (pytest -m slow)"
 	@echo "make site-test  build the $(SITE_PROFILE) book without the data mirror, open every page in"
 	@echo "                headless Chromium (pytest -m site)"
 	@echo "make chapters   execute the chapters only (papermill), no site; PROFILE=, NO_MIRROR=1"
-	@echo "make lint       ruff check $(LINT_PATHS)"
+	@echo "make lint       ruff check + format --check ($(LINT_PATHS), the notebooks), mypy"
 	@echo "make clean      remove _build and caches;  make distclean: also $(VENV)"
 	@echo "data mirror: NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}"
 
@@ -80,8 +80,13 @@ $(STAMP_SITE): pyproject.toml $(STAMP_BOOK)
 venv: $(STAMP_TEST)
 venv-book: $(STAMP_BOOK)
 
+# The quality gates: ruff (lint and format) over the code and the chapters' code cells, mypy
+# over the package. CI runs them through `make test`.
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	scripts/lint_notebooks.sh $(BIN)
+	$(BIN)/mypy nicspec_utils
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: lint
@@ -100,8 +105,9 @@ test-slow: $(STAMP_TEST)
 book: $(STAMP_BOOK)
 	@echo ">> nicspec book --profile $(PROFILE)"
 	$(BIN)/nicspec book --profile $(PROFILE)
-	@test -f _build/html/index.html || { echo "make: _build/html/index.html was not written" >&2; exit 1; }
-	@echo ">> the book: $(CURDIR)/_build/html/index.html"
+	@site=_build/$(if $(filter quick,$(PROFILE)),html,html-$(PROFILE)); \
+	test -f $$site/index.html || { echo "make: $$site/index.html was not written" >&2; exit 1; }; \
+	echo ">> the book: $(CURDIR)/$$site/index.html"
 
 # The chapters executed (papermill) without building the site: CI runs the smoke chapters with
 # the data mirror after site-test has built them without it, so both paths stay exercised.
@@ -124,7 +130,8 @@ site-test: $(STAMP_SITE)
 	fi
 	$(MAKE) --no-print-directory book PROFILE=$(SITE_PROFILE) NO_MIRROR=$(SITE_NO_MIRROR)
 	@echo ">> pytest -m site (the built site in headless Chromium)"
-	$(BIN)/python -m pytest -m site tests/test_site.py $(PYTEST_ARGS)
+	NICSPEC_SITE_DIR=$(CURDIR)/_build/$(if $(filter quick,$(SITE_PROFILE)),html,html-$(SITE_PROFILE)) \
+	  $(BIN)/python -m pytest -m site tests/test_site.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -132,8 +132,41 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
             f"chapter {chapter} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
             f"the partly executed notebook is {partial}"
         ) from None
+    add_provenance(partial, provenance(profile))
     os.replace(partial, target)
     return time.perf_counter() - start
+
+
+PROVENANCE_TAG = "nicspec-provenance"
+
+
+def provenance(profile: str) -> str:
+    """One line for a chapter's top: the profile, the code version, the data, the machine."""
+    import platform
+    from datetime import datetime, timezone
+
+    commit = _git("rev-parse", "--short", "HEAD") or "an unknown commit"
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += " with local changes"
+    mirror = (os.environ.get("NICSPEC_DATA_MIRROR") or "").strip()
+    data = "the data mirror" if mirror else "no data mirror (Kodak only where others are absent)"
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    return (
+        f"*Computed with the **{profile}** profile, code {commit}, {data}, on {when} "
+        f"({machine}). Other profiles build into their own sites.*"
+    )
+
+
+def add_provenance(notebook: Path, text: str) -> None:
+    """Put ``text`` in a markdown cell right after the notebook's first (title) cell."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells = [c for c in nb.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])]
+    cell = nbformat.v4.new_markdown_cell(text, metadata={"tags": [PROVENANCE_TAG]})
+    nb.cells.insert(1 if nb.cells else 0, cell)
+    nbformat.write(nb, notebook)
 
 
 # --- the repository's public URL: Binder and repository buttons ------------------------------
@@ -326,6 +359,16 @@ def _book_cluster() -> Iterator[str]:
             engine.close()
 
 
+DEFAULT_PROFILE = "quick"
+
+
+def site_dir(profile: str) -> Path:
+    """Where a profile's site goes: ``_build/html`` for the default profile (the one
+    published), ``_build/html-<profile>`` for the others, so one URL never mixes the verdicts
+    of two profiles."""
+    return REPO / "_build" / ("html" if profile == DEFAULT_PROFILE else f"html-{profile}")
+
+
 def build(profile: str, chapters: list[str] | None = None, html: bool = True) -> dict[str, Any]:
     """Execute the chapters under a profile, record their times, then build the site."""
     load_profiles()  # fail early on a broken profiles file
@@ -348,5 +391,16 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     from .io import atomic_write_json
 
     atomic_write_json(timings_path, timings)
-    out = build_html() if html else EXECUTED
+    out = _place_site(build_html(), profile) if html else EXECUTED
     return {"timings": timings, "output": str(out)}
+
+
+def _place_site(built: Path, profile: str) -> Path:
+    """Move jupyter-book's ``_build/html`` to the profile's own folder (:func:`site_dir`)."""
+    import shutil
+
+    target = site_dir(profile)
+    if target != built:
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(built, target)
+    return target

@@ -184,3 +184,19 @@ def test_binder_files() -> None:
     post = REPO / "postBuild"
     assert post.is_file() and post.stat().st_mode & 0o111
     assert "jupytext --to ipynb" in post.read_text()
+
+
+def test_provenance_goes_under_the_title(tmp_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 9. A chapter"), nbformat.v4.new_code_cell("1")]
+    path = tmp_path / "c.ipynb"
+    nbformat.write(nb, path)
+    line = book.provenance("smoke")
+    assert "**smoke** profile" in line and "CPUs" in line
+    book.add_provenance(path, line)
+    book.add_provenance(path, line)  # a rebuild replaces it, never stacks
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.cell_type for c in cells] == ["markdown", "markdown", "code"]
+    assert cells[1].source == line

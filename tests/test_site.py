@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.site
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = Path(os.environ.get("NICSPEC_SITE_DIR", REPO / "_build" / "html"))
+# A role or a target that Sphinx did not resolve shows up in the page's text as written.
+LITERAL_MYST = re.compile(r"\{(?:doc|ref|glue:text|glue|numref|eq|cite)\}`|</book/[\w/.-]*>")
 SHOTS = REPO / "_build" / "site-test"
 CHAPTER_1 = "book/chapters/01_corruption_benchmark.html"
 # A page that must have maths for the MathJax check to mean something (chapter 4's derivations).
@@ -228,6 +231,12 @@ def test_page(visit: object, page: str) -> None:
         assert images["count"] > 0, f"{page}: a chapter without a single figure"
     text = v.page.inner_text("body")
     assert "Traceback (most recent call last)" not in text, f"{page}: a traceback on the page"
+    literal = LITERAL_MYST.findall(text)
+    assert not literal, f"{page}: MyST roles or targets rendered literally: {literal[:3]}"
+    if page.startswith("book/chapters/"):
+        assert "Computed with the" in text and "profile, code" in text, (
+            f"{page}: no provenance line (profile, code version, data) at its top"
+        )
     assert not v.page.evaluate(_ERROR_OUTPUTS), f"{page}: error outputs on the page"
     if MATH_MARKUP in (SITE / page).read_text(encoding="utf-8", errors="replace"):
         _assert_math_renders(v, page)
