@@ -20,7 +20,7 @@ from typing import Any
 from .errors import DataError
 
 # Bump when a measured number would change for the same configuration and inputs.
-MEASURE_VERSION = 3
+MEASURE_VERSION = 4  # 4: per-image map energies (record["energy"])
 RECORDS_FILE = "records.parquet"
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}

@@ -349,13 +349,13 @@ def test_mixed_sizes_fail_cleanly(tmp_path: Path) -> None:
 def test_per_image_bands_timing_and_float32_npz(
     small_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each record has its maps' band shares and codec time; MS-SSIM runs once per image (both
-    references together); the NPZ holds float32 maps, uncompressed."""
+    """Each record has its maps' band shares, energies and codec time; MS-SSIM runs once per
+    image (both references together); the NPZ holds float32 maps, uncompressed."""
     import zipfile
 
     import nicspec_utils.metrics as metrics_module
     from nicspec_utils.data import get_dataset
-    from nicspec_utils.spectral import band_energies, error_spectrum
+    from nicspec_utils.spectral import band_energies, error_spectrum, zero_dc
 
     pytest.importorskip("imagecorruptions")
     calls: list[int] = []
@@ -391,6 +391,19 @@ def test_per_image_bands_timing_and_float32_npz(
         want = band_energies(error_spectrum(rec, clean, ds.normalisation, rounded))
         got = metrics["per_image"][0]["bands"][name]
         assert got == pytest.approx(want, abs=1e-6)
+    # per-image energies: the total and band sums of |F|**2 without DC, float64 protocol's map
+    for m in (metrics, metrics_c):
+        for r in m["per_image"]:
+            assert sorted(r["energy"]) == sorted(r["bands"])
+            for name, e in r["energy"].items():
+                assert set(e) == {"total", "low", "medium", "high"}
+                assert e["low"] + e["medium"] + e["high"] == pytest.approx(e["total"])
+                if e["total"]:
+                    assert e["high"] / e["total"] == pytest.approx(r["bands"][name]["high"])
+    spec = zero_dc(error_spectrum(rec, clean, ds.normalisation))
+    e = metrics["per_image"][0]["energy"]["D"]
+    assert e["total"] == pytest.approx(float((spec**2).sum()), rel=1e-5)
+    assert e["total"] > 0 and metrics_c["per_image"][0]["energy"]["R"]["total"] > 0
     with np.load(path_c.parent / "spectra.npz") as z:
         assert all(z[n].dtype == np.float32 for n in ("G", "R", "C", "C_rounded"))
     with zipfile.ZipFile(path_c.parent / "spectra.npz") as zf:

@@ -179,12 +179,20 @@ def _fake_run(setting: rd.Setting, dataset: str, ids: Any, **kw: Any) -> dict[st
     """NIC at 0.5 bpp; on high-frequency corruptions it is 1 dB closer to clean than JPEG2000
     and 1 dB further from its input (elsewhere: equal w.r.t. clean, 1 dB closer to its input)."""
     high = kw.get("corruption") and rd.group_of(kw["corruption"]) == "high"
+
+    def per_image(bpp: float, psnr: float, clean: float) -> list[dict]:
+        noise = [0.1 * ((7 * k) % 5 - 2) for k in range(len(ids))]  # paired: the same per image
+        return [{"id": i, "bpp": bpp, "psnr": psnr + e, "psnr_wrt_clean": clean + e}
+                for i, e in zip(ids, noise, strict=True)]  # fmt: skip
+
     if setting.family == "nic":
         return {"bpp": 0.5 + 0.0001234, "psnr": 30.0 - 10 * high, "psnr_wrt_clean": 25.0 + high,
-                "ms_ssim": None, "ms_ssim_wrt_clean": None, "n_images": len(ids)}  # fmt: skip
+                "ms_ssim": None, "ms_ssim_wrt_clean": None, "n_images": len(ids),
+                "per_image": per_image(0.5, 30.0 - 10 * high, 25.0 + high)}  # fmt: skip
     bpp = kw.get("bpp") or 1.0
     return {"bpp": bpp, "psnr": 29.0 - 8 * high, "psnr_wrt_clean": 25.0, "ms_ssim": 0.9,
-            "ms_ssim_wrt_clean": 0.8, "n_images": len(ids)}  # fmt: skip
+            "ms_ssim_wrt_clean": 0.8, "n_images": len(ids),
+            "per_image": per_image(bpp, 29.0 - 8 * high, 25.0)}  # fmt: skip
 
 
 def test_corrupted_study_matches_rates_and_groups_cover_all_15(
@@ -216,6 +224,21 @@ def test_corrupted_study_matches_rates_and_groups_cover_all_15(
     assert verdicts["Claim 3"] == "reproduced"
     assert verdicts["Claim 2"] == "reproduced"  # high: -1 dB vs JPEG2000, others +1 dB
     assert verdicts["Claim 5"] == "not testable here"
+    # per image (#16): one image is too few for a verdict, whatever its interval
+    units = rd.corrupted_units(study)
+    assert set(units["side"]) == {"NIC", "bpp"} and len(units) == 60
+    checks = rd.claim_checks(units, n_boot=200)
+    assert list(checks["verdict"][:2]) == ["inconclusive", "inconclusive"]
+    assert checks["effect"].iloc[0] == pytest.approx(-1 - 1)  # high -1 dB minus others +1 dB
+    assert "fewer than the" in checks["note"].iloc[0]
+    found = rd.findings(pts, deltas, paired=checks).set_index("claim")
+    two = found[found.index.str.startswith("Claim 2")].iloc[0]
+    assert two["verdict"] == "inconclusive" and two["was"] == "reproduced"
+    assert "chapter 3" in two["ours"]
+    # eight images: the same contrast gives a verdict
+    study8 = rd.corrupted_study("m1", "kodak", list("abcdefgh"), "fog,gaussian_noise", 3)
+    checks8 = rd.claim_checks(rd.corrupted_units(study8), n_boot=200)
+    assert list(checks8["verdict"][:2]) == ["reproduced", "reproduced"]
 
 
 def test_verdict_words() -> None:

@@ -240,3 +240,40 @@ def test_classify_claim_table(tmp_path: Path) -> None:
     paired = cl.paired_table(grid, ["m"], n_boot=200)
     high = paired[paired["group"] == "high"].iloc[0]
     assert high["images"] == 20 and high["clustered_p"] < 1e-4
+
+
+def test_fewer_than_min_images_are_inconclusive() -> None:
+    """A clear effect on 5 images: the interval excludes 0, the verdict does not follow it."""
+    x = np.array([1.0, 1.2, 0.9, 1.1, 1.05, 0.95])
+    few = S.paired_effect(x[: S.MIN_IMAGES - 1])
+    assert few.ci_low > 0 and S.verdict(few, 1) == S.verdict(few, -1) == "inconclusive"
+    assert f"fewer than the {S.MIN_IMAGES}" in few.note
+    enough = S.paired_effect(x[: S.MIN_IMAGES])
+    assert S.verdict(enough, 1) == "reproduced" and enough.note == ""
+    assert S.verdict(few, 1, min_images=2) == "reproduced"
+    two = S.paired_effect([1.0, 1.1])
+    assert S.verdict(two, 1) == "inconclusive" and "2 images" in two.note
+    assert S.images_needed(enough) == S.MIN_IMAGES
+    check = S.Claim("c", 1, x[:3]).check()
+    assert S.effects_table([check])["note"].iloc[0] == check.estimate.note
+
+
+def test_stratum_of_one_image_is_not_stratified() -> None:
+    """Strata of one image each would give a zero-width interval: resampled unstratified."""
+    x = np.array([0.1, 0.5, 0.9, 1.3, 0.2, 0.7])
+    est = S.paired_effect(x, strata=np.arange(6), strata_label="corruption")
+    assert est.ci_high - est.ci_low > 0.3 and "not stratified" in est.note
+    assert "stratified by" not in est.method
+
+
+def test_t_guard_covers_at_small_n() -> None:
+    """At n = MIN_IMAGES the guarded interval covers a normal mean about 95 % of the time."""
+
+    def small(rng: np.random.Generator) -> tuple:
+        return (rng.normal(0.3, 1, S.MIN_IMAGES),), {}, 0.3
+
+    assert _coverage(small) >= 0.91
+    x = np.random.default_rng(1).normal(0, 1, S.MIN_IMAGES)
+    est = S.paired_effect(x)
+    half = 2.570581835636314 * x.std(ddof=1) / np.sqrt(S.MIN_IMAGES)  # t(0.975, 5)
+    assert est.ci_high - est.ci_low >= 2 * half * 0.97

@@ -676,12 +676,66 @@ def corrupted_study(
                             "ms_ssim": _num(m.get("ms_ssim")),
                             "ms_ssim_wrt_clean": _num(m.get("ms_ssim_wrt_clean")),
                             "n_images": int(m["n_images"]),
+                            "per_image": list(m.get("per_image") or []),
                         }
                     )
     df = pd.DataFrame(rows)
     if not df.empty:
         df["group"] = _group_cat(df["group"])
     return df
+
+
+def _pruned_bases(points: Iterable[str]) -> dict[str, str]:
+    """Each pruned operating point's dense model at the same lambda (``sh-mse-<lambda>``)."""
+    return {op: "sh-mse-" + op.rsplit("-", 1)[-1] for op in points if "pruned" in op}
+
+
+def corrupted_units(study: pd.DataFrame) -> pd.DataFrame:
+    """Per-image values of :func:`corrupted_study` in the units form of :mod:`findings` (one row
+    per (dataset, model, corruption, severity, image, side); side ``NIC`` or ``bpp``, JPEG2000
+    at the NIC's bpp), from each point's per-image records. ``kind``: ``base`` for the dense
+    model a pruned one is compared with, the NIC family's kind otherwise."""
+    from .. import findings
+
+    if study.empty or "per_image" not in study:
+        return pd.DataFrame()
+    bases = set(_pruned_bases(study["operating_point"].unique()).values())
+    out = []
+    for _, r in study.iterrows():
+        op = str(r["operating_point"])
+        kind = "base" if op in bases else (CURVE_PRUNED if "pruned" in op else nic_kind(op))
+        for rec in r["per_image"]:
+            out.append({
+                "dataset": r["dataset"], "model": op, "kind": kind,
+                "corruption": r["corruption"], "group": str(r["group"]),
+                "severity": int(r["severity"]), "image": str(rec["id"]),
+                "side": findings.NIC if r["codec"] == NIC_LABEL else "bpp", "matched": True,
+                **findings.unit_values(rec),
+            })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def _dense(units: pd.DataFrame) -> pd.DataFrame:
+    """Units of the dense MSE models (pruned and MS-SSIM ones left out)."""
+    if units.empty:
+        return units
+    return units[~units["model"].astype(str).str.contains("pruned|msssim", regex=True)]
+
+
+def claim_checks(units: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Claims 2, 3 and 5 with the book's shared per-image contrasts (:mod:`findings`), at
+    matched bpp (the only matching of this chapter): claims 2 and 3 on the dense models, claim
+    5 pruned minus its dense model; one :func:`findings.check` row each."""
+    from .. import findings
+
+    rows = []
+    for contrast, u in (
+        (findings.CLAIM2_PSNR, _dense(units)),
+        (findings.CLAIM3_PSNR, _dense(units)),
+        (findings.CLAIM5_PSNR, units),
+    ):
+        rows.append(findings.check_contrast(contrast, u, "bpp", "n/a", n_boot, seed))
+    return pd.DataFrame(rows)
 
 
 def corrupted_deltas(study: pd.DataFrame) -> pd.DataFrame:
@@ -850,12 +904,15 @@ def findings(
     deltas: pd.DataFrame | None = None,
     inflation: pd.DataFrame | None = None,
     method: str = "pchip",
+    paired: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The chapter's claims against the paper, each with our numbers and a verdict computed here.
 
     ``clean_points``: :func:`rd_sweep` rows (+ :func:`published_points` for Kodak); ``deltas``:
-    :func:`corrupted_deltas`; ``inflation``: :func:`bpp_inflation`. Returns columns claim,
-    paper, ours, verdict.
+    :func:`corrupted_deltas`; ``inflation``: :func:`bpp_inflation`; ``paired``:
+    :func:`claim_checks` (the per-image paired verdicts of claims 2, 3 and 5, which then
+    replace the point-estimate ones; those move to ``was``). Returns columns claim, paper,
+    ours, verdict, was.
     """
     rows = []
     published_hp = f"{PUBLISHED_LABELS['bmshj2018-hyperprior']} (published)"
@@ -989,7 +1046,38 @@ def findings(
                 "verdict": verdict(checks, ("observed", "partly observed", "not observed")),
             }
         )
-    return pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict"])
+    if paired is not None and len(paired):
+        rows = [_with_check(r, paired) for r in rows]
+    return pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict", "was"]).fillna("–")
+
+
+SHARED_IN_CHAPTER_3 = "the book's verdict on this claim is chapter 3's (the same contrast)"
+
+
+def _with_check(row: dict[str, Any], checks: pd.DataFrame) -> dict[str, Any]:
+    """A claim 2 / 3 / 5 row decided by its per-image check (:func:`claim_checks`): the
+    verdict from the interval, our numbers, and the former point-estimate verdict in ``was``."""
+    number = row["claim"].split(":")[0].removeprefix("Claim ").strip()
+    sel = checks[checks["claim"].astype(str).str.split(" ").str[0] == number]
+    if not row["claim"].startswith("Claim ") or sel.empty:
+        return row
+    c = sel.iloc[0]
+    if c["verdict"] == "not testable here":
+        ours = "no paired per-image values"
+    else:
+        lo, hi = c["ci_low"], c["ci_high"]
+        ci = f"[{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) else "(no interval)"
+        note = f" ({c['note']})" if c.get("note") else ""
+        ours = (
+            f"per image, {c['measure']}: {c['effect']:+.2f} {ci}, {c['n']} values on "
+            f"{c['n_images']} image(s){note}"
+        )
+    return {
+        **row,
+        "ours": f"{ours}; {SHARED_IN_CHAPTER_3}. Point estimates: {row['ours']}",
+        "verdict": c["verdict"],
+        "was": row["verdict"],
+    }
 
 
 # --- plots --------------------------------------------------------------------------------------

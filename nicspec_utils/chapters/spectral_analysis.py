@@ -27,13 +27,13 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import findings
 from ..codecs.ratematch import PSNR_TOL, psnr_misses
 from ..engines.evaluate import Point, run_point
 from ..engines.scheduler import sweep
@@ -1011,8 +1011,8 @@ def findings_markdown(
 # --- verdicts with weight (issue #16): per-image paired effects -----------------------------------
 
 SIDES = (NIC, "bpp", "psnr")  # the NIC, JPEG2000 at its bpp, JPEG2000 at its PSNR (per image)
-UNIT_KEYS = ("dataset", "model", "kind", "corruption", "group", "severity", "image")
-ROUNDINGS = ("none", "reference")
+UNIT_KEYS = findings.UNIT_KEYS
+ROUNDINGS = findings.ROUNDINGS
 N_BOOT = 2000
 
 
@@ -1022,10 +1022,10 @@ def _records(point: Point) -> dict[str, Mapping[str, Any]]:
 
 def unit_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Per-image values of every pair of a study, long form: one row per (dataset, model, kind,
-    corruption, group, severity, image, side), ``side`` one of :data:`SIDES`, with bpp, psnr,
-    psnr_wrt_clean, ``matched`` (for the ``psnr`` side: within the tolerance of the NIC's PSNR
-    on that image) and the band shares of every map, as ``<map>.<band>`` (e.g. ``D.high``,
-    ``R_rounded.high``)."""
+    corruption, group, severity, image, side), ``side`` one of :data:`SIDES`, with the values of
+    :func:`findings.unit_values` (bpp, psnr, psnr_wrt_clean, band shares ``<map>.<band>``,
+    energies ``<map>.energy`` and ``<map>.energy_<band>``) and ``matched`` (for the ``psnr``
+    side: within the tolerance of the NIC's PSNR on that image)."""
     out: list[dict[str, Any]] = []
     nic_rows = [r for r in rows if r["codec"] == NIC]
     for nic in nic_rows:
@@ -1039,154 +1039,30 @@ def unit_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 continue
             for image, rec in _records(p).items():
                 unit = {**key, "kind": nic.get("kind"), "group": nic.get("group"), "image": image}
-                unit.update(side=side, bpp=rec.get("bpp"), psnr=rec.get("psnr"),
-                            psnr_wrt_clean=rec.get("psnr_wrt_clean"))  # fmt: skip
+                unit["side"] = side
+                unit.update(findings.unit_values(rec))
                 ref = nic_recs.get(image, {}).get("psnr")
                 got = rec.get("psnr")
                 unit["matched"] = side != "psnr" or (
                     got is not None and ref is not None and abs(got - ref) <= PSNR_TOL + 1e-6
                 )
-                for m, bands in (rec.get("bands") or {}).items():
-                    for b, v in bands.items():
-                        unit[f"{m}.{b}"] = v
                 out.append(unit)
     return pd.DataFrame(out)
 
 
 def paired_units(units: pd.DataFrame, matching: str, columns: Sequence[str]) -> pd.DataFrame:
-    """NIC and JPEG2000 (``matching``: "bpp" or "psnr") side by side per unit: ``<col> NIC`` and
-    ``<col> JPEG2000`` for each of ``columns``; PSNR-matched pairs out of tolerance dropped."""
-    if matching not in MATCHINGS:
-        raise UsageError(f"matching must be one of {', '.join(MATCHINGS)}, got {matching!r}")
-    if units.empty:
-        return pd.DataFrame()
-    keys = list(UNIT_KEYS)
-    cols = [c for c in columns if c in units]
-    nic = units[units["side"] == NIC][[*keys, *cols]]
-    other = units[(units["side"] == matching) & units["matched"].astype(bool)][[*keys, *cols]]
-    merged = nic.merge(other, on=keys, suffixes=(" NIC", " JPEG2000"))
-    return merged
-
-
-def _cluster(df: pd.DataFrame) -> np.ndarray:
-    return (df["dataset"].astype(str) + "/" + df["image"].astype(str)).to_numpy()
-
-
-def _strata(df: pd.DataFrame, by: str | None) -> tuple[Any, str]:
-    """Strata labels for the bootstrap, or None: a stratum with fewer than two images would be
-    resampled without any spread, so then the images are resampled unstratified."""
-    if by is None or by not in df or df[by].nunique() < 2:
-        return None, ""
-    per = df.assign(_c=_cluster(df)).groupby(by)["_c"].nunique()
-    if (per < 2).any():
-        return None, f"not stratified by {by}: a {by} with one image"
-    return df[by].astype(str).to_numpy(), ""
-
-
-@dataclass(frozen=True)
-class ClaimSpec:
-    """One claim check: which study's rows, the measure, its per-unit effect and the sign the
-    paper predicts. ``effect(units, matching, rounded)`` returns a frame with columns
-    dataset, image, ``value`` (one paired effect per unit) and optionally ``stratum``."""
-
-    claim: str
-    measure: str
-    direction: int
-    study: str
-    spectral: bool
-    effect: Any
-    strata: str | None = None
+    """NIC and JPEG2000 (``matching``: "bpp" or "psnr") side by side per unit (see
+    :func:`findings.pair_units`); PSNR-matched pairs out of tolerance dropped."""
+    return findings.pair_units(units, matching, columns)
 
 
 def _m(name: str, rounded: bool) -> str:
     return f"{name}_rounded" if rounded else name
 
 
-def _effect_claim1(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+def _effect_claim1(w: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
     col = f"{_m('D', rounded)}.high"
-    w = paired_units(units[units["corruption"].isna()], matching, [col])
-    if w.empty:
-        return w
     return w.assign(value=w[f"{col} NIC"] - w[f"{col} JPEG2000"])
-
-
-def _group_contrast(w: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
-    """Per (dataset, image, model, severity): mean ``value`` on the high-frequency corruptions
-    minus its mean on the low/medium ones (images lacking either group drop out)."""
-    keys = ["dataset", "image", "model", "severity"]
-    t = w[keys + ["group"]].assign(v=value.to_numpy(), high=w["group"] == "high")
-    m = t.groupby([*keys, "high"], dropna=False)["v"].mean().unstack("high")
-    if True not in m or False not in m:
-        return pd.DataFrame(columns=[*keys, "value"])
-    return (m[True] - m[False]).dropna().rename("value").reset_index()
-
-
-def _effect_claim2(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
-    w = paired_units(units[units["corruption"].notna()], matching, ["psnr", "bpp"])
-    if w.empty:
-        return w
-    if matching == "bpp":  # NIC's advantage in dB at the same rate
-        gap = w["psnr NIC"] - w["psnr JPEG2000"]
-    else:  # NIC's advantage in bits at the same PSNR: log2 of JPEG2000's bpp over the NIC's
-        gap = np.log2(w["bpp JPEG2000"] / w["bpp NIC"])
-    return _group_contrast(w, gap)
-
-
-def _effect_claim2_spectral(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
-    col = f"{_m('G', rounded)}.high"
-    w = paired_units(units[units["corruption"].notna()], matching, [col])
-    if w.empty:
-        return w
-    return _group_contrast(w, w[f"{col} NIC"] - w[f"{col} JPEG2000"])
-
-
-def _high(units: pd.DataFrame) -> pd.DataFrame:
-    return units[units["group"] == "high"]
-
-
-def _effect_claim3(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
-    w = paired_units(_high(units), matching, ["psnr_wrt_clean"])
-    if w.empty:
-        return w
-    return w.assign(value=w["psnr_wrt_clean NIC"] - w["psnr_wrt_clean JPEG2000"],
-                    stratum=w["corruption"])  # fmt: skip
-
-
-def _effect_claim3_spectral(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
-    col = f"{_m('R', rounded)}.high"
-    w = paired_units(_high(units), matching, [col])
-    if w.empty:
-        return w
-    return w.assign(value=w[f"{col} NIC"] - w[f"{col} JPEG2000"], stratum=w["corruption"])
-
-
-def _pruned_vs_base(w: pd.DataFrame, gap: pd.Series) -> pd.DataFrame:
-    """Per (pruned model, image): its NIC − JPEG2000 gap minus the base model's, same input."""
-    from ..labels import CURVE_PRUNED
-
-    t = w.assign(gap=gap.to_numpy())
-    keys = ["dataset", "image", "corruption", "severity"]
-    base = t[t["kind"] == "base"][[*keys, "gap"]]
-    pruned = t[t["kind"] == CURVE_PRUNED]
-    m = pruned.merge(base, on=keys, suffixes=("", " base"))
-    return m.assign(value=m["gap"] - m["gap base"])
-
-
-def _effect_claim5_pruned(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
-    w = paired_units(units[units["corruption"].notna()], matching, ["psnr_wrt_clean"])
-    if w.empty:
-        return w
-    return _pruned_vs_base(w, w["psnr_wrt_clean NIC"] - w["psnr_wrt_clean JPEG2000"])
-
-
-def _effect_claim5_pruned_spectral(
-    units: pd.DataFrame, matching: str, rounded: bool
-) -> pd.DataFrame:
-    col = f"{_m('R', rounded)}.high"
-    w = paired_units(units[units["corruption"].notna()], matching, [col])
-    if w.empty:
-        return w
-    return _pruned_vs_base(w, w[f"{col} NIC"] - w[f"{col} JPEG2000"])
 
 
 def _effect_claim5_msssim(units: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
@@ -1215,40 +1091,56 @@ def _effect_claim5_msssim(units: pd.DataFrame, matching: str, rounded: bool) -> 
     return pd.DataFrame(out)
 
 
-CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("1", "high-band share of D, NIC − JPEG2000", 1, "d", True, _effect_claim1,
-              "dataset"),
-    ClaimSpec("2", "NIC − JPEG2000 (dB at matched bpp; log2 bpp ratio at matched PSNR), high "
-              "minus low/medium corruptions", -1, "gr", False, _effect_claim2),
-    ClaimSpec("2", "high-band share of G, NIC − JPEG2000, high minus low/medium corruptions", 1,
-              "gr", True, _effect_claim2_spectral),
-    ClaimSpec("2 (trend)", "as claim 2, every severity of the trend study", -1, "trend", False,
-              _effect_claim2),
-    ClaimSpec("3", "PSNR w.r.t. clean, NIC − JPEG2000, high-frequency corruptions (dB)", 1,
-              "gr", False, _effect_claim3, "stratum"),
-    ClaimSpec("3", "high-band share of R, NIC − JPEG2000, high-frequency corruptions", -1, "gr",
-              True, _effect_claim3_spectral, "stratum"),
-    ClaimSpec("3 (trend)", "as claim 3 (PSNR w.r.t. clean), every severity of the trend study",
-              1, "trend", False, _effect_claim3, "stratum"),
-    ClaimSpec("5 (pruned)", "PSNR w.r.t. clean on the noise, NIC − JPEG2000: pruned minus base "
-              "(dB)", 1, "variants", False, _effect_claim5_pruned),
-    ClaimSpec("5 (pruned)", "high-band share of R on the noise, NIC − JPEG2000: pruned minus "
-              "base", -1, "variants", True, _effect_claim5_pruned_spectral),
-    ClaimSpec("5 (MS-SSIM)", f"TV of D band shares from the MSE ladder at the same bpp, minus "
-              f"{ARTEFACT_TV:g}", 1, "variants+d", True, _effect_claim5_msssim),
+CLAIM1 = findings.Contrast(
+    "1", "high-band share of D, NIC − JPEG2000", 1,
+    "above 0: NIC's D more at high frequencies than JPEG2000's", "clean",
+    lambda r: [f"{_m('D', r)}.high"], _effect_claim1, True, "dataset",
 )  # fmt: skip
+CLAIM5_MSSSIM = findings.Contrast(
+    "5 (MS-SSIM)", f"TV of D band shares from the MSE ladder at the same bpp, minus "
+    f"{ARTEFACT_TV:g}", 1, "above 0: MS-SSIM NIC's artefacts differ from MSE NIC's", "clean",
+    lambda r: [], _effect_claim5_msssim, True,
+)  # fmt: skip
+
+
+def _trend(c: findings.Contrast, what: str) -> findings.Contrast:
+    return replace(c, claim=f"{c.claim} (trend)", measure=f"as claim {c.claim} ({what}), every "
+                   "severity of the trend study")  # fmt: skip
+
+
+# (study, contrast): the shared contrasts of claims 2, 3, 5 (findings) and this chapter's own
+CLAIMS: tuple[tuple[str, findings.Contrast], ...] = (
+    ("d", CLAIM1),
+    ("gr", findings.CLAIM2_PSNR),
+    ("gr", findings.CLAIM2_SHARE),
+    ("gr", findings.CLAIM2_ENERGY),
+    ("gr", findings.CLAIM2_HIGH_ENERGY),
+    ("trend", _trend(findings.CLAIM2_PSNR, "PSNR / bpp")),
+    ("trend", _trend(findings.CLAIM2_ENERGY, "G energy")),
+    ("gr", findings.CLAIM3_PSNR),
+    ("gr", findings.CLAIM3_SHARE),
+    ("gr", findings.CLAIM3_ENERGY),
+    ("gr", findings.CLAIM3_HIGH_ENERGY),
+    ("trend", _trend(findings.CLAIM3_PSNR, "PSNR w.r.t. clean")),
+    ("trend", _trend(findings.CLAIM3_HIGH_ENERGY, "high-band R energy")),
+    ("variants", findings.CLAIM5_PSNR),
+    ("variants", findings.CLAIM5_SHARE),
+    ("variants", findings.CLAIM5_HIGH_ENERGY),
+    ("variants+d", CLAIM5_MSSSIM),
+)
 
 
 def claim_checks(
     studies: Mapping[str, Sequence[Mapping[str, Any]]],
-    specs: Sequence[ClaimSpec] = CLAIMS,
+    specs: Sequence[tuple[str, findings.Contrast]] = CLAIMS,
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Every claim check of :data:`CLAIMS` under both matchings and, for spectral measures, both
-    roundings: mean paired effect, seeded cluster-bootstrap 95 % interval over images (strata:
-    dataset for claim 1, corruption for claim 3, see :func:`_strata`), n (paired values) and
-    images, verdict (interval only, :func:`stats.verdict`), images needed and method.
+    roundings (:func:`findings.check_contrast`): mean paired effect, seeded cluster-bootstrap
+    95 % interval over images (strata: dataset for claim 1, corruption for claim 3), n (paired
+    values) and images, verdict (interval only, at least :data:`stats.MIN_IMAGES` images),
+    images needed, the paper's side, a note (why inconclusive) and the method.
 
     ``studies`` maps "d", "gr", "trend", "variants" to the rows of those studies (missing or
     empty: the claim is not testable here). The MS-SSIM check compares a NIC with the MSE
@@ -1256,41 +1148,23 @@ def claim_checks(
     """
     units = {k: unit_table(v) for k, v in studies.items() if v}
     out = []
-    for spec in specs:
-        parts = [units[k] for k in spec.study.split("+") if k in units]
+    for study, spec in specs:
+        parts = [units[k] for k in study.split("+") if k in units]
         u = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        own = spec.effect is _effect_claim5_msssim
-        for matching in ("–",) if own else MATCHINGS:
+        own = spec is CLAIM5_MSSSIM
+        for matching in ("–",) if own else findings.MATCHINGS:
             for rounding in ROUNDINGS if spec.spectral else ("n/a",):
-                rec: dict[str, Any] = {"claim": spec.claim, "measure": spec.measure,
-                                       "matching": matching, "rounding": rounding}  # fmt: skip
-                eff = (
-                    spec.effect(u, matching if not own else "bpp", rounding == "reference")
-                    if not u.empty
-                    else pd.DataFrame()
-                )
-                if eff.empty or "value" not in eff:
-                    out.append({**rec, "verdict": "not testable here", "n": 0, "n_images": 0})
-                    continue
-                strata, note = _strata(
-                    eff.assign(_s=eff[spec.strata]) if spec.strata else eff,
-                    "_s" if spec.strata else None,
-                )
-                note = note.replace("_s", spec.strata or "")
-                check = stats.Claim(
-                    spec.claim, spec.direction, eff["value"].to_numpy(dtype=float),
-                    strata=strata, clusters=_cluster(eff),
-                    strata_label=spec.strata if spec.strata != "stratum" else "corruption",
-                ).check(n_boot=n_boot, seed=seed)  # fmt: skip
-                e = check.estimate
-                out.append({
-                    **rec, "effect": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                    "n": e.n, "n_images": e.n_clusters, "verdict": check.verdict,
-                    "images_needed": check.images_needed,
-                    "method": e.method + (f"; {note}" if note else ""),
-                })  # fmt: skip
+                if own:
+                    eff = spec.effect(u, "bpp", rounding == "reference") if len(u) else None
+                    row = findings.check(
+                        spec.claim, spec.measure, spec.direction, eff, matching=matching,
+                        rounding=rounding, paper=spec.paper, n_boot=n_boot, seed=seed,
+                    )  # fmt: skip
+                else:
+                    row = findings.check_contrast(spec, u, matching, rounding, n_boot, seed)
+                out.append(row)
     cols = ["claim", "measure", "matching", "rounding", "effect", "ci_low", "ci_high", "n",
-            "n_images", "verdict", "images_needed", "method"]  # fmt: skip
+            "n_images", "verdict", "images_needed", "paper", "note", "method"]  # fmt: skip
     table = pd.DataFrame(out).reindex(columns=cols)
     table["images_needed"] = table["images_needed"].astype("Int64")
     return table

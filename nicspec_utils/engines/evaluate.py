@@ -17,7 +17,10 @@ written to ``<out>/<config_key>/``:
   for images under 161 px a side), ``n_images``, ``n_lossless``,
   ``band_energies`` (shares of mean error energy per band, see :data:`spectral.BAND_EDGES`),
   ``per_image`` records (each with its ``codec_time_s``, its share of its batch's codec time,
-  and ``bands``: the band energy shares of each of its maps, e.g. ``bands["D"]["high"]``),
+  ``bands``: the band energy shares of each of its maps, e.g. ``bands["D"]["high"]``, and
+  ``energy``: each map's energy ``sum |F|**2`` without DC, ``total`` and per band, e.g.
+  ``energy["R_rounded"]["high"]``; a per-image energy, so their mean is not the energy of the
+  mean map),
   ``codec``/``codec_version``, the whole ``config``, its ``key``,
   ``nicspec`` version, ``wall_time_s`` and ``codec_time_s``.
 
@@ -237,10 +240,11 @@ def _measure_one(
 
     PSNR and MS-SSIM read each image's 8-bit levels once; MS-SSIM w.r.t. the input and the
     clean image share the reconstruction's filtering; the spectra are float32
-    (:func:`spectral.image_spectra`) and each map's band energy shares go in ``bands``.
+    (:func:`spectral.image_spectra`); each map's band energy shares go in ``bands`` and its
+    energies (DC excluded: ``total``, ``low``, ``medium``, ``high``) in ``energy``.
     """
     from ..metrics import levels_8bit, psnr
-    from ..spectral import band_energies, image_spectra
+    from ..spectral import BAND_NAMES, image_spectra
 
     rec = np.asarray(res.reconstruction)
     if rec.shape != inp.shape:
@@ -268,11 +272,26 @@ def _measure_one(
     normalisation = next(iter(accs.values())).normalisation
     spectra = image_spectra(clean, inp if corrupted else None, rec, normalisation)
     bands: dict[str, dict[str, float]] = {}
+    energy: dict[str, dict[str, float]] = {}
     for name, acc in accs.items():
         acc.add_spectrum(spectra[name])
-        bands[name] = band_energies(spectra[name])
+        energy[name] = _band_sums(spectra[name])
+        total = energy[name]["total"]
+        bands[name] = {b: energy[name][b] / total if total else 0.0 for b in BAND_NAMES}
     item["bands"] = bands
+    item["energy"] = energy
     return item
+
+
+def _band_sums(spectrum: np.ndarray) -> dict[str, float]:
+    """Energy ``sum |F|**2`` of one map, DC excluded: ``total`` and per band (the sums whose
+    shares :func:`spectral.band_energies` gives), in float64."""
+    from ..spectral import BAND_EDGES, BAND_NAMES, _band_labels
+
+    s = np.asarray(spectrum).ravel().astype(np.float64)
+    sums = np.bincount(_band_labels(np.shape(spectrum), BAND_EDGES), weights=s * s, minlength=4)
+    out = {b: float(v) for b, v in zip(BAND_NAMES, sums[:3], strict=True)}
+    return {"total": float(sums[:3].sum()), **out}
 
 
 @dataclass(frozen=True)
