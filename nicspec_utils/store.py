@@ -11,9 +11,10 @@ formula can never serve an old number. :func:`load_records` reads every entry as
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,27 @@ def results_folder(results: str | Path | None = None) -> Path:
         path = Path(results).expanduser()
         return path if path.is_absolute() else project_root() / path
     return results_dir()
+
+
+@contextlib.contextmanager
+def claim(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a store entry while it is computed (POSIX ``flock`` on
+    ``<folder>/.lock``; released by the kernel when a killed process dies, so a kill never
+    leaves an entry claimed). Where locks are unavailable the entry is computed unclaimed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    lock = folder / ".lock"
+    with open(lock, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if not (folder / "metrics.json").exists():  # failed: leave nothing behind
+                lock.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -193,3 +193,19 @@ def test_an_unreadable_record_file_says_what_to_do(tmp_path: Path) -> None:
     (next(tmp_path.glob("*/records.parquet"))).write_bytes(b"not parquet")
     with pytest.raises(DataError, match="delete it to recompute"):
         store.load_records(tmp_path)
+
+
+def test_two_processes_never_compute_the_same_entry_twice(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, "-m", "nicspec_utils.cli", "eval", "--codec", "jpeg2000", "--quality",
+        "24", "--dataset", "kodak", "--images", "kodim01,kodim02,kodim03", "--out",
+        str(tmp_path), "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, engine.SCHEDULER_ENV: engine.SERIAL}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    cached = [out for out, _ in outputs if "(cached)" in out]
+    assert len(cached) == 1, outputs  # one computed it, the other waited and read it
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 1

@@ -262,8 +262,6 @@ def nic_settings(
     return settings
 
 
-
-
 def _setting_values(text: str, what: str) -> list[float]:
     """``"1/3/5"`` or ``"1-4"`` (integers) -> numbers, for a ``SPEC@VALUES`` suffix."""
     text = text.strip()
@@ -1283,6 +1281,7 @@ def cached_corrupted(
     file (same seed scheme, implementation, source image and file digest), else computed."""
     from .. import corruptions as C
     from ..io import read_image, sha256_file
+
     if cache_dir:
         root = C.corrupted_set_dir(cache_dir, dataset.name)
         rel = f"{corruption}/{severity}/{image_id}.png"

@@ -368,7 +368,38 @@ def run_with_codec(
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
 ) -> tuple[Path, dict[str, Any], bool]:
-    """Evaluate ``codec`` (a Codec instance); return (metrics.json path, metrics, was cached)."""
+    """Evaluate ``codec`` (a Codec instance); return (metrics.json path, metrics, was cached).
+
+    The entry is claimed (an exclusive lock on its folder) while it is computed, so two
+    processes never compute it twice: the second waits and then reads the first one's result.
+    """
+    from ..store import claim
+
+    args = (codec, dataset, image_ids, corruption, severity, seed, out, limit, progress)
+    plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
+    hit = _cached(plan.folder / "metrics.json", plan.config)
+    if hit is not None:
+        if progress:
+            print(f"cached: {plan.folder / 'metrics.json'}", file=sys.stderr)
+        return plan.folder / "metrics.json", hit, True
+    with claim(plan.folder):
+        return _compute_entry(*args, batch_size=batch_size)
+
+
+def _compute_entry(
+    codec: Any,
+    dataset: Any,
+    image_ids: Sequence[str] | None = None,
+    corruption: str | None = None,
+    severity: int | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+) -> tuple[Path, dict[str, Any], bool]:
+    """The entry read if it is stored by now, else computed and written (records, maps, then
+    metrics.json last)."""
     from ..spectral import SpectrumAccumulator, band_energies, radial_profile, zero_dc
 
     started = time.perf_counter()
@@ -412,7 +443,13 @@ def run_with_codec(
             for image_id, clean, inp, res in zip(chunk, cleans, inputs, results, strict=True):
                 records.append(
                     _measure_one(
-                        codec.name, image_id, clean, inp, res, corruption is not None, accs,
+                        codec.name,
+                        image_id,
+                        clean,
+                        inp,
+                        res,
+                        corruption is not None,
+                        accs,
                         codec_time_s=batch_time / len(inputs),
                     )  # fmt: skip
                 )
@@ -632,7 +669,11 @@ def evaluate_entry(
         }  # fmt: skip
         from ..corruptions import registered_corruptions
 
-        collector.submit(plan.key, run_task, task, registered_corruptions())
+        device = str(plan.config["codec"].get("device", "cpu"))
+        # a GPU codec's task goes to a worker that declares the resource (dask-worker
+        # --resources GPU=1); CPU tasks go anywhere
+        resources = {"GPU": 1} if device.startswith("cuda") else None
+        collector.submit(plan.key, run_task, task, registered_corruptions(), resources=resources)
         return _placeholder(collector, plan.key, codec.name, dataset, plan.ids, corruption,
                             severity, None, codec.version)  # fmt: skip
     return run_with_codec(
@@ -730,7 +771,3 @@ def parse_option(text: str) -> tuple[str, Any]:
     except ValueError:
         parsed = value
     return key, parsed
-
-
-
-
