@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import DataError, UsageError
 
@@ -282,7 +283,7 @@ def bpp(bits: float, height: int, width: int) -> float:
     return float(bits) / (height * width)
 
 
-def _rd_curve(rate: Sequence[float], quality: Sequence[float], name: str) -> tuple:
+def _rd_curve(rate: ArrayLike, quality: ArrayLike, name: str) -> tuple:
     r = np.asarray(rate, dtype=np.float64)
     q = np.asarray(quality, dtype=np.float64)
     if r.shape != q.shape or r.ndim != 1:
@@ -321,10 +322,10 @@ def _overlap(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]:
 
 
 def bd_rate(
-    rate_a: Sequence[float],
-    psnr_a: Sequence[float],
-    rate_b: Sequence[float],
-    psnr_b: Sequence[float],
+    rate_a: ArrayLike,
+    psnr_a: ArrayLike,
+    rate_b: ArrayLike,
+    psnr_b: ArrayLike,
     method: str = "cubic",
 ) -> float:
     """Bjontegaard delta rate of curve b against anchor a, as a fraction (-0.1 = 10 % saving)."""
@@ -338,10 +339,10 @@ def bd_rate(
 
 
 def bd_psnr(
-    rate_a: Sequence[float],
-    psnr_a: Sequence[float],
-    rate_b: Sequence[float],
-    psnr_b: Sequence[float],
+    rate_a: ArrayLike,
+    psnr_a: ArrayLike,
+    rate_b: ArrayLike,
+    psnr_b: ArrayLike,
     method: str = "cubic",
 ) -> float:
     """Bjontegaard delta PSNR (dB) of curve b against anchor a at equal rate (+ = b better)."""

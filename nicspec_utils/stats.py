@@ -64,6 +64,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive")
 # fewest clusters (images) a verdict may rest on: see the module docstring's coverage table
@@ -441,7 +442,7 @@ def combine(verdicts: Iterable[str]) -> str:
 # --- binary outcomes ----------------------------------------------------------------------------
 
 
-def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:
+def mcnemar(a: ArrayLike, b: ArrayLike) -> dict[str, Any]:
     """Exact McNemar test of two paired 0/1 outcomes: discordant counts and two-sided p-value.
 
     ``a_only``: a right and b wrong; ``b_only``: the reverse. p = P(Binomial(n, 1/2) as or more
@@ -459,7 +460,7 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:
     return {"a_only": a_only, "b_only": b_only, "p": p}
 
 
-def clustered_mcnemar(a: Sequence[bool], b: Sequence[bool], cluster: Any) -> dict[str, Any]:
+def clustered_mcnemar(a: ArrayLike, b: ArrayLike, cluster: Any) -> dict[str, Any]:
     """McNemar test for clustered pairs (Durkalski et al. 2003): with d_k the discordance
     a_only - b_only of cluster k, X = (sum d_k)^2 / sum d_k^2 ~ chi^2(1); p = 1 without any."""
     a_arr, b_arr = np.asarray(a, dtype=bool).ravel(), np.asarray(b, dtype=bool).ravel()

@@ -653,7 +653,12 @@ def corrupted_study(
                 number, group = corruption_info(corruption)
                 if progress is not None:
                     progress(f"{dataset}: {point} / {corruption}-{severity}")
-                kw = {"corruption": corruption, "severity": severity, "seed": seed, "out": out}
+                kw: dict[str, Any] = {
+                    "corruption": corruption,
+                    "severity": severity,
+                    "seed": seed,
+                    "out": out,
+                }
                 m_nic = run_setting(nic, dataset, ids, estimate=estimate, **kw)
                 target = round(float(m_nic["bpp"]), 4)
                 m_j2k = run_setting(j2k, dataset, ids, bpp=target, **kw)

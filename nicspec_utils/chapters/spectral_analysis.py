@@ -561,7 +561,9 @@ def findings_table(checks: Mapping[str, Sequence[bool]]) -> pd.DataFrame:
 def colour_range(spectra: Sequence[np.ndarray]) -> tuple[float, float]:
     """Shared logarithmic colour range of DC-zeroed maps: 1st percentile of the positive values
     to the maximum ((1, 10) when there are none)."""
-    positive = np.concatenate([zero_dc(m)[zero_dc(m) > 0].ravel() for m in spectra] or [[]])
+    positive = np.concatenate(
+        [zero_dc(m)[zero_dc(m) > 0].ravel() for m in spectra] or [np.empty(0)]
+    )
     if not positive.size:
         return 1.0, 10.0
     return float(np.percentile(positive, 1)), float(positive.max())

@@ -136,7 +136,7 @@ class Jpeg2000Codec(_PillowCodec):
         """The options; with PSNR targets, these instead of a compression ratio."""
         cfg = super().config()
         if self.psnr_targets is not None:
-            cfg.pop(self.knob.param, None)  # type: ignore[union-attr]
+            cfg.pop(self.knob.param, None)
             cfg.update(self.psnr_targets.config())
         return cfg
 
@@ -158,8 +158,8 @@ class Jpeg2000Codec(_PillowCodec):
             b = float(bpp)
         except (TypeError, ValueError):
             raise UsageError(f"jpeg2000: bpp must be a number, got {bpp!r}") from None
-        if not 24.0 / self.knob.hi <= b <= RAW_BPP:  # type: ignore[union-attr]
-            raise UsageError(f"jpeg2000: bpp must be in {24.0 / self.knob.hi:g}..24, got {b:g}")  # type: ignore[union-attr]
+        if not 24.0 / self.knob.hi <= b <= RAW_BPP:
+            raise UsageError(f"jpeg2000: bpp must be in {24.0 / self.knob.hi:g}..24, got {b:g}")
         return self.at(RAW_BPP / b)
 
     def _save_kwargs(self) -> dict[str, Any]:
@@ -205,7 +205,7 @@ class AvifCodec(_PillowCodec):
         super().__init__(**options)
         if self.options["subsampling"] not in ("4:4:4", "4:2:2", "4:2:0"):
             raise UsageError(f"avif: bad subsampling {self.options['subsampling']!r}; use {SUBS}")
-        from PIL import _avif  # type: ignore[attr-defined]
+        from PIL import _avif
 
         self.version = f"{_pil_version('avif', 'libavif')}, {_avif.codec_versions()}"
 

@@ -168,8 +168,8 @@ class Jpeg2000FfmpegCodec(Codec):
             b = float(bpp)
         except (TypeError, ValueError):
             raise UsageError(f"{self.name}: bpp must be a number, got {bpp!r}") from None
-        lo = RAW_BPP / self.knob.hi  # type: ignore[union-attr]
-        if not lo <= b <= RAW_BPP / self.knob.lo:  # type: ignore[union-attr]
+        lo = RAW_BPP / self.knob.hi
+        if not lo <= b <= RAW_BPP / self.knob.lo:
             raise UsageError(f"{self.name}: bpp must be in {lo:g}..12, got {b:g}")
         return self.at(RAW_BPP / b)
 
