@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -467,14 +468,15 @@ def _image_task(
     out: str,
     seed: int,
     config_key: str = "",
+    build: str = "",
 ) -> dict[str, Any]:
-    """One image x all requested (corruption, severity): verify existing files, make the rest.
+    """One image x the given (corruption, severity) pairs: verify existing files, make the rest.
 
-    Each new file is journalled (name, sha256, source) before it is renamed into place.
+    Each new file is journalled (name, sha256, source) before it is renamed into place. With a
+    ``build`` id the clean image and its digest are kept for that build's next task here.
     """
     root = Path(out)
-    clean = dataset.load(image_id)
-    source = image_digest(clean)
+    clean, source = _clean(dataset, image_id, build)
     fresh = source == expected_source
     written: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -495,11 +497,34 @@ def _image_task(
     return {"image_id": image_id, "source": source, "written": written, "skipped": skipped}
 
 
-def _worker_init() -> None:
-    """Process-pool initialiser: one OpenCV thread per worker (the pool gives the parallelism)."""
+# The clean images of the current build in this process: (build, image id) -> (image, digest).
+_CLEAN: dict[tuple[str, str], tuple[np.ndarray, str]] = {}
+_CLEAN_KEEP = 4
+
+
+def _clean(dataset: Dataset, image_id: str, build: str) -> tuple[np.ndarray, str]:
+    """A clean image and its digest; within one build (``build`` set) loaded once per process."""
+    if build and (build, image_id) in _CLEAN:
+        return _CLEAN[build, image_id]
+    clean = dataset.load(image_id)
+    found = clean, image_digest(clean)
+    if build:
+        for stale in [k for k in _CLEAN if k[0] != build]:  # an earlier build's
+            del _CLEAN[stale]
+        while len(_CLEAN) >= _CLEAN_KEEP:
+            del _CLEAN[next(iter(_CLEAN))]
+        _CLEAN[build, image_id] = found
+    return found
+
+
+def _pair_task(task: dict[str, Any], registered: Sequence[Corruption] = ()) -> dict[str, Any]:
+    """One (image, corruption) x its severities, as a Dask task (one OpenCV thread per worker:
+    the cluster gives the parallelism); ``registered``: the client's own corruptions."""
     import cv2
 
     cv2.setNumThreads(1)
+    restore_registered(registered)
+    return _image_task(**task)
 
 
 @dataclass(frozen=True)
@@ -518,22 +543,22 @@ def build_corrupted_set_stats(
     severities: list[int],
     out: Path,
     image_ids: list[str] | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> BuildStats:
     """:func:`build_corrupted_set`, returning counts and timing as well as the manifest path."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from multiprocessing import get_context
-
     from tqdm.auto import tqdm
+
+    from .engines import scheduler as engine
 
     start = time.perf_counter()
     names = parse_corruptions(list(corruptions))
     sevs = sorted({_check_severity(s) for s in severities})
     if not sevs:
         raise UsageError("no severities given; choose from 1..5")
-    if int(jobs) < 1:
+    if jobs is not None and int(jobs) < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
     root = check_output_folder(out)
     ids = dataset.select(image_ids).image_ids if image_ids else dataset.image_ids
@@ -550,19 +575,25 @@ def build_corrupted_set_stats(
         remove_stale_temporaries(folder)
     old_files: dict[str, str] = (manifest or {}).get("files", {})
     old_sources: dict[str, str] = (manifest or {}).get("sources", {})
-    key = _config_key(config)
+    client = engine.get_client(scheduler, workers=None if jobs is None else int(jobs))
+    # In-process: one task per image, in order. On Dask: one per (image, corruption), so that
+    # the cores stay busy on a few images; a worker loads each clean image once per build.
+    groups = [pairs] if client is None else [[p for p in pairs if p[0] == n] for n in names]
+    build = "" if client is None else os.urandom(8).hex()
     tasks = [
-        (
-            dataset,
-            image_id,
-            pairs,
-            {k: v for n, s in pairs if (v := old_files.get(k := _rel(n, s, image_id)))},
-            old_sources.get(image_id),
-            str(root),
-            int(seed),
-            key,
-        )
+        {
+            "dataset": dataset,
+            "image_id": image_id,
+            "pairs": group,
+            "expected": {k: v for n, s in group if (v := old_files.get(k := _rel(n, s, image_id)))},
+            "expected_source": old_sources.get(image_id),
+            "out": str(root),
+            "seed": int(seed),
+            "config_key": _config_key(config),
+            "build": build,
+        }
         for image_id in ids
+        for group in groups
     ]
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -572,50 +603,43 @@ def build_corrupted_set_stats(
     new_sources: dict[str, str] = {}
     counts = {"written": 0, "skipped": 0}
     last_save = time.monotonic()
-
-    def record(result: dict[str, Any]) -> None:
-        nonlocal last_save
-        new_files.update(result["written"])
-        new_files.update(result["skipped"])
-        new_sources[result["image_id"]] = result["source"]
-        counts["written"] += len(result["written"])
-        counts["skipped"] += len(result["skipped"])
-        bar.update(len(pairs))
-        if time.monotonic() - last_save > MANIFEST_SAVE_INTERVAL_S:
-            _merge_manifest(root, config, new_files, new_sources)
-            last_save = time.monotonic()
-
-    workers = min(int(jobs), len(tasks))
-    pool = None
-    if workers > 1:
-        # spawn: workers start clean (no inherited generator or OpenMP state), safe beside torch.
-        pool = ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=_worker_init
-        )
-        futures = {pool.submit(_image_task, *task) for task in tasks}
+    stream = engine.progress_stream() if progress else None
     bar = tqdm(
-        total=len(tasks) * len(pairs),
+        total=len(ids) * len(pairs),
         unit="img",
         desc=f"corrupt {dataset.name}",
-        disable=not progress,
+        disable=stream is None,
+        file=stream,
         dynamic_ncols=True,
     )
     try:
-        if pool is None:
-            for task in tasks:
-                record(_image_task(*task))
-        else:
-            pending = futures
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    record(future.result())
+        for _, result in engine.map_tasks(
+            _pair_task if client is not None else _image_task_of,
+            tasks,
+            f"corrupt {dataset.name}",
+            client=client,
+            progress=False,  # the bar above counts files
+            broadcast={"registered": registered_corruptions()} if client is not None else None,
+        ):
+            new_files.update(result["written"])
+            new_files.update(result["skipped"])
+            new_sources[result["image_id"]] = result["source"]
+            counts["written"] += len(result["written"])
+            counts["skipped"] += len(result["skipped"])
+            bar.update(len(result["written"]) + len(result["skipped"]))
+            if time.monotonic() - last_save > MANIFEST_SAVE_INTERVAL_S:
+                _merge_manifest(root, config, new_files, new_sources)
+                last_save = time.monotonic()
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+        if stream not in (None, sys.stderr):
+            stream.close()
         path = _merge_manifest(root, config, new_files, new_sources, fold_journal=True)
     return BuildStats(path, counts["written"], counts["skipped"], time.perf_counter() - start)
+
+
+def _image_task_of(task: dict[str, Any]) -> dict[str, Any]:
+    return _image_task(**task)
 
 
 def build_corrupted_set(
@@ -624,18 +648,23 @@ def build_corrupted_set(
     severities: list[int],
     out: Path,
     image_ids: list[str] | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> Path:
     """Write ``out/<corruption>/<severity>/<image_id>.png`` and ``out/manifest.json``.
 
-    One task per image (the clean image is loaded once), ``jobs`` worker processes. A rerun
-    keeps files whose sha256 matches the manifest (and whose clean input is unchanged) and
-    remakes missing, partial or altered ones. Returns the manifest path.
+    The files are made by Dask tasks, one per (image, corruption) (:mod:`.engines.scheduler`:
+    ``scheduler`` or ``$NICSPEC_SCHEDULER`` names a cluster, ``serial`` runs one image after
+    another here; else a local cluster of ``jobs`` single-threaded workers, default
+    ``$NICSPEC_WORKERS`` or every core). Each file is written, and journalled, when made, so a
+    killed run keeps them. A rerun keeps files whose sha256 matches the manifest (and whose
+    clean input is unchanged) and remakes missing, partial or altered ones. Returns the
+    manifest path.
     """
     return build_corrupted_set_stats(
-        dataset, corruptions, severities, out, image_ids, jobs, seed, progress
+        dataset, corruptions, severities, out, image_ids, jobs, seed, progress, scheduler
     ).manifest
 
 
@@ -679,9 +708,8 @@ def _run_cli(args: argparse.Namespace) -> int:
 
     names = parse_corruptions(args.corruptions)
     severities = parse_severities(args.severities)
-    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
-    if jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
     check_output_folder(args.out)
     dataset = get_dataset(args.dataset)
@@ -691,9 +719,10 @@ def _run_cli(args: argparse.Namespace) -> int:
         severities,
         Path(args.out),
         image_ids=ids,
-        jobs=jobs,
+        jobs=args.jobs,
         seed=args.seed,
         progress=not args.no_progress,
+        scheduler=args.scheduler,
     )
     print(stats.manifest)
     print(
@@ -705,6 +734,8 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec corrupt``."""
+    from .engines.scheduler import SCHEDULER_ENV, WORKERS_ENV
+
     p = subparsers.add_parser(
         "corrupt",
         help="build a corrupted set (Kodak-C, CLIC-C): <out>/<corruption>/<severity>/<id>.png",
@@ -720,10 +751,22 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--severities", default="1-5", help="e.g. 3, 1-5, 1,3,5 (default: 1-5)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--images", default=None, help="comma-separated image ids (default: all)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"workers of the local Dask cluster (default: ${WORKERS_ENV} or every core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help=f"Dask scheduler address to submit to, or 'serial' for in-process "
+        f"(default: ${SCHEDULER_ENV}, else a local cluster)",
+    )
     p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_cli)
+
 
 def corruption_info(name: str) -> tuple[int, str]:
     """(paper number, frequency group) of a corruption."""

@@ -427,6 +427,40 @@ def classify(
     own target (rate matching per image, e.g. to a NIC run's :meth:`Result.bpp_by_image`).
     ``estimate`` asks NIC codecs for their likelihood estimate instead of real entropy coding.
     """
+    found = _classify(
+        codec, dataset, image_ids, limit=limit, quality=quality, bpp=bpp, corruption=corruption,
+        severity=severity, seed=seed, classifier=classifier, estimate=estimate,
+        codec_options=codec_options, out=out, batch_size=batch_size, progress=progress,
+    )  # fmt: skip
+    return found[1]  # type: ignore[return-value]  # computed when not in the cache
+
+
+def probe(codec: str, dataset: str | Any, image_ids: Sequence[str] | None = None,
+          **kwargs: Any) -> tuple[str, Result | None]:  # fmt: skip
+    """(config key, the cached Result or None) of a :func:`classify` call, computing nothing."""
+    return _classify(codec, dataset, image_ids, cache_only=True, **kwargs)
+
+
+def _classify(
+    codec: str,
+    dataset: str | Any,
+    image_ids: Sequence[str] | None = None,
+    *,
+    limit: int | None = None,
+    quality: float | None = None,
+    bpp: float | Mapping[str, float] | None = None,
+    corruption: str | None = None,
+    severity: int | None = None,
+    seed: int = 0,
+    classifier: str = DEFAULT_CLASSIFIER,
+    estimate: bool = False,
+    codec_options: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    progress: bool = False,
+    cache_only: bool = False,
+) -> tuple[str, Result | None]:
+    """:func:`classify`, returning (config key, Result); with ``cache_only`` a miss is None."""
     from ..cache import results_dir
     from ..data import Dataset, get_dataset
     from .evaluate import check_corruption, get_codec, is_neural_codec
@@ -478,7 +512,9 @@ def classify(
     if hit is not None:
         if progress:
             print(f"cached: {path}", file=sys.stderr)
-        return Result(path, hit, True)
+        return key, Result(path, hit, True)
+    if cache_only:
+        return key, None
 
     is_reference = codec_cfg.get("codec") == "none" and corruption is None
     ref_preds: list[int] | None = None
@@ -573,7 +609,7 @@ def classify(
         atomic_write_json(path, data)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return Result(path, data, False)
+    return key, Result(path, data, False)
 
 
 def load_result(path: str | Path) -> Result:
@@ -627,9 +663,20 @@ def run_grid(
 ) -> dict[tuple[str, str], Result]:
     """For each condition (``None``: clean, or a corruption): no compression, each NIC model and
     JPEG2000 matched per image to that model's bpp. Returns {(condition, system): Result};
-    systems are ``none``, ``NIC <model>`` and ``JPEG2000 @ <model>``."""
+    systems are ``none``, ``NIC <model>`` and ``JPEG2000 @ <model>``.
+
+    The configurations not in the cache are Dask tasks (:mod:`.scheduler`; the ``serial``
+    setting computes them here, in order), one each, submitted together: those that compare
+    with the clean reference wait for it, and each rate-matched JPEG2000 waits for its NIC run
+    (its per-image bpp). Each task writes its ``classify.json`` when it finishes.
+    """
+    from . import scheduler as engine
+
     kw: dict[str, Any] = {"classifier": classifier, "seed": seed, "out": out,
                           "batch_size": batch_size}  # fmt: skip
+    client = engine.get_client()
+    if client is not None:
+        _grid_tasks(client, dataset, ids, nic_models, corruptions, severity, estimate, kw)
     results: dict[tuple[str, str], Result] = {}
     for corruption in corruptions:
         ckw = dict(kw, corruption=corruption, severity=severity if corruption else None)
@@ -642,6 +689,75 @@ def run_grid(
                 "jpeg2000", dataset, ids, bpp=nic.bpp_by_image(), **ckw
             )
     return results
+
+
+def _grid_tasks(
+    client: Any,
+    dataset: str,
+    ids: Sequence[str],
+    nic_models: Sequence[str],
+    corruptions: Sequence[str | None],
+    severity: int,
+    estimate: bool,
+    kw: dict[str, Any],
+) -> None:
+    """Compute the grid's missing configurations on the Dask client (see :func:`run_grid`)."""
+    from ..corruptions import registered_corruptions
+    from . import scheduler as engine
+
+    futures: list[Any] = []
+    registered = registered_corruptions()
+
+    def submit(fn: Any, spec: dict[str, Any], key: str, *deps: Any) -> Any:
+        future = client.submit(fn, spec, registered, *deps, key=f"nicspec-classify-{key}")
+        futures.append(future)
+        return future
+
+    ref_spec = {"codec": "none", "dataset": dataset, "image_ids": list(ids), **kw}
+    ref_key, ref = probe(**ref_spec)
+    ref_future = None if ref is not None else submit(_grid_task, ref_spec, ref_key)
+    for corruption in corruptions:
+        ckw = dict(kw, corruption=corruption, severity=severity if corruption else None)
+        base = {"dataset": dataset, "image_ids": list(ids), **ckw}
+        if corruption is not None:
+            spec = {"codec": "none", **base}
+            key, hit = probe(**spec)
+            if hit is None:
+                submit(_grid_task, spec, key, ref_future)
+        for model in nic_models:
+            nic_spec = {"codec": f"nic:{model}", "estimate": estimate, **base}
+            nic_key, nic = probe(**nic_spec)
+            j2k_spec = {"codec": "jpeg2000", **base}
+            if nic is None:
+                nic_future = submit(_grid_task, nic_spec, nic_key, ref_future)
+                submit(_matched_task, j2k_spec, f"jpeg2000-at-{nic_key}", nic_future)
+                continue
+            j2k_spec["bpp"] = nic.bpp_by_image()
+            key, hit = probe(**j2k_spec)
+            if hit is None:
+                submit(_grid_task, j2k_spec, key, ref_future)
+    for _ in engine.finished(futures, "classify grid"):
+        pass
+
+
+def _grid_task(spec: dict[str, Any], registered: Sequence[Any], *after: Any) -> dict[str, Any]:
+    """A grid configuration as a Dask task (``registered``: the client's own corruptions;
+    ``after``: results it waits for); its data."""
+    import warnings
+
+    from ..corruptions import restore_registered
+
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # compressai's, on load
+    restore_registered(registered)
+    return classify(**spec).data
+
+
+def _matched_task(
+    spec: dict[str, Any], registered: Sequence[Any], nic: dict[str, Any]
+) -> dict[str, Any]:
+    """JPEG2000 matched per image to a NIC run's bpp (``nic``: that run's data)."""
+    bpp = {r["id"]: float(r["bpp"]) for r in nic["per_image"]}
+    return _grid_task({**spec, "bpp": bpp}, registered)
 
 
 def grid_table(results: Mapping[tuple[str, str], Result], metric: str = "top1") -> Any:

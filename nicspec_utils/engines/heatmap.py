@@ -23,9 +23,11 @@ Definitions (``grid`` = G, even; ``crop`` = S; h = G // 2):
   that includes one.
 
 Each basis is cached as one small JSON file ``<cache_dir>/<config key>/bases/r<r>_c<c>.json``
-(per-image PSNRs and bpp), so an interrupted run resumes where it stopped. NIC codecs run in
-estimate mode by default with many perturbed images per forward pass; classic codecs run one
-basis per task in a process pool (``jobs``).
+(per-image PSNRs and bpp), so an interrupted run resumes where it stopped. The bases still
+missing are Dask tasks (:mod:`.scheduler`), a chunk of bases each, and each chunk writes its
+bases' files when it finishes; with the ``serial`` setting they run here. NIC codecs run in
+estimate mode by default with many perturbed images per forward pass (the same passes in a
+task as in-process, so the records are the same); a worker loads a codec once.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,24 +172,47 @@ def perturbed_inputs(
     return perturb(cleans, basis, eps, _basis_rng(seed, r, c))
 
 
-_WORKER: dict[str, Any] = {}
+# Codecs of this process (a worker's), by their arguments: a NIC model is loaded once.
+_CODECS: dict[str, Any] = {}
+_CODECS_KEEP = 2
 
 
-def _worker_init(codec_args: tuple[str, Any, Any, dict[str, Any]], cleans: np.ndarray) -> None:
-    from ..codecs import get_codec
+def _task_codec(codec_args: tuple[str, Any, Any, dict[str, Any]]) -> Any:
+    from .evaluate import get_codec
 
-    name, quality, bpp, options = codec_args
-    _WORKER["codec"] = get_codec(name, quality=quality, bpp=bpp, **options)
-    _WORKER["cleans"] = cleans
+    key = canonical_json(list(codec_args))
+    if key not in _CODECS:
+        while len(_CODECS) >= _CODECS_KEEP:
+            del _CODECS[next(iter(_CODECS))]
+        name, quality, bpp, options = codec_args
+        _CODECS[key] = get_codec(name, quality=quality, bpp=bpp, **options)
+    return _CODECS[key]
 
 
-def _worker_basis(
-    r: int, c: int, grid: int, eps: float, seed: int
-) -> tuple[int, int, dict[str, list[float | None]]]:
-    cleans = _WORKER["cleans"]
-    inputs = perturbed_inputs(cleans, r, c, grid, eps, seed)
-    codec = _WORKER["codec"]
-    return r, c, _record(cleans, inputs, codec.compress_batch(list(inputs)))
+def _bases_task(
+    chunk: dict[str, Any], cleans: np.ndarray
+) -> list[tuple[tuple[int, int], dict[str, list[float | None]]]]:
+    """A Dask task: the records of a chunk of bases, each written to its file when computed."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # compressai's, on load
+    folder = Path(chunk["folder"])
+    done = []
+    for rc, rec in _compute(
+        _task_codec(chunk["codec_args"]), cleans, chunk["bases"], chunk["grid"], chunk["eps"],
+        chunk["seed"], chunk["neural"], chunk["batch_size"],
+    ):  # fmt: skip
+        atomic_write_json(_basis_path(folder, *rc), rec)
+        done.append((rc, rec))
+    return done
+
+
+def _chunks(todo: list[tuple[int, int]], per_call: int, workers: int) -> list[list[Any]]:
+    """``todo`` in order, in chunks of a multiple of ``per_call`` bases: about 4 per worker (so
+    the workers stay busy to the end), at most 64 bases each (so progress and resume stay fine)."""
+    size = min(64, max(1, math.ceil(len(todo) / (4 * max(1, workers)))))
+    size = per_call * max(1, math.ceil(size / per_call))
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 # --- the heat map ---------------------------------------------------------------------------------
@@ -321,24 +345,28 @@ def heatmap(
     codec_options: dict[str, Any] | None = None,
     estimate: bool = True,
     batch_size: int = 16,
-    jobs: int = 1,
+    jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     bases: Sequence[tuple[int, int]] | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> HeatmapResult:
     """Fourier heat map of one codec setting on a dataset (see module doc for definitions).
 
     ``estimate`` applies to NIC codecs only (likelihood bpp, batched forward passes of
-    ``batch_size`` images); classic codecs use ``jobs`` worker processes. ``bases`` restricts the
-    run to some (r, c) table entries (others stay NaN). Results are cached per basis under
-    ``cache_dir`` (default ``results_dir()/fourier_heatmap``).
+    ``batch_size`` images). The missing bases are Dask tasks: ``scheduler`` (or
+    ``$NICSPEC_SCHEDULER``) names a cluster or ``serial``; else a local cluster of ``jobs``
+    workers (default ``$NICSPEC_WORKERS`` or every core). ``bases`` restricts the run to some
+    (r, c) table entries (others stay NaN). Results are cached per basis under ``cache_dir``
+    (default ``results_dir()/fourier_heatmap``).
     """
     from ..data import Dataset, get_dataset
+    from . import scheduler as engine
     from .evaluate import _codec_config, get_codec, is_neural_codec
 
     started = time.perf_counter()
     grid, crop, eps = int(grid), int(crop), float(eps)
-    _check_sizes(grid, crop, eps, int(batch_size), int(jobs))
+    _check_sizes(grid, crop, eps, int(batch_size), 1 if jobs is None else int(jobs))
     neural = is_neural_codec(codec_name)
     options = dict(codec_options or {})
     if neural:
@@ -387,20 +415,37 @@ def heatmap(
         else:
             todo.append(rc)
 
-    bar = _bar(len(todo), progress, f"fhm {codec.name}")
     t0 = time.perf_counter()
-    try:
-        for (r, c), rec in _compute(
-            codec, cleans, todo, grid, eps, int(seed), neural, int(batch_size), int(jobs),
-            (codec_name, quality, bpp, options),
-        ):  # fmt: skip
-            atomic_write_json(_basis_path(folder, r, c), rec)
-            records[(r, c)] = rec
+    client = engine.get_client(scheduler, workers=jobs) if todo else None
+    if client is None:
+        bar = _bar(len(todo), progress, f"fhm {codec.name}")
+        try:
+            for (r, c), rec in _compute(
+                codec, cleans, todo, grid, eps, int(seed), neural, int(batch_size)
+            ):
+                atomic_write_json(_basis_path(folder, r, c), rec)
+                records[(r, c)] = rec
+                if bar is not None:
+                    bar.update(1)
+        finally:
             if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
+    else:
+        workers = len(client.scheduler_info().get("workers", {}))
+        common = {
+            "codec_args": (codec_name, quality, bpp, options), "grid": grid, "eps": eps,
+            "seed": int(seed), "neural": neural, "batch_size": int(batch_size),
+            "folder": str(folder),
+        }  # fmt: skip
+        chunks = [
+            {**common, "bases": b}
+            for b in _chunks(todo, _per_call(neural, batch_size, len(ids)), workers)
+        ]
+        for _, done in engine.map_tasks(
+            _bases_task, chunks, f"fhm {codec.name}", client=client, progress=progress,
+            broadcast={"cleans": cleans},
+        ):  # fmt: skip
+            records.update({tuple(rc): rec for rc, rec in done})  # type: ignore[misc]
     compute_s = time.perf_counter() - t0
 
     tables = {k: np.full((rows, cols), np.nan) for k in ("psnr_perturbed", "psnr_clean", "bpp")}
@@ -435,6 +480,11 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="basis", file=sys.stderr, leave=False)
 
 
+def _per_call(neural: bool, batch_size: int, n_images: int) -> int:
+    """Bases per codec call: NIC forward passes of about ``batch_size`` images, else one."""
+    return max(1, int(batch_size) // n_images) if neural else 1
+
+
 def _compute(
     codec: Any,
     cleans: np.ndarray,
@@ -444,26 +494,16 @@ def _compute(
     seed: int,
     neural: bool,
     batch_size: int,
-    jobs: int,
-    codec_args: tuple[str, Any, Any, dict[str, Any]],
 ) -> Any:
-    """Yield ((r, c), record) for each basis in ``todo``."""
+    """Yield ((r, c), record) for each basis in ``todo``, in order."""
     n = len(cleans)
-    if neural or jobs == 1:
-        # several bases per codec call so that NIC forward passes are full batches
-        per_call = max(1, batch_size // n) if neural else 1
-        for start in range(0, len(todo), per_call):
-            group = todo[start : start + per_call]
-            inputs = [perturbed_inputs(cleans, r, c, grid, eps, seed) for r, c in group]
-            results = codec.compress_batch([im for batch in inputs for im in batch])
-            for k, rc in enumerate(group):
-                yield rc, _record(cleans, inputs[k], results[k * n : (k + 1) * n])
-        return
-    with ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(codec_args, cleans)) as ex:
-        futures = [ex.submit(_worker_basis, r, c, grid, eps, seed) for r, c in todo]
-        for fut in futures:
-            r, c, rec = fut.result()
-            yield (r, c), rec
+    per_call = _per_call(neural, batch_size, n)
+    for start in range(0, len(todo), per_call):
+        group = [tuple(rc) for rc in todo[start : start + per_call]]
+        inputs = [perturbed_inputs(cleans, r, c, grid, eps, seed) for r, c in group]
+        results = codec.compress_batch([im for batch in inputs for im in batch])
+        for k, rc in enumerate(group):
+            yield rc, _record(cleans, inputs[k], results[k * n : (k + 1) * n])
 
 
 # --- analysis: clean baselines, radial bands, profiles, checks, figures ---------------------------
@@ -864,6 +904,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         cache_dir=Path(args.cache_dir) if args.cache_dir else out / "bases",
         progress=not args.no_progress,
+        scheduler=args.scheduler,
     )
     result.save(out)
     t = result.timing
@@ -878,6 +919,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec fhm``."""
     from .evaluate import _number
+    from .scheduler import SCHEDULER_ENV, WORKERS_ENV
 
     p = subparsers.add_parser(
         "fhm",
@@ -902,7 +944,17 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation (4)")
     p.add_argument("--seed", type=int, default=0, help="sign seed (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="NIC images per forward pass")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (classic codecs)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"workers of the local Dask cluster (default: ${WORKERS_ENV} or every core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        help=f"Dask scheduler address to submit to, or 'serial' for in-process "
+        f"(default: ${SCHEDULER_ENV}, else a local cluster)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cache-dir", help="per-basis cache (default OUT/bases)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -48,6 +48,14 @@ SERIAL = "serial"
 MAX_ROUNDS = 12
 
 T = TypeVar("T")
+# Dask's own monitoring on a local cluster, sampled less often: its defaults (20 ms event-loop
+# ticks, stack sampling every 10 ms, a system monitor every 0.5 s) took ~10 % of the core of a
+# single-threaded worker making corrupted sets (scripts/bench_corrupt.py).
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 _client: Any = None
 _client_address: str | None = None
@@ -109,17 +117,20 @@ def get_client(scheduler: str | None = None, workers: int | None = None) -> Any:
     else:
         # One single-threaded process per core: the codecs and torch are not thread-parallel
         # here, and processes keep the GIL out of the way. The workers inherit one BLAS thread.
+        import dask
+
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
-        cluster = LocalCluster(
-            n_workers=worker_count(workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # any free port: never a clash with another cluster
-            worker_dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-        _client = Client(cluster)
+        with dask.config.set(LOCAL_CONFIG):  # the workers take the config they start with
+            cluster = LocalCluster(
+                n_workers=worker_count(workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: never a clash with another cluster
+                worker_dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+            _client = Client(cluster)
     _client_address = wanted
     return _client
 
@@ -156,33 +167,77 @@ class Collector:
 
     def wait(self, desc: str = "tasks") -> None:
         """Wait for this round's tasks; the first failed task's error is raised here."""
-        from distributed import as_completed
-
-        bar, stream = None, progress_stream()
-        if stream is not None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(self.pending), desc=desc, unit="task", file=stream)
-        try:
-            for future in as_completed(list(self.pending.values())):
-                if future.status == "error":
-                    exc = future.exception()
-                    raise (
-                        exc
-                        if isinstance(exc, NicspecError)
-                        else DataError(f"a task failed: {type(exc).__name__}: {exc}")
-                    )
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-            if stream not in (None, sys.stderr):
-                stream.close()
+        for _ in finished(list(self.pending.values()), desc):
+            pass
 
     def cleanup(self) -> None:
         """Remove the placeholders of this round."""
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def task_error(exc: BaseException) -> NicspecError:
+    """A task's exception as the one-line error the CLI prints (ours pass through)."""
+    if isinstance(exc, NicspecError):
+        return exc
+    return DataError(f"a task failed: {type(exc).__name__}: {exc}")
+
+
+def finished(futures: list[Any], desc: str = "tasks", progress: bool = True) -> Iterator[Any]:
+    """Yield each future as it finishes, counting them on a progress bar
+    (:func:`progress_stream`); the first failed task's error is raised (:func:`task_error`)
+    and the futures not yet finished are cancelled."""
+    from distributed import as_completed
+
+    bar, stream = None, progress_stream() if progress else None
+    if stream is not None and futures:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(futures), desc=desc, unit="task", file=stream)
+    done = 0
+    try:
+        for future in as_completed(futures):
+            if future.status == "error":
+                raise task_error(future.exception())
+            done += 1
+            yield future
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if done < len(futures) and futures:
+            with contextlib.suppress(Exception):
+                futures[0].client.cancel([f for f in futures if not f.done()])
+        if bar is not None:
+            bar.close()
+        if stream not in (None, sys.stderr):
+            stream.close()
+
+
+def map_tasks(
+    fn: Callable[..., T],
+    items: list[Any],
+    desc: str = "tasks",
+    *,
+    client: Any = None,
+    progress: bool = True,
+    broadcast: dict[str, Any] | None = None,
+) -> Iterator[tuple[int, T]]:
+    """``(index, fn(item, **broadcast))`` for each item, in the order they finish.
+
+    With ``client`` None the items run here, one after another, in order; else each item is a
+    task on the client (``broadcast`` values are scattered to every worker once) and the
+    results come back as the tasks finish (:func:`finished`: progress bar, first error).
+    """
+    extra = dict(broadcast or {})
+    if client is None:
+        for index, item in enumerate(items):
+            yield index, fn(item, **extra)
+        return
+    if extra:
+        extra = dict(zip(extra, client.scatter(list(extra.values()), broadcast=True), strict=True))
+    futures = [client.submit(fn, item, pure=False, **extra) for item in items]
+    index = {f.key: i for i, f in enumerate(futures)}
+    for future in finished(futures, desc, progress):
+        yield index[future.key], future.result()
 
 
 def collecting() -> Collector | None:
