@@ -17,7 +17,6 @@ journal, which the next run folds into the manifest, so it redoes only the files
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import inspect
@@ -701,71 +700,6 @@ def load_or_corrupt(
     digest = write_png_atomic(path, img)
     _merge_manifest(root, config, {rel: digest}, {image_id: source})
     return img
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    from .data import get_dataset
-
-    names = parse_corruptions(args.corruptions)
-    severities = parse_severities(args.severities)
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
-    check_output_folder(args.out)
-    dataset = get_dataset(args.dataset)
-    stats = build_corrupted_set_stats(
-        dataset,
-        names,
-        severities,
-        Path(args.out),
-        image_ids=ids,
-        jobs=args.jobs,
-        seed=args.seed,
-        progress=not args.no_progress,
-        scheduler=args.scheduler,
-    )
-    print(stats.manifest)
-    print(
-        f"corrupt: {stats.written} files written, {stats.skipped} skipped "
-        f"({len(names)} corruptions x {len(severities)} severities) in {stats.seconds:.1f} s"
-    )
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec corrupt``."""
-    from .engines.scheduler import SCHEDULER_ENV, WORKERS_ENV
-
-    p = subparsers.add_parser(
-        "corrupt",
-        help="build a corrupted set (Kodak-C, CLIC-C): <out>/<corruption>/<severity>/<id>.png",
-        description="Apply the 15 ImageNet-C corruptions deterministically and write the "
-        "released sets' layout plus a manifest; a rerun skips finished files.",
-    )
-    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
-    p.add_argument(
-        "--corruptions",
-        default="all",
-        help="all, low, medium, high, or comma-separated names/numbers (default: all)",
-    )
-    p.add_argument("--severities", default="1-5", help="e.g. 3, 1-5, 1,3,5 (default: 1-5)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--images", default=None, help="comma-separated image ids (default: all)")
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help=f"workers of the local Dask cluster (default: ${WORKERS_ENV} or every core)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        help=f"Dask scheduler address to submit to, or 'serial' for in-process "
-        f"(default: ${SCHEDULER_ENV}, else a local cluster)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run_cli)
 
 
 def corruption_info(name: str) -> tuple[int, str]:

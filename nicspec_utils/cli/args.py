@@ -51,11 +51,18 @@ def codec_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def add_codec(p: argparse.ArgumentParser, lmbda_in_rate: bool = False) -> None:
+def add_codec(
+    p: argparse.ArgumentParser, lmbda_in_rate: bool = False, default: str | None = None
+) -> Any:
     """``--codec``, its rate (``--quality`` or ``--bpp``), ``--lmbda``, ``--option``,
-    ``--vtm-dir``. ``lmbda_in_rate``: ``--lmbda`` excludes the other two rate settings."""
+    ``--vtm-dir``. ``lmbda_in_rate``: ``--lmbda`` excludes the other two rate settings;
+    ``default``: the codec when none is given (else ``--codec`` is required). Returns the rate
+    group, for a command's own rate setting."""
     g = p.add_argument_group("codec")
-    g.add_argument("--codec", required=True, help=CODEC_HELP)
+    if default is None:
+        g.add_argument("--codec", required=True, help=CODEC_HELP)
+    else:
+        g.add_argument("--codec", default=default, help=f"{CODEC_HELP} (default {default})")
     rate = g.add_mutually_exclusive_group()
     rate.add_argument("--quality", type=number, help="the codec's rate setting")
     rate.add_argument("--bpp", type=float, help="target bits per pixel (rate matching)")
@@ -66,6 +73,7 @@ def add_codec(p: argparse.ArgumentParser, lmbda_in_rate: bool = False) -> None:
     g.add_argument(
         "--vtm-dir", help="VTM: folder with the encoder/decoder apps (default $NICSPEC_VTM_DIR)"
     )
+    return rate
 
 
 def add_dataset(p: argparse.ArgumentParser, limit: bool = True) -> None:
@@ -98,15 +106,19 @@ def add_output(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def add_scheduler(p: argparse.ArgumentParser) -> None:
-    """``--scheduler`` and ``--workers``: where the command's tasks run."""
+def add_scheduler(p: argparse.ArgumentParser, jobs: bool = False) -> None:
+    """``--scheduler`` and ``--workers``: where the command's tasks run. ``jobs``: the
+    command's older ``--jobs`` is accepted as ``--workers``."""
     g = p.add_argument_group("scheduler")
     g.add_argument(
         "--scheduler",
         help="Dask scheduler address (tcp://HOST:PORT), or 'serial' (default $NICSPEC_SCHEDULER, "
         "else a local cluster of one worker per core)",
     )
-    g.add_argument("--workers", type=int, help="workers of the local cluster (default: cores)")
+    names = ["--workers", "--jobs"] if jobs else ["--workers"]
+    g.add_argument(
+        *names, dest="workers", type=int, help="workers of the local cluster (default: cores)"
+    )
 
 
 def apply_scheduler(args: argparse.Namespace) -> None:

@@ -14,16 +14,15 @@ from ..errors import NicspecError
 
 # Each module exposes ``add_cli(subparsers)``, which registers its sub-commands and sets
 # ``func`` (taking the parsed namespace, returning an exit code) through ``set_defaults``.
-# The commands' own modules live in this package; three engines still carry theirs.
 COMMAND_MODULES = (
     "nicspec_utils.cli.data",
-    "nicspec_utils.corruptions",
+    "nicspec_utils.cli.corrupt",
     "nicspec_utils.cli.eval",
     "nicspec_utils.cli.train",
     "nicspec_utils.cli.models",
     "nicspec_utils.cli.book",
-    "nicspec_utils.engines.heatmap",
-    "nicspec_utils.engines.classify",
+    "nicspec_utils.cli.fhm",
+    "nicspec_utils.cli.classify",
 )
 
 

@@ -28,7 +28,6 @@ Classifiers: ``efficientnet-lite0`` (the default: its weights ship inside the Py
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -156,8 +155,8 @@ def _load_efficientnet() -> Classifier:
         _efficientnet_version(),
         "(255 x - 127) / 128",
         model,
-        mean=(127.0 / 255.0,) * 3,  # type: ignore[arg-type]
-        std=(128.0 / 255.0,) * 3,  # type: ignore[arg-type]
+        mean=(127.0 / 255.0,) * 3,
+        std=(128.0 / 255.0,) * 3,
     )
 
 
@@ -552,18 +551,18 @@ def _classify(
             codec_time += t1 - t0
             class_time += t2 - t1
             for j, (image_id, res) in enumerate(zip(chunk, results, strict=True)):
-                label = ds.label(image_id)
+                truth = ds.label(image_id)
                 pred = int(top1[j])
                 ref_pred = pred if ref_preds is None else int(ref_preds[start + j])
                 records.append(
                     {
                         "id": image_id,
-                        "label": label,
+                        "label": truth,
                         "pred": pred,
                         "top5": [int(v) for v in top5[j]],
                         "ref_pred": ref_pred,
-                        "correct": None if label is None else pred == int(label),
-                        "top5_correct": None if label is None else int(label) in top5[j],
+                        "correct": None if truth is None else pred == int(truth),
+                        "top5_correct": None if truth is None else int(truth) in top5[j],
                         "agree": pred == ref_pred,
                         "bpp": float(res.bpp),
                         "setting": res.setting,
@@ -575,7 +574,7 @@ def _classify(
         if bar is not None:
             bar.close()
 
-    top1, top1_ci, n_labelled = rate([r["correct"] for r in records])
+    top1_acc, top1_ci, n_labelled = rate([r["correct"] for r in records])
     top5_acc, _, _ = rate([r["top5_correct"] for r in records])
     agreement, agreement_ci, _ = rate([r["agree"] for r in records])
     data = {
@@ -591,7 +590,7 @@ def _classify(
         "severity": severity,
         "n_images": len(records),
         "n_labelled": n_labelled,
-        "top1": top1,
+        "top1": top1_acc,
         "top1_ci": top1_ci,
         "top5": top5_acc,
         "agreement": agreement,
@@ -1000,80 +999,3 @@ def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
     if title:
         ax.set_title(title)
     return fig
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    from .evaluate import parse_option
-
-    options = dict(parse_option(o) for o in args.option or [])
-    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
-    bpp: float | dict[str, float] | None = args.bpp
-    if args.bpp_from:
-        bpp = load_result(args.bpp_from).bpp_by_image()
-    res = classify(
-        args.codec,
-        args.dataset,
-        ids,
-        limit=args.limit,
-        quality=args.quality,
-        bpp=bpp,
-        corruption=args.corruption,
-        severity=args.severity,
-        seed=args.seed,
-        classifier=args.classifier,
-        estimate=args.estimate,
-        codec_options=options,
-        out=Path(args.out) if args.out else None,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
-    print(res.path)
-    print(summary_line(res.data) + (" (cached)" if res.cached else ""))
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec classify``."""
-    from .evaluate import _number
-
-    p = subparsers.add_parser(
-        "classify",
-        help="classify codec outputs (optionally corrupted): top-1 and agreement, cached",
-        description="Make each image 256x256, optionally corrupt it, code it with one codec "
-        "setting and classify the output; write <out>/<config key>/classify.json with top-1 "
-        "accuracy (null without labels), agreement with the prediction on the clean "
-        "uncompressed image, Wilson intervals and per-image predictions. Reruns read the cache.",
-    )
-    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data list`)")
-    p.add_argument("--images", help="comma-separated image ids (default: all)")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument(
-        "--codec", default="none", help="codec name as for `nicspec eval` (default none)"
-    )
-    rate_group = p.add_mutually_exclusive_group()
-    rate_group.add_argument("--quality", type=_number, help="the codec's rate setting")
-    rate_group.add_argument("--bpp", type=float, help="target bits per pixel")
-    rate_group.add_argument(
-        "--bpp-from",
-        metavar="JSON",
-        help="per-image bpp targets from another run's classify.json (rate matching per image)",
-    )
-    p.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="codec option (repeatable)"
-    )
-    p.add_argument("--estimate", action="store_true", help="NIC: estimated instead of real bpp")
-    p.add_argument("--corruption", help="corruption name or number (needs --severity)")
-    p.add_argument("--severity", type=int, help="corruption severity 1..5")
-    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
-    p.add_argument(
-        "--classifier",
-        default=DEFAULT_CLASSIFIER,
-        help=f"{' or '.join(CLASSIFIERS)} (default {DEFAULT_CLASSIFIER})",
-    )
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="images per batch")
-    p.add_argument("--out", help="results folder (default $NICSPEC_RESULTS or ./results)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run_cli)

@@ -33,7 +33,6 @@ that includes one. Both files are written atomically; a rerun of the same config
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -746,28 +745,3 @@ def _placeholder(
         "per_image": per_image,
     }  # fmt: skip
     return placeholder_entry(collector, key, metrics, shape, maps), metrics, False
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def _number(text: str) -> float | int:
-    """Parse a number, keeping integers integral (``50`` -> 50, ``0.5`` -> 0.5)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    """``key=value`` -> (key, value); the value is read as JSON when it parses, else a string."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UsageError(f"--option needs key=value, got {text!r}")
-    try:
-        parsed: Any = json.loads(value)
-    except ValueError:
-        parsed = value
-    return key, parsed

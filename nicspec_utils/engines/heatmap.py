@@ -32,7 +32,6 @@ task as in-process, so the records are the same); a worker loads a codec once.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -48,7 +47,7 @@ import numpy as np
 from .. import __version__
 from ..cache import canonical_json, config_key, json_safe, read_json, results_dir
 from ..errors import DataError, UsageError
-from ..io import atomic_save_npz, atomic_write_bytes, atomic_write_json, check_output_folder
+from ..io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 
 SCHEMA = 1
 MEASURE = "psnr rgb 8-bit rounded; input clipped to [0,1] and rounded to uint8"
@@ -180,7 +179,7 @@ _CODECS_KEEP = 2
 def _task_codec(codec_args: tuple[str, Any, Any, dict[str, Any]]) -> Any:
     from .evaluate import get_codec
 
-    key = canonical_json(list(codec_args))
+    key = canonical_json({"codec": list(codec_args)})
     if key not in _CODECS:
         while len(_CODECS) >= _CODECS_KEEP:
             del _CODECS[next(iter(_CODECS))]
@@ -317,7 +316,7 @@ def _nanmean(a: np.ndarray) -> float | None:
 def _mean(values: list[float | None]) -> float:
     if any(v is None for v in values):
         return math.inf
-    return float(np.mean(values)) if values else math.nan
+    return float(np.mean([float(v) for v in values if v is not None])) if values else math.nan
 
 
 def _check_sizes(grid: int, crop: int, eps: float, batch_size: int, jobs: int) -> None:
@@ -652,7 +651,8 @@ def band_summary(
     out: dict[str, dict[str, float]] = {}
     from ..spectral import BAND_EDGES, band_masks
 
-    bands = band_masks(rho, tuple(edges) if edges is not None else BAND_EDGES)
+    lo_hi = (float(edges[0]), float(edges[1])) if edges is not None else BAND_EDGES
+    bands = band_masks(rho, lo_hi)
     for band, mask in bands.items():
         rec: dict[str, float] = {"n": int(mask.sum())}
         rec["rho_min"] = float(rho[mask].min()) if mask.any() else math.nan
@@ -874,88 +874,3 @@ def plot_radial_profiles(
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
-
-
-# --- command line --------------------------------------------------------------------------------
-def _run_cli(args: argparse.Namespace) -> int:
-    from .evaluate import parse_option
-
-    options = dict(parse_option(o) for o in args.option or [])
-    if args.lmbda is not None:
-        options["lmbda"] = args.lmbda
-    ids = [i.strip() for i in (args.images or "").split(",") if i.strip()] or None
-    out = check_output_folder(args.out)  # before any work: a file or unwritable folder fails
-    if args.cache_dir:
-        check_output_folder(args.cache_dir, "--cache-dir")
-    result = heatmap(
-        args.codec,
-        args.dataset,
-        grid=args.grid,
-        crop=args.crop,
-        images=ids,
-        limit=args.limit,
-        eps=args.eps,
-        seed=args.seed,
-        quality=args.quality,
-        bpp=args.bpp,
-        codec_options=options,
-        estimate=not args.real,
-        batch_size=args.batch_size,
-        jobs=args.jobs,
-        cache_dir=Path(args.cache_dir) if args.cache_dir else out / "bases",
-        progress=not args.no_progress,
-        scheduler=args.scheduler,
-    )
-    result.save(out)
-    t = result.timing
-    print(out / "heatmap.npz")
-    print(
-        f"{result.config['codec'].get('codec')} on {result.config['dataset']}: "
-        f"{t['computed']} bases computed, {t['cached']} cached, {t['wall_s']:.1f} s"
-    )
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``nicspec fhm``."""
-    from .evaluate import _number
-    from .scheduler import SCHEDULER_ENV, WORKERS_ENV
-
-    p = subparsers.add_parser(
-        "fhm",
-        help="Fourier heat map of a codec (PSNR under single-frequency perturbations)",
-        description="Perturb centre crops with every Fourier basis of the central grid, "
-        "compress, and map mean PSNR vs the perturbed and the clean input. Cached per basis.",
-    )
-    p.add_argument("--codec", required=True, help="codec name, as for `nicspec eval`")
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--quality", type=_number, help="the codec's rate setting")
-    rate.add_argument("--bpp", type=float, help="target bits per pixel (rate matching)")
-    rate.add_argument("--lmbda", type=float, help="lambda of a variable-rate NIC model")
-    p.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="codec option (repeatable)"
-    )
-    p.add_argument("--real", action="store_true", help="NIC: real entropy coding (not estimate)")
-    p.add_argument("--dataset", required=True, help="dataset name (see `nicspec data`)")
-    p.add_argument("--images", help="comma-separated image ids (default: all)")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--grid", type=int, default=64, help="central window size G (default 64)")
-    p.add_argument("--crop", type=int, default=512, help="centre crop side (default 512)")
-    p.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation (4)")
-    p.add_argument("--seed", type=int, default=0, help="sign seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=16, help="NIC images per forward pass")
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help=f"workers of the local Dask cluster (default: ${WORKERS_ENV} or every core)",
-    )
-    p.add_argument(
-        "--scheduler",
-        help=f"Dask scheduler address to submit to, or 'serial' for in-process "
-        f"(default: ${SCHEDULER_ENV}, else a local cluster)",
-    )
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--cache-dir", help="per-basis cache (default OUT/bases)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run_cli)

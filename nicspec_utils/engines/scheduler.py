@@ -235,9 +235,9 @@ def map_tasks(
     if extra:
         extra = dict(zip(extra, client.scatter(list(extra.values()), broadcast=True), strict=True))
     futures = [client.submit(fn, item, pure=False, **extra) for item in items]
-    index = {f.key: i for i, f in enumerate(futures)}
+    position = {f.key: i for i, f in enumerate(futures)}
     for future in finished(futures, desc, progress):
-        yield index[future.key], future.result()
+        yield position[future.key], future.result()
 
 
 def collecting() -> Collector | None:
@@ -313,7 +313,7 @@ def parallel(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
                 sys.stderr.write(err.getvalue())
                 for w in caught:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-                return result  # type: ignore[no-any-return]
+                return result
             if not collector.pending:
                 raise DataError(
                     f"{name}: {collector.blocked} evaluation(s) wait on results that "
