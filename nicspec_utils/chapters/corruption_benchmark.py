@@ -278,7 +278,7 @@ def corruption_spectra(
     image_ids: Sequence[str] | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] = "results/corrupted",
-    jobs: int | None = 1,
+    jobs: int | None = None,
 ) -> CorruptionSpectra:
     """Mean spectrum of every (corruption, severity) of a dataset, from its corrupted set.
 
