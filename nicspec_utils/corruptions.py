@@ -125,6 +125,15 @@ def register_corruption(
     return entry
 
 
+def unregister_corruption(name: str) -> None:
+    """Remove a corruption added with :func:`register_corruption` (the paper's stay)."""
+    entry = _BY_NAME.get(str(name).strip().lower().replace("-", "_"))
+    if entry is None or entry.function is None:
+        raise UsageError(f"{name!r} is not a registered corruption")
+    _BY_NAME.pop(entry.name, None)
+    _BY_NUMBER.pop(entry.number, None)
+
+
 def registered_corruptions() -> list[Corruption]:
     """The corruptions added with :func:`register_corruption` (shipped with sweep tasks)."""
     return [c for c in _BY_NAME.values() if c.function is not None]

@@ -92,8 +92,7 @@ def test_a_registered_corruption_reaches_the_workers(cluster: None, tmp_path: Pa
             dataset, ["dots"], [1, 2], tmp_path / "ser", progress=False, scheduler=engine.SERIAL
         )
     finally:
-        C._BY_NAME.pop(entry.name, None)
-        C._BY_NUMBER.pop(entry.number, None)
+        C.unregister_corruption(entry.name)
     assert (par.written, ser.written) == (2, 2)
     assert _files(tmp_path / "par") == _files(tmp_path / "ser")
     assert "dots" in json.loads(par.manifest.read_text())["config"]["registered"]
