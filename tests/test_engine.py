@@ -209,3 +209,11 @@ def test_two_processes_never_compute_the_same_entry_twice(tmp_path: Path) -> Non
     cached = [out for out, _ in outputs if "(cached)" in out]
     assert len(cached) == 1, outputs  # one computed it, the other waited and read it
     assert len(list(tmp_path.glob("*/metrics.json"))) == 1
+
+
+def test_a_sweep_keeps_the_cluster_it_was_given(cluster: None) -> None:
+    # the module's cluster was started with workers=2; a sweep's get_client() must reuse it,
+    # not replace it with one of the default size (a 1-worker benchmark once ran on 2 workers)
+    given = engine.get_client(workers=2)
+    assert engine.get_client() is given
+    assert len(given.scheduler_info()["workers"]) == 2

@@ -100,8 +100,17 @@ def get_client(scheduler: str | None = None, workers: int | None = None) -> Any:
     setting = scheduler_setting(scheduler)
     if setting == SERIAL:
         return None
+    running = _client is not None and _client.status == "running"
+    if (
+        running
+        and not setting
+        and workers is None
+        and not os.environ.get(WORKERS_ENV, "").strip()
+        and str(_client_address).startswith("local:")
+    ):
+        return _client  # the local cluster this process started, whatever its size
     wanted = setting or f"local:{worker_count(workers)}"
-    if _client is not None and _client_address == wanted and _client.status == "running":
+    if running and _client_address == wanted:
         return _client
     close()
     from distributed import Client, LocalCluster
