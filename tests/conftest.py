@@ -7,6 +7,7 @@ threads fight with other jobs (MS-SSIM measured ~100x slower with 2 threads unde
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,21 @@ def mirror() -> Path:
     if not path.is_dir():
         pytest.skip("no data mirror (set NICSPEC_DATA_MIRROR)")
     return path
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    """A 2-worker LocalCluster for one module's tests (the suite is otherwise serial)."""
+    from nicspec_utils.engines import scheduler as engine
+
+    old = os.environ.get(engine.SCHEDULER_ENV)
+    os.environ[engine.SCHEDULER_ENV] = ""
+    os.environ[engine.PROGRESS_ENV] = "0"
+    engine.get_client(workers=2)
+    yield
+    engine.close()
+    os.environ.pop(engine.PROGRESS_ENV, None)
+    if old is None:
+        os.environ.pop(engine.SCHEDULER_ENV, None)
+    else:
+        os.environ[engine.SCHEDULER_ENV] = old

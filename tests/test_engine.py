@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,22 +49,6 @@ def _records(out: Path) -> pd.DataFrame:
     frame = store.load_records(out)
     keep = [c for c in frame.columns if "time" not in c]
     return frame[keep].sort_values(["key", "image_id"]).reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """A 2-worker LocalCluster for this module's tests."""
-    old = os.environ.get(engine.SCHEDULER_ENV)
-    os.environ[engine.SCHEDULER_ENV] = ""
-    os.environ[engine.PROGRESS_ENV] = "0"
-    engine.get_client(workers=2)
-    yield
-    engine.close()
-    os.environ.pop(engine.PROGRESS_ENV, None)
-    if old is None:
-        os.environ.pop(engine.SCHEDULER_ENV, None)
-    else:
-        os.environ[engine.SCHEDULER_ENV] = old
 
 
 def test_cluster_records_equal_serial_records(

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +24,6 @@ from nicspec_utils.io import write_png_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 NIC = "sh-mse-0.0067"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """A 2-worker LocalCluster for this module's tests (the suite is otherwise serial)."""
-    old = os.environ.get(engine.SCHEDULER_ENV)
-    os.environ[engine.SCHEDULER_ENV] = ""
-    os.environ[engine.PROGRESS_ENV] = "0"
-    engine.get_client(workers=2)
-    yield
-    engine.close()
-    os.environ.pop(engine.PROGRESS_ENV, None)
-    if old is None:
-        os.environ.pop(engine.SCHEDULER_ENV, None)
-    else:
-        os.environ[engine.SCHEDULER_ENV] = old
 
 
 def _crops(folder: Path, n: int = 2, shape: tuple[int, int] = (64, 96)) -> Dataset:
