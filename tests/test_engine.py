@@ -200,3 +200,16 @@ def test_a_sweep_keeps_the_cluster_it_was_given(cluster: None) -> None:
     given = engine.get_client(workers=2)
     assert engine.get_client() is given
     assert len(given.scheduler_info()["workers"]) == 2
+
+
+def test_the_same_broadcast_twice_in_a_row_is_never_cancelled(cluster: None) -> None:
+    # chapter 1 once failed with "lost dependencies": two sweeps scattered the same clean images
+    # under the same content key while the first sweep's copy was being released
+    # (dask/distributed#4612); with content-keyed scatter this loop failed within a few rounds
+    client = engine.get_client(workers=2)
+    image = np.ones((64, 64, 3), np.float32)
+    items = [[("index", index)] for index in range(6)]
+    for _ in range(40):
+        results = dict(engine.map_tasks(dict, items, client=client, broadcast={"image": image}))
+        assert sorted(results) == list(range(6))
+        assert all(results[i]["index"] == i for i in range(6))

@@ -242,7 +242,11 @@ def map_tasks(
             yield index, fn(item, **extra)
         return
     if extra:
-        extra = dict(zip(extra, client.scatter(list(extra.values()), broadcast=True), strict=True))
+        # hash=False: a random key per call. With content keys, scattering the same values again
+        # while the previous call's futures are being released cancels the new tasks ("lost
+        # dependencies": dask/distributed#4612).
+        scattered = client.scatter(list(extra.values()), broadcast=True, hash=False)
+        extra = dict(zip(extra, scattered, strict=True))
     futures = [client.submit(fn, item, pure=False, **extra) for item in items]
     position = {f.key: i for i, f in enumerate(futures)}
     for future in finished(futures, desc, progress):
