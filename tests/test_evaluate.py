@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import nicspec_utils.engines.evaluate as ev
 from nicspec_utils.cache import cached_json, config_key, json_safe, results_dir
 from nicspec_utils.cli import main
 from nicspec_utils.errors import DataError, UsageError
+from nicspec_utils.store import load_maps
 
 IDS = ["kodim01", "kodim02"]
 
@@ -86,6 +88,19 @@ def small_dataset(tmp_path: Path) -> str:
     return f"folder:{folder}"
 
 
+class _Maps(dict):
+    """A loaded map file, read like ``np.load``'s NpzFile (``z.files``, ``z[name]``)."""
+
+    @property
+    def files(self) -> list[str]:
+        return list(self)
+
+
+@contextlib.contextmanager
+def _maps(path: Path) -> Any:
+    yield _Maps(load_maps(path))
+
+
 def _run(codec: Any, dataset: str, out: Path, **kw: Any) -> tuple[Path, dict, bool]:
     return ev.run_with_codec(codec, dataset, out=out, progress=False, **kw)
 
@@ -106,7 +121,7 @@ def test_clean_run_writes_metrics_and_spectra(small_dataset: str, tmp_path: Path
     assert stored["config"]["codec"]["levels"] == 16 and stored["config"]["image_ids"] == IDS
     assert stored["nicspec"] and stored["wall_time_s"] > 0
     assert sum(stored["band_energies"]["D"].values()) == pytest.approx(1.0)
-    with np.load(path.parent / "spectra.npz") as z:
+    with _maps(path.parent / "spectra.npz") as z:
         assert {"D", "D_rounded", "radial_D", "radius", "n_images"} <= set(z.files)
         assert z["D"].shape == (192, 256) and z["radial_D"].shape == z["radius"].shape
         assert int(z["n_images"]) == 2 and z["D"].max() > 0
@@ -145,7 +160,7 @@ def test_corrupted_run_gives_g_r_c(small_dataset: str, tmp_path: Path) -> None:
     assert metrics["psnr"] is None and metrics["n_lossless"] == 2  # identity reproduces its input
     assert 10 < metrics["psnr_wrt_clean"] < 30
     assert metrics["config"]["corruption"]["seed"] == 0
-    with np.load(path.parent / "spectra.npz") as z:
+    with _maps(path.parent / "spectra.npz") as z:
         assert {"G", "R", "C", "radial_G", "radial_R", "radial_C"} <= set(z.files)
         assert "D" not in z.files
         assert np.all(z["G"] == 0)  # reconstruction == corrupted input
@@ -241,7 +256,7 @@ def test_cli_none_codec_on_kodak(tmp_path: Path, capsys: pytest.CaptureFixture[s
     m = json.loads(path.read_text())
     assert m["psnr"] is None and m["n_lossless"] == 2 and m["ms_ssim"] == pytest.approx(1.0)
     assert all(r["psnr"] is None for r in m["per_image"])
-    with np.load(path.parent / "spectra.npz") as z:
+    with _maps(path.parent / "spectra.npz") as z:
         assert z["D"].shape == (512, 768) and np.all(z["D"] == 0) and np.all(z["D_rounded"] == 0)
     # rerun: cache hit
     assert main(args) == 0
@@ -404,7 +419,33 @@ def test_per_image_bands_timing_and_float32_npz(
     e = metrics["per_image"][0]["energy"]["D"]
     assert e["total"] == pytest.approx(float((spec**2).sum()), rel=1e-5)
     assert e["total"] > 0 and metrics_c["per_image"][0]["energy"]["R"]["total"] > 0
-    with np.load(path_c.parent / "spectra.npz") as z:
+    with _maps(path_c.parent / "spectra.npz") as z:
         assert all(z[n].dtype == np.float32 for n in ("G", "R", "C", "C_rounded"))
-    with zipfile.ZipFile(path_c.parent / "spectra.npz") as zf:
-        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    with zipfile.ZipFile(path_c.parent / "spectra.npz") as zf:  # the store's map encoding
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
+    with np.load(path_c.parent / "spectra.npz") as raw:
+        assert raw["G"].dtype == np.float16 and raw["G"].shape[1] < z["G"].shape[1]
+
+
+def test_an_entry_without_maps_is_computed_again_when_maps_are_asked_for(
+    small_dataset: str, tmp_path: Path
+) -> None:
+    codec = FakeCodec()
+    path, bare, cached = ev.run_with_codec(
+        codec, small_dataset, out=tmp_path, progress=False, maps=False
+    )
+    assert not cached and bare["spectra"] is None and bare["band_energies"] == {}
+    assert not (path.parent / "spectra.npz").exists()
+    assert all("bands" not in r and "energy" not in r for r in bare["per_image"])
+    assert ev.load_point(path).spectra == {}
+    # without maps again: served from the store
+    _, again, cached = ev.run_with_codec(codec, small_dataset, out=tmp_path, maps=False)
+    assert cached and codec.calls == 2
+    # with maps: computed again in the same entry, the same numbers plus the maps
+    path2, full, cached = ev.run_with_codec(codec, small_dataset, out=tmp_path, progress=False)
+    assert not cached and path2 == path and codec.calls == 4
+    assert full["psnr"] == bare["psnr"] and full["bpp"] == bare["bpp"]
+    assert {"D", "D_rounded"} <= set(ev.load_point(path).spectra)
+    # and an entry with maps serves a caller that needs none
+    _, _, cached = ev.run_with_codec(codec, small_dataset, out=tmp_path, maps=False)
+    assert cached and codec.calls == 4

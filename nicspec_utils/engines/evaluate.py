@@ -4,13 +4,14 @@ A configuration is the codec's full config, the dataset and its selected image i
 corruption and severity (and its seed and implementation) and the measurement settings. It is
 written to ``<out>/<config_key>/``:
 
-- ``spectra.npz`` (uncompressed): mean error spectra over the images
-  (:mod:`nicspec_utils.spectral`, float32 FFTs, float64 sums), shifted |F| as float32, DC
-  kept (zero it with :func:`spectral.zero_dc` before plotting). Clean input: ``D``; corrupted
-  input: ``G`` (vs the corrupted input), ``R`` (vs the clean image) and ``C`` (the corruption
-  itself: corrupted vs clean, no codec). Each also as ``<name>_rounded`` (the reference code's
-  rounding quirk), ``radial_<name>`` (radial profile of the DC-less mean spectrum) with
-  ``radius`` (cycles/pixel), and ``n_images``.
+- ``spectra.npz`` (:func:`store.save_maps`: maps in float16, 4.9e-4 relative): mean error
+  spectra over the images (:mod:`nicspec_utils.spectral`, float32 FFTs, float64 sums),
+  shifted |F| (float32 once loaded), DC kept (zero it with :func:`spectral.zero_dc` before
+  plotting). Clean input: ``D``; corrupted input: ``G`` (vs the corrupted input), ``R`` (vs
+  the clean image) and ``C`` (the corruption itself: corrupted vs clean, no codec). Each also
+  as ``<name>_rounded`` (the reference code's rounding quirk), ``radial_<name>`` (radial
+  profile of the DC-less mean spectrum) with ``radius`` (cycles/pixel), and ``n_images``.
+  Not written for an entry computed with ``maps=False`` (``metrics["spectra"]`` is null).
 - ``metrics.json`` (written last; its presence marks a finished run): means over images of
   ``bpp``, ``psnr`` and ``ms_ssim`` (w.r.t. the codec's input), ``psnr_wrt_clean`` and
   ``ms_ssim_wrt_clean`` (w.r.t. the clean image; ``null`` for clean runs; MS-SSIM is ``null``
@@ -48,7 +49,7 @@ import numpy as np
 from .. import __version__
 from ..cache import canonical_json, config_key, json_safe, read_json, results_dir
 from ..errors import DataError, UsageError
-from ..io import atomic_write_bytes, atomic_write_json
+from ..io import atomic_write_json
 
 SCHEMA = 1
 DEFAULT_BATCH = 8
@@ -194,10 +195,13 @@ def summary_line(metrics: dict[str, Any]) -> str:
     return line
 
 
-def _cached(metrics_path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored metrics if ``metrics_path`` holds this very configuration."""
+def _cached(metrics_path: Path, config: dict[str, Any], maps: bool = True) -> dict[str, Any] | None:
+    """The stored metrics if ``metrics_path`` holds this very configuration (and its maps,
+    when ``maps`` asks for them: an entry stored without maps is then computed again)."""
     data = read_json(metrics_path)
     if not isinstance(data, dict):
+        return None
+    if maps and data.get("spectra") is None:
         return None
     if data.get("config") != json.loads(canonical_json(config)):
         warnings.warn(f"{metrics_path} holds another configuration; recomputing", stacklevel=3)
@@ -216,13 +220,12 @@ def _corrupt_all(
 
 
 def _save_spectra(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """The NPZ of mean maps, uncompressed and atomically: on Kodak a corrupted configuration's
-    six float32 maps are 9.5 MB, written in 6 ms; zlib would make them 8.1 MB in 530 ms."""
-    import io
+    """The NPZ of mean maps, written atomically in the store's map encoding
+    (:func:`store.save_maps`: float16, Hermitian maps by half, zlib; 1.9 MB for a corrupted
+    Kodak entry's six maps, 9.5 MB as float32)."""
+    from ..store import save_maps
 
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    save_maps(path, arrays)
 
 
 def _measure_one(
@@ -233,6 +236,7 @@ def _measure_one(
     res: Any,
     corrupted: bool,
     accs: dict[str, Any],
+    normalisation: Any,
     codec_time_s: float | None = None,
 ) -> dict[str, Any]:
     """Per-image metrics of one coded image; adds its spectra to the accumulators.
@@ -268,7 +272,8 @@ def _measure_one(
         "ms_ssim_wrt_clean": ssim[1] if corrupted else None,
         "codec_time_s": codec_time_s,
     }
-    normalisation = next(iter(accs.values())).normalisation
+    if not accs:  # no maps asked for: no spectra
+        return item
     spectra = image_spectra(clean, inp if corrupted else None, rec, normalisation)
     bands: dict[str, dict[str, float]] = {}
     energy: dict[str, dict[str, float]] = {}
@@ -301,6 +306,7 @@ class Plan:
     ids: list[str]
     corruption: str | None
     severity: int | None
+    seed: int
     config: dict[str, Any]
     key: str
     folder: Path
@@ -352,7 +358,7 @@ def plan_entry(
     key = config_key(config)
     folder = (Path(out) if out is not None else results_dir()) / key
     _check_writable(folder)
-    return Plan(ds, ids, corruption, severity, config, key, folder)
+    return Plan(ds, ids, corruption, severity, int(seed), config, key, folder)
 
 
 def run_with_codec(
@@ -366,59 +372,49 @@ def run_with_codec(
     limit: int | None = None,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
+    maps: bool = True,
 ) -> tuple[Path, dict[str, Any], bool]:
     """Evaluate ``codec`` (a Codec instance); return (metrics.json path, metrics, was cached).
 
+    ``maps=False`` skips the spectra (maps, per-image band energies) where no result uses them
+    (a rate-distortion ladder); a later call that asks for maps computes the entry again.
     The entry is claimed (an exclusive lock on its folder) while it is computed, so two
     processes never compute it twice: the second waits and then reads the first one's result.
     """
     from ..store import claim
 
-    args = (codec, dataset, image_ids, corruption, severity, seed, out, limit, progress)
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
     plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
-    hit = _cached(plan.folder / "metrics.json", plan.config)
-    if hit is not None:
-        if progress:
-            print(f"cached: {plan.folder / 'metrics.json'}", file=sys.stderr)
-        return plan.folder / "metrics.json", hit, True
-    with claim(plan.folder):
-        return _compute_entry(*args, batch_size=batch_size)
+    metrics_path = plan.folder / "metrics.json"
+    hit = _cached(metrics_path, plan.config, maps)
+    if hit is None:
+        with claim(plan.folder):
+            hit = _cached(metrics_path, plan.config, maps)  # another process finished it
+            if hit is None:
+                return metrics_path, _compute_entry(codec, plan, progress, batch_size, maps), False
+    if progress:
+        print(f"cached: {metrics_path}", file=sys.stderr)
+    return metrics_path, hit, True
 
 
 def _compute_entry(
-    codec: Any,
-    dataset: Any,
-    image_ids: Sequence[str] | None = None,
-    corruption: str | None = None,
-    severity: int | None = None,
-    seed: int = 0,
-    out: str | Path | None = None,
-    limit: int | None = None,
-    progress: bool = True,
-    batch_size: int = DEFAULT_BATCH,
-) -> tuple[Path, dict[str, Any], bool]:
-    """The entry read if it is stored by now, else computed and written (records, maps, then
-    metrics.json last)."""
+    codec: Any, plan: Plan, progress: bool, batch_size: int, maps: bool = True
+) -> dict[str, Any]:
+    """Compute the planned entry and write it (records, maps, then metrics.json last); return
+    its metrics."""
     from ..spectral import SpectrumAccumulator, band_energies, radial_profile, zero_dc
 
     started = time.perf_counter()
-    plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
     ds, ids, config, key, folder = plan.dataset, plan.ids, plan.config, plan.key, plan.folder
-    corruption, severity = plan.corruption, plan.severity
-    if batch_size < 1:
-        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    corruption, severity, seed = plan.corruption, plan.severity, plan.seed
     metrics_path = folder / "metrics.json"
-    hit = _cached(metrics_path, config)
-    if hit is not None:
-        if progress:
-            print(f"cached: {metrics_path}", file=sys.stderr)
-        return metrics_path, hit, True
-
     measures = ("D",) if corruption is None else ("G", "R", "C")
     accs = {
         m + suffix: SpectrumAccumulator(ds.normalisation, round_like_reference=rounded)
         for m in measures
         for suffix, rounded in (("", False), ("_rounded", True))
+        if maps
     }
     records: list[dict[str, Any]] = []
     codec_time = 0.0
@@ -449,6 +445,7 @@ def _compute_entry(
                         res,
                         corruption is not None,
                         accs,
+                        ds.normalisation,
                         codec_time_s=batch_time / len(inputs),
                     )  # fmt: skip
                 )
@@ -460,15 +457,11 @@ def _compute_entry(
 
     arrays: dict[str, np.ndarray] = {"n_images": np.asarray(len(records))}
     bands: dict[str, dict[str, float]] = {}
-    radius = None
     for name, acc in accs.items():
         mean = acc.result()
-        arrays[name] = mean.astype(np.float32)  # float32 maps: half the bytes (sums in float64)
-        radius, profile = radial_profile(zero_dc(mean))
-        arrays[f"radial_{name}"] = profile
+        arrays[name] = mean.astype(np.float32)
+        arrays["radius"], arrays[f"radial_{name}"] = radial_profile(zero_dc(mean))
         bands[name] = band_energies(acc.result_power(), power=True)
-    assert radius is not None
-    arrays["radius"] = radius
 
     per = {k: [r[k] for r in records] for k in ("bpp", "psnr", "ms_ssim")}
     corrupted = corruption is not None
@@ -491,20 +484,21 @@ def _compute_entry(
         else None,
         "n_lossless": sum(r["psnr"] is None for r in records),
         "band_energies": bands,
-        "spectra": "spectra.npz",
+        "spectra": "spectra.npz" if maps else None,
         "config": json.loads(canonical_json(config)),
         "codec_time_s": codec_time,
         "wall_time_s": time.perf_counter() - started,
         "per_image": records,
     }
     metrics = json_safe(metrics)
-    _save_spectra(folder / "spectra.npz", arrays)
+    if maps:
+        _save_spectra(folder / "spectra.npz", arrays)
     from ..store import write_records
 
     digests = dict(zip(ids, config["inputs"], strict=True))
     write_records(folder, records, _record_meta(metrics), digests)
     atomic_write_json(metrics_path, metrics)
-    return metrics_path, metrics, False
+    return metrics
 
 
 def _record_meta(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -542,9 +536,10 @@ def load_point(metrics_path: str | Path) -> Point:
     """Read a finished evaluation (metrics.json and the spectra.npz beside it)."""
     path = Path(metrics_path)
     metrics = json.loads(path.read_text())
-    with np.load(path.parent / metrics.get("spectra", "spectra.npz")) as z:
-        spectra = {k: np.asarray(z[k]) for k in z.files}
-    return Point(metrics, spectra)
+    from ..store import load_maps
+
+    maps = metrics.get("spectra", "spectra.npz")
+    return Point(metrics, load_maps(path.parent / maps) if maps else {})
 
 
 def run_point(
@@ -560,6 +555,7 @@ def run_point(
     estimate: bool = False,
     out: str | Path | None = None,
     target_psnr: Sequence[tuple[str, float]] | None = None,
+    maps: bool = True,
 ) -> Point:
     """Evaluate (cached) one codec on ``ids``: a NIC ``nic:<name>`` (``lmbda``: the lambda of a
     variable-rate model; ``estimate``: the likelihood rate), a classic codec at ``bpp``, or
@@ -585,6 +581,7 @@ def run_point(
         out=out,
         estimate=bool(estimate) and neural,
         progress=False,
+        maps=maps,
     )
     return load_point(path)
 
@@ -609,15 +606,17 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
+    maps: bool = True,
 ) -> Path:
     """Evaluate a codec by name on a dataset (optionally corrupted); return metrics.json's path.
 
     ``out`` defaults to :func:`cache.results_dir`; ``estimate`` asks NIC codecs for the
-    likelihood estimate of the rate instead of real entropy coding (codec option ``estimate``).
+    likelihood estimate of the rate instead of real entropy coding (codec option ``estimate``);
+    ``maps=False``: no spectra where no result uses them (:func:`run_with_codec`).
     """
     return evaluate_entry(
         codec_name, dataset, image_ids, corruption, severity, quality, bpp, codec_options,
-        seed, out, estimate, limit, progress, batch_size,
+        seed, out, estimate, limit, progress, batch_size, maps,
     )[0]  # fmt: skip
 
 
@@ -636,6 +635,7 @@ def evaluate_entry(
     limit: int | None,
     progress: bool,
     batch_size: int,
+    maps: bool = True,
 ) -> tuple[Path, dict[str, Any], bool]:
     if quality is not None and bpp is not None:
         raise UsageError("give either a quality or a bpp target, not both")
@@ -652,19 +652,19 @@ def evaluate_entry(
         # a rate target that waits on a task of this round (JPEG2000 matched to a NIC's bpp)
         collector.blocked += 1
         return _placeholder(collector, f"blocked-{collector.blocked}", codec_name, dataset,
-                            image_ids, corruption, severity, limit)  # fmt: skip
+                            image_ids, corruption, severity, limit, maps=maps)  # fmt: skip
     codec = get_codec(codec_name, quality=quality, bpp=bpp, **options)
     if collector is not None:
         plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
         metrics_path = plan.folder / "metrics.json"
-        hit = _cached(metrics_path, plan.config)
+        hit = _cached(metrics_path, plan.config, maps)
         if hit is not None:
             return metrics_path, hit, True
         task = {
             "codec_name": codec_name, "dataset": dataset, "image_ids": plan.ids,
             "corruption": corruption, "severity": severity, "quality": quality, "bpp": bpp,
             "codec_options": codec_options, "seed": seed, "out": out, "estimate": estimate,
-            "limit": None, "progress": False, "batch_size": batch_size,
+            "limit": None, "progress": False, "batch_size": batch_size, "maps": maps,
         }  # fmt: skip
         from ..corruptions import registered_corruptions
 
@@ -674,7 +674,7 @@ def evaluate_entry(
         resources = {"GPU": 1} if device.startswith("cuda") else None
         collector.submit(plan.key, run_task, task, registered_corruptions(), resources=resources)
         return _placeholder(collector, plan.key, codec.name, dataset, plan.ids, corruption,
-                            severity, None, codec.version)  # fmt: skip
+                            severity, None, codec.version, maps=maps)  # fmt: skip
     return run_with_codec(
         codec,
         dataset,
@@ -686,6 +686,7 @@ def evaluate_entry(
         limit=limit,
         progress=progress,
         batch_size=batch_size,
+        maps=maps,
     )
 
 
@@ -713,6 +714,7 @@ def _placeholder(
     severity: int | None,
     limit: int | None,
     codec_version: str = "",
+    maps: bool = True,
 ) -> tuple[Path, dict[str, Any], bool]:
     """NaN stand-ins for an entry still being computed (see :mod:`nicspec_utils.engine`)."""
     from ..data import Dataset, get_dataset
@@ -724,8 +726,8 @@ def _placeholder(
     if (ds.name, ids[0]) not in _SHAPES:
         _SHAPES[(ds.name, ids[0])] = tuple(ds.load(ids[0]).shape[:2])  # type: ignore[assignment]
     shape = _SHAPES[(ds.name, ids[0])]
-    maps = ["D"] if corruption is None else ["G", "R", "C"]
-    maps += [m + "_rounded" for m in maps]
+    names = (["D"] if corruption is None else ["G", "R", "C"]) if maps else []
+    names += [m + "_rounded" for m in names]
     nan = float("nan")
     corrupted = corruption is not None
     per_image = [
@@ -740,8 +742,9 @@ def _placeholder(
         "corruption": corruption, "severity": severity, "n_images": len(ids), "bpp": nan,
         "psnr": nan, "ms_ssim": nan, "psnr_wrt_clean": nan if corrupted else None,
         "ms_ssim_wrt_clean": nan if corrupted else None, "n_lossless": 0,
-        "band_energies": {m: {"low": nan, "medium": nan, "high": nan} for m in maps},
-        "spectra": "spectra.npz", "config": {}, "codec_time_s": nan, "wall_time_s": nan,
+        "band_energies": {m: {"low": nan, "medium": nan, "high": nan} for m in names},
+        "spectra": "spectra.npz" if maps else None, "config": {}, "codec_time_s": nan,
+        "wall_time_s": nan,
         "per_image": per_image,
     }  # fmt: skip
-    return placeholder_entry(collector, key, metrics, shape, maps), metrics, False
+    return placeholder_entry(collector, key, metrics, shape, names), metrics, False

@@ -358,7 +358,9 @@ def placeholder_entry(
         arrays[m] = nan_map
         arrays[f"radial_{m}"] = np.full(profile.shape, np.nan)
     arrays["radius"] = radius
-    np.savez(folder / "spectra.npz", **arrays)
+    from ..store import save_maps
+
+    save_maps(folder / "spectra.npz", arrays)
     (folder / "metrics.json").write_text(json.dumps(metrics))  # NaN is valid for json.loads
     return folder / "metrics.json"
 
