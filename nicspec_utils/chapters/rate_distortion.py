@@ -383,11 +383,13 @@ def run_setting(
     seed: int = 0,
     estimate: bool = False,
     out: str | Path | None = None,
+    maps: bool = True,
 ) -> dict[str, Any]:
     """Evaluate one setting (cached by :func:`evaluate.evaluate`); return its metrics dict.
 
     ``estimate`` applies to NIC settings only (likelihood bpp instead of real coding); ``bpp``
-    replaces the setting's quality by a rate target (JPEG2000: compression ratio 24 / bpp).
+    replaces the setting's quality by a rate target (JPEG2000: compression ratio 24 / bpp);
+    ``maps=False``: no spectra (a point only a rate-distortion curve uses).
     """
     from ..engines import evaluate as ev
 
@@ -404,6 +406,7 @@ def run_setting(
         out=out,
         estimate=bool(estimate) and setting.family == "nic",
         progress=False,
+        maps=maps,
     )
     return json.loads(Path(path).read_text())
 
@@ -440,7 +443,11 @@ def rd_sweep(
     for s in settings:
         if progress is not None:
             progress(f"{dataset}: {s.curve} {s.label}")
-        m = run_setting(s, dataset, ids, seed=seed, estimate=estimate, out=out)
+        # a classic codec's ladder point serves only its curve: no maps (NIC points keep
+        # theirs, which chapter 3 reads)
+        m = run_setting(
+            s, dataset, ids, seed=seed, estimate=estimate, out=out, maps=s.family == "nic"
+        )
         ms = _num(m.get("ms_ssim"))
         rows.append(
             {
