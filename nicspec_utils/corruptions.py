@@ -683,15 +683,17 @@ def load_or_corrupt(
     severity: int,
     seed: int = 0,
     cache_dir: Path | None = None,
+    clean: np.ndarray | None = None,
 ) -> np.ndarray:
     """One corrupted image: read from the set at ``cache_dir`` when valid, else compute it.
 
     With ``cache_dir``, a computed image is written there (same layout and manifest as
     :func:`build_corrupted_set`). A set built with other settings raises UsageError.
+    ``clean``: the clean image when the caller has read it already.
     """
     corruption = get_corruption(name)
     severity = _check_severity(severity)
-    clean = dataset.load(image_id)
+    clean = dataset.load(image_id) if clean is None else clean
     source = image_digest(clean)
     if cache_dir is None:
         return corrupt(clean, corruption.name, severity, seed=seed, image_key=source)

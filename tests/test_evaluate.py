@@ -449,3 +449,34 @@ def test_an_entry_without_maps_is_computed_again_when_maps_are_asked_for(
     # and an entry with maps serves a caller that needs none
     _, _, cached = ev.run_with_codec(codec, small_dataset, out=tmp_path, maps=False)
     assert cached and codec.calls == 4
+
+
+def test_a_corrupted_input_is_computed_once_and_shared_by_every_codec(
+    small_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("imagecorruptions")
+    from nicspec_utils import corruptions
+
+    calls: list[str] = []
+    real = corruptions.corrupt
+
+    def counting(image: np.ndarray, name: str, *args: Any, **kw: Any) -> np.ndarray:
+        calls.append(name)
+        return real(image, name, *args, **kw)
+
+    monkeypatch.setattr(corruptions, "corrupt", counting)
+    kw: dict[str, Any] = {"corruption": "gaussian_noise", "severity": 2}
+    path, first, _ = _run(IdentityCodec(), small_dataset, tmp_path, **kw)
+    assert len(calls) == 2  # each image corrupted once
+    # the identity codec reproduces its input: its R is the corruption itself
+    _, second, _ = _run(FakeCodec(), small_dataset, tmp_path, **kw)
+    assert len(calls) == 2  # the second codec read the stored corrupted inputs
+    sets = list((tmp_path / "corrupted").glob("*/manifest.json"))
+    assert len(sets) == 1 and len(list(sets[0].parent.rglob("*.png"))) == 2
+    # the stored inputs are the very images a direct corruption gives
+    ds = ev.plan_entry(FakeCodec(), small_dataset).dataset
+    for image_id in ds.image_ids:
+        clean = ds.load(image_id)
+        stored = corruptions.read_image(sets[0].parent / "gaussian_noise" / "2" / f"{image_id}.png")
+        np.testing.assert_array_equal(stored, real(clean, "gaussian_noise", 2, seed=0))
+    assert second["psnr_wrt_clean"] != first["psnr_wrt_clean"]

@@ -209,14 +209,24 @@ def _cached(metrics_path: Path, config: dict[str, Any], maps: bool = True) -> di
     return data
 
 
-def _corrupt_all(
-    cleans: list[np.ndarray], corruption: str, severity: int | None, seed: int
-) -> list[np.ndarray]:
-    """Corrupt each clean image (keyed by content, as the corrupted sets are)."""
-    from ..corruptions import corrupt
+def _corrupt_all(plan: Plan, ids: Sequence[str], cleans: list[np.ndarray]) -> list[np.ndarray]:
+    """The corrupted inputs of ``ids``, each computed once and shared: read from the store's
+    corrupted set (``<results>/corrupted/<dataset>``, the one chapter 1 and ``nicspec
+    corrupt`` build) when it holds the image, else corrupted (keyed by content) and added
+    there. A set made with other settings (seed, library version) is left alone."""
+    from ..corruptions import corrupt, corrupted_set_dir, load_or_corrupt
 
-    assert severity is not None
-    return [corrupt(c, corruption, severity, seed=int(seed)) for c in cleans]
+    assert plan.corruption is not None and plan.severity is not None
+    root = corrupted_set_dir(plan.folder.parent / "corrupted", plan.dataset.name)
+    out = []
+    for image_id, clean in zip(ids, cleans, strict=True):
+        try:
+            image = load_or_corrupt(plan.dataset, image_id, plan.corruption, plan.severity,
+                                    plan.seed, root, clean=clean)  # fmt: skip
+        except (UsageError, OSError):
+            image = corrupt(clean, plan.corruption, plan.severity, seed=plan.seed)
+        out.append(image)
+    return out
 
 
 def _save_spectra(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -407,7 +417,7 @@ def _compute_entry(
 
     started = time.perf_counter()
     ds, ids, config, key, folder = plan.dataset, plan.ids, plan.config, plan.key, plan.folder
-    corruption, severity, seed = plan.corruption, plan.severity, plan.seed
+    corruption, severity = plan.corruption, plan.severity
     metrics_path = folder / "metrics.json"
     measures = ("D",) if corruption is None else ("G", "R", "C")
     accs = {
@@ -423,9 +433,7 @@ def _compute_entry(
     try:
         for chunk in _chunks(ids, batch_size):
             cleans = [ds.load(i) for i in chunk]
-            inputs = (
-                cleans if corruption is None else _corrupt_all(cleans, corruption, severity, seed)
-            )
+            inputs = cleans if corruption is None else _corrupt_all(plan, chunk, cleans)
             t0 = time.perf_counter()
             batch = getattr(codec, "compress_batch", None)
             results = batch(inputs) if batch is not None else [codec.compress(x) for x in inputs]
