@@ -1,6 +1,7 @@
-"""The package's layering, read from the source: chapters never import each other, nothing
-below the chapters imports them, codecs.base does not import the rate matcher, and each
-chapter notebook imports only its own chapter module."""
+"""The package's layering, read from the source: chapters never import each other (a chapter
+subpackage's modules may import each other, never another chapter's), nothing below the
+chapters imports them, codecs.base does not import the rate matcher, and each chapter notebook
+imports only its own chapter (module or subpackage)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,15 @@ def _module_name(path: Path) -> str:
 
 def _imports(path: Path) -> set[str]:
     """Every module a file imports, at any depth of its code, relative imports resolved."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    return _imports_of(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+def _imports_of(source: str, module: str, is_package: bool = False) -> set[str]:
+    """The imports of ``source``, the text of ``module`` (a package's ``__init__`` when
+    ``is_package``)."""
+    package = module if is_package else module.rsplit(".", 1)[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -64,6 +70,34 @@ MODULES = sorted(PKG.rglob("*.py"))
 def test_the_package_has_chapters() -> None:
     chapters = {_chapter_of(_module_name(p)) for p in MODULES} - {None}
     assert {"rate_distortion", "spectral_analysis", "lowpass_theory"} <= chapters
+
+
+# chapter subpackages split by job (#13); each has at least these modules
+SPLIT_CHAPTERS = ("corruption_benchmark",)
+SPLIT_JOBS = ("settings", "study", "claims", "plots")
+
+
+@pytest.mark.parametrize("chapter", SPLIT_CHAPTERS)
+def test_a_split_chapter_is_a_subpackage_by_job(chapter: str) -> None:
+    folder = PKG / "chapters" / chapter
+    assert not (PKG / "chapters" / f"{chapter}.py").exists(), f"{chapter}.py beside its package"
+    assert {f"{j}.py" for j in ("__init__", *SPLIT_JOBS)} <= {p.name for p in folder.glob("*.py")}
+
+
+def test_a_chapter_subpackage_is_one_chapter() -> None:
+    """Modules of one chapter subpackage all belong to it: the rule above treats them as one."""
+    study = PKG / "chapters" / "corruption_benchmark" / "study.py"
+    claims = PKG / "chapters" / "corruption_benchmark" / "claims.py"
+    assert _chapter_of(_module_name(study)) == _chapter_of(_module_name(claims))
+    assert _chapter_of(_module_name(study)) == "corruption_benchmark"
+    # a relative import from a subpackage's module resolves inside the subpackage
+    assert f"{CHAPTERS}.corruption_benchmark.study" in _imports(claims)
+    # ... and one that reaches another chapter is seen as that chapter
+    module = f"{CHAPTERS}.corruption_benchmark.claims"
+    used = _imports_of("from ..rate_distortion.study import rd_sweep\n", module)
+    assert {_chapter_of(m) for m in used} == {"rate_distortion"}
+    used = _imports_of("from .study import band_table\nfrom ... import stats\n", module)
+    assert {_chapter_of(m) for m in used} - {None} == {"corruption_benchmark"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PKG)))

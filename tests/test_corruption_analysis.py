@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from nicspec_utils import corruptions as C
-from nicspec_utils.chapters import corruption_benchmark as A
+from nicspec_utils.cache import project_root
+from nicspec_utils.chapters.corruption_benchmark import claims, plots, settings, study, widgets
 from nicspec_utils.errors import UsageError
 from nicspec_utils.io import write_png_atomic
+from nicspec_utils.labels import dataset_label
 from nicspec_utils.spectral import (
     BAND_EDGES,
     BAND_NAMES,
@@ -73,8 +75,8 @@ def synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(C, "corrupt", _synthetic)
 
 
-def _spectra(dataset: str, cache: Path, **kwargs) -> A.CorruptionSpectra:
-    return A.corruption_spectra(
+def _spectra(dataset: str, cache: Path, **kwargs) -> study.CorruptionSpectra:
+    return study.corruption_spectra(
         dataset, "fog,defocus_blur,gaussian_noise", kwargs.pop("severities", "1,3"),
         None, 0, cache, jobs=1, **kwargs,
     )  # fmt: skip
@@ -86,7 +88,7 @@ def test_synthetic_corruptions_land_in_their_band(
     spectra = _spectra(tiny_dataset, tmp_path / "cache")
     assert spectra.shape == (H, W) and spectra.severities == [1, 3]
     assert spectra.corruptions == ["fog", "defocus_blur", "gaussian_noise"]
-    table = A.grouping_agreement(A.band_table(spectra))
+    table = claims.grouping_agreement(study.band_table(spectra))
     shares = table.set_index("corruption")
     assert shares.loc["gaussian_noise", "high"] > 0.99
     assert shares.loc["defocus_blur", "medium"] > 0.99
@@ -105,7 +107,7 @@ def test_caching_returns_identical_arrays_without_recomputing(
     def fail(*args, **kwargs):
         raise AssertionError("recomputed a cached spectrum")
 
-    monkeypatch.setattr(A, "_compute_entry", fail)
+    monkeypatch.setattr(study, "_compute_entry", fail)
     second = _spectra(tiny_dataset, cache)
     assert second.computed == 0
     for key, entry in first.entries.items():
@@ -120,7 +122,7 @@ def test_cache_is_keyed_by_configuration(
 ) -> None:
     cache = tmp_path / "cache"
     first = _spectra(tiny_dataset, cache, severities="3")
-    other_seed = A.corruption_spectra(
+    other_seed = study.corruption_spectra(
         tiny_dataset, "fog,defocus_blur,gaussian_noise", "3", None, 1, tmp_path / "c2", jobs=1
     )
     assert other_seed.computed == 3
@@ -139,123 +141,130 @@ def test_rings_reproduce_band_energies_exactly() -> None:
     rng = np.random.default_rng(3)
     power = rng.random((H, W))
     rings = np.bincount(
-        A.ring_index(power.shape).ravel(),
+        study.ring_index(power.shape).ravel(),
         weights=zero_dc(power).ravel(),
-        minlength=A.N_RINGS,
+        minlength=settings.N_RINGS,
     )
     expected = band_energies(power, power=True)
-    got = A.shares_from_rings(rings, BAND_EDGES)
+    got = study.shares_from_rings(rings, BAND_EDGES)
     for band in BAND_NAMES:
         assert got[band] == pytest.approx(expected[band], rel=1e-12)
-    assert A.ring_index(power.shape).max() < A.N_RINGS
-    assert np.all(A.ring_index(power.shape) * A.RING_STEP <= radial_frequency(power.shape))
+    assert study.ring_index(power.shape).max() < settings.N_RINGS
+    assert np.all(
+        study.ring_index(power.shape) * settings.RING_STEP <= radial_frequency(power.shape)
+    )
     with pytest.raises(UsageError):
-        A.shares_from_rings(rings, (0.03, 1 / 3))
+        study.shares_from_rings(rings, (0.03, 1 / 3))
 
 
-def _fake(dataset: str = "kodak", dominant: dict[str, str] | None = None) -> A.CorruptionSpectra:
+def _fake(
+    dataset: str = "kodak", dominant: dict[str, str] | None = None
+) -> study.CorruptionSpectra:
     """All 15 corruptions x severities 1, 5 with chosen band shares (no images involved)."""
-    spectra = A.CorruptionSpectra(dataset, ["a", "b"], 0)
+    spectra = study.CorruptionSpectra(dataset, ["a", "b"], 0)
     for name in C.corruption_names():
         band = (dominant or {}).get(name, PAPER_GROUPS[name])
         for severity, main in ((1, 0.6), (5, 0.8)):
-            rings = np.zeros(A.N_RINGS)
+            rings = np.zeros(settings.N_RINGS)
             rest = (1 - main) / 2
             bands = dict.fromkeys(BAND_NAMES, rest) | {band: main}
             for b, ring in zip(BAND_NAMES, (4, 40, 200), strict=True):
                 rings[ring] = bands[b]
-            spectra.entries[(name, severity)] = A.SeveritySpectrum(
+            spectra.entries[(name, severity)] = study.SeveritySpectrum(
                 name, severity, np.full((8, 12), float(severity), np.float32), bands, rings, 2, "k"
             )
     return spectra
 
 
 def test_band_table_has_the_15_corruptions_with_the_papers_groups() -> None:
-    table = A.band_table(_fake())
+    table = study.band_table(_fake())
     assert len(table) == 15
     assert list(table["number"]) == list(range(1, 16))
     assert dict(zip(table["corruption"], table["group"], strict=True)) == PAPER_GROUPS
     # mean over severities: 0.6 and 0.8 in the paper's band
     for name, group in PAPER_GROUPS.items():
         assert table.set_index("corruption").loc[name, group] == pytest.approx(0.7)
-    per = A.band_table(_fake(), by_severity=True)
+    per = study.band_table(_fake(), by_severity=True)
     assert len(per) == 30 and set(per["severity"]) == {1, 5}
-    agreement = A.grouping_agreement(table)
+    agreement = claims.grouping_agreement(table)
     assert agreement["agree"].all() and (agreement["dominant"] == agreement["group"]).all()
 
 
 def test_disagreements_are_reported() -> None:
-    agreement = A.grouping_agreement(A.band_table(_fake(dominant={"snow": "medium"})))
+    agreement = claims.grouping_agreement(study.band_table(_fake(dominant={"snow": "medium"})))
     assert int(agreement["agree"].sum()) == 14
     row = agreement.set_index("corruption").loc["snow"]
     assert row["dominant"] == "medium" and row["paper_share"] == pytest.approx(0.15)
-    sentence = A.agreement_sentence(agreement, "Kodak")
+    sentence = claims.agreement_sentence(agreement, "Kodak")
     assert sentence.startswith("On Kodak, 14 of 15 corruptions")
     assert "snow (paper: low; measured: medium, 70 %, 15 % in low)" in sentence
-    word, text = A.verdict({"Kodak": agreement, "CLIC": agreement})
+    word, text = claims.verdict({"Kodak": agreement, "CLIC": agreement})
     assert word == "partly reproduced" and "28 of 30" in text and "snow" in text
-    assert A.verdict({"Kodak": A.grouping_agreement(A.band_table(_fake()))})[0] == "reproduced"
+    assert (
+        claims.verdict({"Kodak": claims.grouping_agreement(study.band_table(_fake()))})[0]
+        == "reproduced"
+    )
     everything_wrong = {n: "high" if g != "high" else "low" for n, g in PAPER_GROUPS.items()}
-    bad = A.grouping_agreement(A.band_table(_fake(dominant=everything_wrong)))
-    assert A.verdict({"Kodak": bad})[0] == "not reproduced"
-    counts = A.group_counts({"Kodak": agreement})
+    bad = claims.grouping_agreement(study.band_table(_fake(dominant=everything_wrong)))
+    assert claims.verdict({"Kodak": bad})[0] == "not reproduced"
+    counts = claims.group_counts({"Kodak": agreement})
     assert counts.loc["low", "Kodak"] == "4 / 5" and counts.loc["high", "Kodak"] == "3 / 3"
 
 
 def test_severity_pivot_and_edge_sensitivity() -> None:
     spectra = _fake(dominant={"zoom_blur": "low"})
-    pivot = A.severity_pivot(spectra)
+    pivot = claims.severity_pivot(spectra)
     assert list(pivot.columns[-2:]) == ["severity 1", "severity 5"]
     assert list(pivot.columns[:3]) == ["#", "corruption", "paper's group"]
     assert pivot.set_index("corruption").loc["zoom blur", "severity 5"] == "low 80%"
-    sentence = A.severity_exceptions(spectra, "Kodak")
+    sentence = claims.severity_exceptions(spectra, "Kodak")
     assert sentence == (
         "On Kodak, 2 of 30 (corruption, severity) pairs disagree: "
         "zoom blur at severities 1, 5 (low)."
     )
-    assert A.severity_exceptions(_fake(), "Kodak").endswith(
+    assert claims.severity_exceptions(_fake(), "Kodak").endswith(
         "0 of 30 (corruption, severity) pairs disagree."
     )
-    grid = A.edge_sensitivity(spectra)
+    grid = claims.edge_sensitivity(spectra)
     assert grid.shape == (3, 3)
     # rings 4, 40 and 200 (x 1/384) stay in low / medium / high for every edge pair on the grid
     assert (grid.to_numpy() == 14).all()
-    sentence = A.sensitivity_sentence({"Kodak": grid})
+    sentence = claims.sensitivity_sentence({"Kodak": grid})
     assert "9 pairs" in sentence and "number 14 of 15 on Kodak." in sentence
 
 
 def test_severity_span() -> None:
-    assert A.severity_span([1, 2, 3, 5]) == "1-3, 5"
-    assert A.severity_span([3]) == "3" and A.severity_span([1, 3, 5]) == "1, 3, 5"
+    assert settings.severity_span([1, 2, 3, 5]) == "1-3, 5"
+    assert settings.severity_span([3]) == "3" and settings.severity_span([1, 3, 5]) == "1, 3, 5"
 
 
 def test_select_and_paths(tmp_path: Path) -> None:
     from nicspec_utils.data import get_dataset
 
     kodak = get_dataset("kodak")
-    assert len(A.select_image_ids(kodak, None)) == 24
-    assert A.select_image_ids(kodak, 2) == ["kodim01", "kodim02"]
-    assert A.select_image_ids(kodak, 0) == []
-    assert len(A.select_image_ids(kodak, 99)) == 24
+    assert len(settings.select_image_ids(kodak, None)) == 24
+    assert settings.select_image_ids(kodak, 2) == ["kodim01", "kodim02"]
+    assert settings.select_image_ids(kodak, 0) == []
+    assert len(settings.select_image_ids(kodak, 99)) == 24
     with pytest.raises(UsageError):
-        A.select_image_ids(kodak, -1)
-    assert A.set_dir(tmp_path, "folder:/a/b") == tmp_path / "folder_a_b"
-    assert A.resolve_cache_dir("results/x") == A.project_root() / "results/x"
-    assert A.display_path(A.project_root() / "results" / "x") == "results/x"
-    assert A.display_path(tmp_path) == str(tmp_path.resolve())
-    assert A.dataset_label("clic2025-val") == "CLIC 2025 (stand-in for CLIC 2020)"
+        settings.select_image_ids(kodak, -1)
+    assert settings.set_dir(tmp_path, "folder:/a/b") == tmp_path / "folder_a_b"
+    assert settings.resolve_cache_dir("results/x") == project_root() / "results/x"
+    assert settings.display_path(project_root() / "results" / "x") == "results/x"
+    assert settings.display_path(tmp_path) == str(tmp_path.resolve())
+    assert dataset_label("clic2025-val") == "CLIC 2025 (stand-in for CLIC 2020)"
 
 
 def test_gallery_picks_alternate_between_datasets() -> None:
-    picks = A.gallery_picks({"kodak": ["k1", "k2", "k3"], "clic": ["c1"]}, 3)
+    picks = widgets.gallery_picks({"kodak": ["k1", "k2", "k3"], "clic": ["c1"]}, 3)
     assert picks == [("kodak", "k1"), ("clic", "c1"), ("kodak", "k2")]
-    assert A.gallery_picks({"kodak": ["k1"]}, 0) == []
+    assert widgets.gallery_picks({"kodak": ["k1"]}, 0) == []
     with pytest.raises(UsageError):
-        A.gallery_picks({}, -1)
+        widgets.gallery_picks({}, -1)
 
 
 def test_format_agreement_for_display() -> None:
-    shown = A.format_agreement(A.grouping_agreement(A.band_table(_fake())))
+    shown = claims.format_agreement(claims.grouping_agreement(study.band_table(_fake())))
     assert list(shown.columns) == [
         "corruption", "paper's group", "low", "medium", "high", "dominant band", "agrees"
     ]  # fmt: skip
@@ -265,12 +274,12 @@ def test_format_agreement_for_display() -> None:
 
 def test_thumbnail_shows_whole_image_and_a_1_to_1_detail() -> None:
     img = np.zeros((H * 4, W * 4, 3), dtype=np.uint8)
-    data = A.thumbnail(img, width=96, detail=50, fmt="png")
+    data = widgets.thumbnail(img, width=96, detail=50, fmt="png")
     with Image.open(io.BytesIO(data)) as thumb:
         assert thumb.size == (96 + 6 + 50, 64)
-    assert A.thumbnail(img)[:2] == b"\xff\xd8"  # JPEG
+    assert widgets.thumbnail(img)[:2] == b"\xff\xd8"  # JPEG
     with pytest.raises(UsageError):
-        A.thumbnail(img, fmt="gif")
+        widgets.thumbnail(img, fmt="gif")
 
 
 def test_gallery_widget_links_dropdowns_to_stacks(
@@ -278,12 +287,12 @@ def test_gallery_widget_links_dropdowns_to_stacks(
 ) -> None:
     ipywidgets = pytest.importorskip("ipywidgets")
     names, sevs = ["fog", "gaussian_noise"], [1, 3]
-    spectra = A.corruption_spectra(tiny_dataset, names, sevs, None, 0, tmp_path, jobs=1)
-    picks = A.gallery_picks({tiny_dataset: spectra.image_ids}, 5)
+    spectra = study.corruption_spectra(tiny_dataset, names, sevs, None, 0, tmp_path, jobs=1)
+    picks = widgets.gallery_picks({tiny_dataset: spectra.image_ids}, 5)
     assert picks == [(tiny_dataset, "img0"), (tiny_dataset, "img1")]
-    thumbs = A.gallery_thumbnails(picks, names, sevs, tmp_path)
+    thumbs = widgets.gallery_thumbnails(picks, names, sevs, tmp_path)
     assert len(thumbs) == 2 * (1 + 2 * 2)
-    label = A.dataset_label(tiny_dataset)
+    label = dataset_label(tiny_dataset)
     links: list[tuple[tuple, tuple]] = []
     real_jslink = ipywidgets.jslink
 
@@ -292,7 +301,7 @@ def test_gallery_widget_links_dropdowns_to_stacks(
         return real_jslink(source, target)
 
     monkeypatch.setattr(ipywidgets, "jslink", recording_jslink)
-    box = A.gallery_widget(thumbs)
+    box = widgets.gallery_widget(thumbs)
     dropdowns, panels, _ = box.children
     image, corruption, severity = dropdowns.children
     assert list(image.options) == [f"{label}: img0", f"{label}: img1"]
@@ -321,8 +330,8 @@ def test_figures_render(tmp_path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = A.plot_spectra_grid(_fake())
+    fig = plots.plot_spectra_grid(_fake())
     assert len(fig.axes) >= 15
     fig.savefig(tmp_path / "grid.png")
-    fig = A.plot_radial_profiles([_fake(), _fake("clic2025-val")])
+    fig = plots.plot_radial_profiles([_fake(), _fake("clic2025-val")])
     fig.savefig(tmp_path / "radial.png")

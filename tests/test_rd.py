@@ -422,15 +422,15 @@ def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
 
 
 def test_explorer_reuses_only_vouched_for_corrupted_files(tiny: str, tmp_path: Path) -> None:
-    from nicspec_utils.chapters import corruption_benchmark as ca
+    from nicspec_utils.chapters.corruption_benchmark import settings, study
     from nicspec_utils.corruptions import corrupt
     from nicspec_utils.data import get_dataset
 
     ds = get_dataset(tiny)
     clean = ds.load("img0")
     want = corrupt(clean, "gaussian_noise", 1)
-    ca.build_set(ds, ["gaussian_noise"], [1], ["img0"], 0, tmp_path)
-    path = ca.set_dir(tmp_path, ds.name) / "gaussian_noise" / "1" / "img0.png"
+    study.build_set(ds, ["gaussian_noise"], [1], ["img0"], 0, tmp_path)
+    path = settings.set_dir(tmp_path, ds.name) / "gaussian_noise" / "1" / "img0.png"
     got = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
     np.testing.assert_array_equal(got, want)
     write_png_atomic(path, np.zeros_like(clean))  # no longer what the manifest lists
