@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nicspec_utils.chapters import lowpass_theory as lt
+from nicspec_utils.chapters.lowpass_theory import claims, study
 from nicspec_utils.findings import verdict
 
 
@@ -14,21 +14,21 @@ from nicspec_utils.findings import verdict
 def field_images() -> list[np.ndarray]:
     """Eight 256x256 Gaussian fields with power spectrum rho**-2 (natural images' alpha)."""
     rng = np.random.default_rng(0)
-    return [lt.powerlaw_noise((256, 256), 2.0, rng) for _ in range(8)]
+    return [study.powerlaw_noise((256, 256), 2.0, rng) for _ in range(8)]
 
 
 @pytest.fixture(scope="module")
-def pca8(field_images: list[np.ndarray]) -> lt.PCA:
-    return lt.patch_pca(lt.sample_patches(field_images, 8, 1000, seed=0), 8)
+def pca8(field_images: list[np.ndarray]) -> study.PCA:
+    return study.patch_pca(study.sample_patches(field_images, 8, 1000, seed=0), 8)
 
 
 def test_fit_power_law_exact() -> None:
     x = np.linspace(0.01, 0.5, 50)
-    f = lt.fit_power_law(x, 3.0 * x**-1.7)
+    f = study.fit_power_law(x, 3.0 * x**-1.7)
     assert f.exponent == pytest.approx(1.7, abs=1e-9)
     assert f.amplitude == pytest.approx(3.0, rel=1e-9)
     assert f.r2 == pytest.approx(1.0)
-    assert lt.fit_power_law(x, 3.0 * x**-1.7, lo=0.1).lo >= 0.1
+    assert study.fit_power_law(x, 3.0 * x**-1.7, lo=0.1).lo >= 0.1
 
 
 @pytest.mark.parametrize("alpha", [1.5, 2.0, 2.5])
@@ -36,17 +36,17 @@ def test_power_spectrum_recovers_alpha(alpha: float) -> None:
     rng = np.random.default_rng(1)
     profiles = []
     for _ in range(4):
-        y = lt.powerlaw_noise((256, 256), alpha, rng)
-        profiles.append(lt.image_power_profile(np.repeat(y[..., None], 3, axis=2), 256, 64))
+        y = study.powerlaw_noise((256, 256), alpha, rng)
+        profiles.append(study.image_power_profile(np.repeat(y[..., None], 3, axis=2), 256, 64))
     radius = (np.arange(64) + 0.5) * 0.5 / 64
-    f = lt.fit_power_law(radius, np.mean(profiles, axis=0), 0.01, 0.25)
+    f = study.fit_power_law(radius, np.mean(profiles, axis=0), 0.01, 0.25)
     assert f.exponent == pytest.approx(alpha, abs=0.15)
     assert f.r2 > 0.98
 
 
-def test_pca_eigenvalues_follow_half_the_spectral_exponent(pca8: lt.PCA) -> None:
+def test_pca_eigenvalues_follow_half_the_spectral_exponent(pca8: study.PCA) -> None:
     # the n lowest frequencies fill a disc of area n, so lambda_n ~ S(sqrt(n)) ~ n**(-alpha/2)
-    f = lt.eigen_power_law(pca8.eigenvalues)
+    f = study.eigen_power_law(pca8.eigenvalues)
     assert f.exponent == pytest.approx(1.0, abs=0.25)
     assert f.r2 > 0.95
     assert np.all(np.diff(pca8.eigenvalues) <= 1e-12)
@@ -55,18 +55,18 @@ def test_pca_eigenvalues_follow_half_the_spectral_exponent(pca8: lt.PCA) -> None
 def test_components_of_periodic_stationary_process_are_fourier_modes() -> None:
     rng = np.random.default_rng(2)
     s = 8
-    patches = np.stack([lt.powerlaw_noise((s, s), 2.0, rng).ravel() for _ in range(4000)])
-    c = lt.fourier_closeness(lt.patch_pca(patches, s).images(24))
+    patches = np.stack([study.powerlaw_noise((s, s), 2.0, rng).ravel() for _ in range(4000)])
+    c = study.fourier_closeness(study.patch_pca(patches, s).images(24))
     # circulant covariance: every component lives on one frequency magnitude
     assert c["ring_fraction"].min() > 0.9
     # and the order is by frequency (power falls with rho)
-    assert lt.spearman(c["rank"], c["radius"]) > 0.8
+    assert study.spearman(c["rank"], c["radius"]) > 0.8
 
 
-def test_windowed_stationary_components_are_low_frequency_first(pca8: lt.PCA) -> None:
-    c = lt.fourier_closeness(pca8.images(32))
+def test_windowed_stationary_components_are_low_frequency_first(pca8: study.PCA) -> None:
+    c = study.fourier_closeness(pca8.images(32))
     assert c["centroid_radius"][0] < 0.01  # the first component is the patch mean (DC)
-    assert lt.spearman(c["rank"], c["centroid_radius"]) > 0.7
+    assert study.spearman(c["rank"], c["centroid_radius"]) > 0.7
     assert c["ring_fraction"].median() > 0.6
 
 
@@ -74,7 +74,7 @@ def test_fourier_closeness_of_a_pure_cosine() -> None:
     yy, xx = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
     wave = np.cos(2 * np.pi * (2 * yy + 3 * xx) / 16 + 0.4)
     half = np.cos(np.pi * (xx + 0.5) / 16)  # a DCT-like half cycle: off the DFT grid
-    c = lt.fourier_closeness(np.stack([wave, half]))
+    c = study.fourier_closeness(np.stack([wave, half]))
     assert c["pair_fraction"][0] == pytest.approx(1.0)
     assert c["radius"][0] == pytest.approx(np.hypot(2, 3) / 16)
     assert c["pair_fraction"][1] < 0.9 < c["sinusoid_fraction"][1]
@@ -87,35 +87,35 @@ def test_linear_ae_recovers_top_k_subspace() -> None:
     basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
     scales = np.r_[3.0, 2.5, 2.0, 0.3 * np.ones(d - 3)]
     x = (rng.standard_normal((4000, d)) * scales) @ basis.T + 0.5
-    pca = lt.patch_pca(x, 4)
-    ae = lt.train_linear_ae(x, 4, k, steps=800, batch=128, lr=1e-2, seed=0)
-    o = lt.subspace_overlap(ae.decoder, pca.components[:k])
+    pca = study.patch_pca(x, 4)
+    ae = study.train_linear_ae(x, 4, k, steps=800, batch=128, lr=1e-2, seed=0)
+    o = study.subspace_overlap(ae.decoder, pca.components[:k])
     assert o["overlap"] > 0.98
     assert o["max_angle"] < 10
     assert ae.final_mse == pytest.approx(pca.optimum_mse(k), rel=0.03)
     assert ae.losses[-1] < ae.losses[0]
 
 
-def test_rank_k_projection_is_low_pass_with_cutoff_growing_with_k(pca8: lt.PCA) -> None:
+def test_rank_k_projection_is_low_pass_with_cutoff_growing_with_k(pca8: study.PCA) -> None:
     cutoffs = []
     for k in (4, 16):
-        r, g = lt.radial_gain(*lt.frequency_response(pca8.projection(k), 8), 8)
+        r, g = study.radial_gain(*study.frequency_response(pca8.projection(k), 8), 8)
         assert g[0] == pytest.approx(1.0, abs=0.05)  # the patch mean passes
         assert g[r >= 1 / 3].mean() < 0.1  # high frequencies are stopped
-        c = lt.cutoff(r, g)
+        c = study.cutoff(r, g)
         # the isotropic disc guess is an upper bound of the right order (windowing leaks)
-        assert 0.5 * lt.predicted_cutoff(k, 8) < c < 1.1 * lt.predicted_cutoff(k, 8)
+        assert 0.5 * study.predicted_cutoff(k, 8) < c < 1.1 * study.predicted_cutoff(k, 8)
         cutoffs.append(c)
     assert cutoffs[0] < cutoffs[1]
     # the identity passes everything: no cut-off
-    r, g = lt.radial_gain(*lt.frequency_response(np.eye(64), 8), 8)
-    assert np.allclose(g, 1.0) and np.isnan(lt.cutoff(r, g))
+    r, g = study.radial_gain(*study.frequency_response(np.eye(64), 8), 8)
+    assert np.allclose(g, 1.0) and np.isnan(study.cutoff(r, g))
 
 
-def test_apply_patchwise_identity_and_full_rank(pca8: lt.PCA) -> None:
+def test_apply_patchwise_identity_and_full_rank(pca8: study.PCA) -> None:
     rng = np.random.default_rng(4)
     img = rng.integers(0, 256, (37, 45, 3), dtype=np.uint8)
-    out = lt.apply_patchwise(img, pca8.projection(64), pca8.mean, 8)
+    out = study.apply_patchwise(img, pca8.projection(64), pca8.mean, 8)
     assert out.shape == img.shape and out.dtype == np.float32
     assert np.allclose(out, img / 255.0, atol=1e-5)
 
@@ -128,7 +128,7 @@ def _blocks(images: list[np.ndarray], s: int) -> np.ndarray:
 
 
 def test_shift_prediction_high_frequency_is_filtered_low_passes(
-    field_images: list[np.ndarray], pca8: lt.PCA
+    field_images: list[np.ndarray], pca8: study.PCA
 ) -> None:
     rng = np.random.default_rng(5)
     p = pca8.projection(8)
@@ -137,9 +137,9 @@ def test_shift_prediction_high_frequency_is_filtered_low_passes(
     checker = 0.5 * (-1.0) ** (yy + xx)  # the Nyquist frequency: all high
     noise = rng.standard_normal(clean.shape) * 0.3  # white: mostly medium and high
     ramp = 0.5 + 0.3 * np.sin(2 * np.pi * yy / 256)  # a slow change of brightness: low
-    high = lt.shift_prediction(p, pca8.mean, clean, _blocks([checker] * 8, 8))
-    white = lt.shift_prediction(p, pca8.mean, clean, noise)
-    low = lt.shift_prediction(p, pca8.mean, clean, _blocks([ramp] * 8, 8))
+    high = study.shift_prediction(p, pca8.mean, clean, _blocks([checker] * 8, 8))
+    white = study.shift_prediction(p, pca8.mean, clean, noise)
+    low = study.shift_prediction(p, pca8.mean, clean, _blocks([ramp] * 8, 8))
     assert high["dR"] < 0.01 and high["dG"] > 0.99  # R stays at D, G grows by the shift
     assert high["mse_R"] == pytest.approx(high["mse_D"], rel=0.01)
     assert white["dR"] == pytest.approx(8 / 64, abs=0.01)  # white: k of d directions pass
@@ -147,9 +147,9 @@ def test_shift_prediction_high_frequency_is_filtered_low_passes(
     # the measured errors of the patch-wise projection agree with the prediction
     img = np.stack([field_images[0]] * 3, axis=2) * 0.1 + 0.5
     bad = img + checker[..., None] * 0.1
-    rec = lt.apply_patchwise(bad, p, pca8.mean, 8).astype(np.float64)
-    pred = lt.shift_prediction(
-        p, pca8.mean, lt._channel_blocks(img, 8), lt._channel_blocks(bad - img, 8)
+    rec = study.apply_patchwise(bad, p, pca8.mean, 8).astype(np.float64)
+    pred = study.shift_prediction(
+        p, pca8.mean, study._channel_blocks(img, 8), study._channel_blocks(bad - img, 8)
     )
     assert ((rec - img) ** 2).mean() == pytest.approx(pred["mse_R"], rel=0.05)
     assert ((rec - bad) ** 2).mean() == pytest.approx(pred["mse_G"], rel=0.05)
@@ -164,7 +164,7 @@ def test_shift_checks_and_verdict() -> None:
         ("b", "gaussian_noise", "high", 0.9, 0.1),
     ]
     table = pd.DataFrame(rows, columns=["model", "corruption", "group", "dG", "dR"])
-    checks = lt.shift_checks(table)
+    checks = claims.shift_checks(table)
     assert checks["a"] == [True, True, True]
     assert checks["b"] == [True, False, False]
     assert verdict(checks["a"]) == "reproduced"
@@ -178,8 +178,8 @@ def test_cached_arrays_compute_once(tmp_path) -> None:
         calls.append(1)
         return {"x": np.arange(3)}
 
-    a = lt._cached_arrays("demo", {"n": 3}, compute, tmp_path)
-    b = lt._cached_arrays("demo", {"n": 3}, compute, tmp_path)
+    a = study._cached_arrays("demo", {"n": 3}, compute, tmp_path)
+    b = study._cached_arrays("demo", {"n": 3}, compute, tmp_path)
     assert len(calls) == 1 and np.array_equal(a["x"], b["x"])
-    lt._cached_arrays("demo", {"n": 4}, compute, tmp_path)
+    study._cached_arrays("demo", {"n": 4}, compute, tmp_path)
     assert len(calls) == 2

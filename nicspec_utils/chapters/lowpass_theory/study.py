@@ -1,34 +1,5 @@
-"""Chapter 4: why an MSE-trained compressor of natural images is a low-pass filter (claim 4).
-
-The argument, piece by piece, each one measured here:
-
-1. **Natural images have power spectra that fall as a power law**, ``S(rho) ~ rho**-alpha``
-   with ``alpha`` near 2 (:func:`radial_power_spectrum`, :func:`fit_power_law`).
-2. **So their principal components are low-frequency first.** Patches of a stationary process
-   have (nearly) Fourier modes as principal components, ordered by the power at their frequency;
-   the eigenvalues then fall as a power law of the rank, ``lambda_n ~ n**-(alpha / 2)`` (the
-   ``n`` lowest frequencies fill a disc of area ``n``). :func:`patch_pca`,
-   :func:`eigen_power_law`, :func:`fourier_closeness`.
-3. **A linear autoencoder of rank k trained with MSE learns the projection onto the top-k
-   components** (Baldi & Hornik 1989): :func:`train_linear_ae` (Adam on minibatches, torch),
-   compared with PCA by :func:`subspace_overlap`.
-4. **That projection is a low-pass filter** whose cut-off grows with k, the analogue of rate:
-   :func:`frequency_response`, :func:`radial_gain`, :func:`cutoff` (and the isotropic guess
-   :func:`predicted_cutoff` ``= sqrt(k / pi) / s``).
-5. **Distribution shifts.** With ``x~ = x + delta`` and a projection ``P``: ``G = x_hat - x~ =
-   -(I - P) x - (I - P) delta`` and ``R = x_hat - x = -(I - P) x + P delta``. A shift the filter
-   stops (``P delta ~ 0``, high frequencies) leaves R at the clean distortion and adds its whole
-   energy to G; a shift it passes (low frequencies) does the opposite. :func:`closed_form_shift`
-   computes the pass fraction ``pi = |P delta|**2 / |delta|**2`` exactly; :class:`PatchCodec`
-   applies a linear model patch-wise so that :func:`evaluate.evaluate_with_codec` measures G and R
-   exactly as it does for NIC; :func:`shift_table` puts both kinds of codec side by side.
-
-Units. Patches and spectra use luma (``spectral.LUMA``) of RGB in [0, 1]. Linear models are
-trained on luma patches and applied to each RGB channel. MSEs of codecs are per-pixel RGB MSEs in
-[0, 1] units, from the per-image PSNRs of :mod:`evaluate` (8-bit rounded, as everywhere).
-
-Everything expensive is cached under ``<results>/lowpass/`` by a hash of its configuration.
-"""
+"""Chapter 4's computation: power spectra, patch PCA, the linear autoencoder, frequency
+responses, patch-wise linear codecs and the distribution-shift measurements (cached)."""
 
 from __future__ import annotations
 
@@ -41,23 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cache import cached_json, config_key, results_dir
-from ..corruptions import group_of
-from ..engines.scheduler import sweep
-from ..errors import DataError, UsageError
-from ..io import atomic_save_npz, atomic_write_json
-from ..spectral import BAND_NAMES, LUMA, band_energies, radial_profile
-
-SCHEMA = 2
-TRAIN_DATASETS = ("cid22-train", "gb82")
-# a rank-k projection's cut-off: the radial frequency where its mean energy gain falls below this
-CUTOFF_LEVEL = 0.5
-
-# --- caching ------------------------------------------------------------------------------------
-
-
-def _folder(out: str | Path | None) -> Path:
-    return (Path(out) if out is not None else results_dir()) / "lowpass"
+from ...cache import cached_json, config_key
+from ...corruptions import group_of
+from ...engines.scheduler import sweep
+from ...errors import DataError, UsageError
+from ...io import atomic_save_npz, atomic_write_json
+from ...spectral import LUMA, band_energies, radial_profile
+from .settings import CUTOFF_LEVEL, SCHEMA, TRAIN_DATASETS, _folder
 
 
 def _cached_arrays(
@@ -115,7 +76,7 @@ class TrainingSet:
 
     def refs(self) -> list[tuple[str, str]]:
         """``(dataset, image id)`` of the selected images, dataset by dataset."""
-        from ..data import get_dataset
+        from ...data import get_dataset
 
         if self.images_per_dataset is not None and self.images_per_dataset < 1:
             n = self.images_per_dataset
@@ -132,7 +93,7 @@ class TrainingSet:
         """The selected images as luma arrays (kept in memory for the session)."""
         key = config_key(self.config())
         if key not in _LUMAS:
-            from ..data import get_dataset
+            from ...data import get_dataset
 
             cache: dict[str, Any] = {}
             imgs = []
@@ -431,7 +392,7 @@ def radial_power_spectrum(
     cfg = {"dataset": dataset, "ids": list(ids), "crop": crop, "n_bins": n_bins}
 
     def compute() -> dict[str, np.ndarray]:
-        from ..data import get_dataset
+        from ...data import get_dataset
 
         ds = get_dataset(dataset)
         profiles = [image_power_profile(ds.load(i), crop, n_bins) for i in ids]
@@ -721,7 +682,7 @@ class PatchCodec:
 
     def compress(self, img: np.ndarray) -> Any:
         """Reconstruct an image patch-wise."""
-        from ..codecs.base import CodecResult
+        from ...codecs.base import CodecResult
 
         rec = apply_patchwise(img, self.projection, self.mean, self.size)
         return CodecResult(b"", rec, float("nan"))
@@ -747,8 +708,8 @@ def pca_codec(pca: PCA, k: int) -> PatchCodec:
 
 
 def _pairs(dataset: str, ids: Sequence[str], corruption: str, severity: int, seed: int):
-    from ..corruptions import corrupt
-    from ..data import get_dataset
+    from ...corruptions import corrupt
+    from ...data import get_dataset
 
     ds = get_dataset(dataset)
     for i in ids:
@@ -871,7 +832,7 @@ def mean_mse(metrics: Mapping[str, Any], key: str) -> float:
 
 def _run(codec: str | PatchCodec, dataset: str, ids: Sequence[str], estimate: bool,
          seed: int, out: str | Path | None, **corr: Any) -> Any:  # fmt: skip
-    from ..engines import evaluate as ev
+    from ...engines import evaluate as ev
 
     if isinstance(codec, str):
         return ev.run_point(codec, dataset, ids, estimate=estimate, seed=seed, out=out, **corr)
@@ -924,215 +885,3 @@ def shift_table(
 
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
-
-
-def shift_checks(table: pd.DataFrame) -> dict[str, list[bool]]:
-    """The prediction, per model: on each high-frequency corruption G grows more than R
-    (``dG > dR``), on each low-frequency one R grows more than G (``dR > dG``), and the passed
-    share ``dR`` falls from the low to the medium to the high group (group means)."""
-    out: dict[str, list[bool]] = {}
-    for model, g in table.groupby("model", sort=False):
-        checks = [bool(r.dG > r.dR) for r in g.itertuples() if r.group == "high"]
-        checks += [bool(r.dR > r.dG) for r in g.itertuples() if r.group == "low"]
-        means = g.groupby("group")["dR"].mean()
-        present = [b for b in BAND_NAMES if b in means.index]
-        if len(present) >= 2:
-            pairs = zip(present, present[1:], strict=False)
-            checks.append(all(means[a] > means[b] for a, b in pairs))
-        out[str(model)] = checks
-    return out
-
-
-def claim4_checks(
-    power: pd.DataFrame,
-    eigen: pd.DataFrame,
-    closeness: pd.DataFrame,
-    ae: pd.DataFrame,
-    response: pd.DataFrame,
-) -> pd.DataFrame:
-    """The checks behind claim 4, one row each (``check``, ``value``, ``passed``).
-
-    ``power``: :func:`power_spectrum_table`; ``eigen``: columns ``patch``, ``exponent``, ``R^2``;
-    ``closeness``: :func:`closeness_summary`; ``ae``: :func:`ae_table`; ``response``:
-    :func:`response_table`. Thresholds: a power law is a fit with R^2 >= 0.9 (and, for the
-    spectrum, alpha > 1: power falls faster than the number of frequencies grows); leading
-    components are low-frequency first when rank and radius correlate above 0.5; the AE has
-    learned the top-k projection when its span holds >= 99 % of the top-k variance and its MSE is
-    within 2 % of PCA's; a map is low-pass when its mean gain for rho >= 1/3 is below 0.1.
-    """
-    rows: list[tuple[str, str, bool]] = []
-    for r in power.to_dict("records"):
-        a, r2 = float(r["alpha"]), float(r["R^2"])
-        rows.append((f"power spectrum of {r['images']} is a falling power law",
-                     f"alpha {a:.2f}, R^2 {r2:.3f}", a > 1 and r2 >= 0.9))  # fmt: skip
-    for r in eigen.to_dict("records"):
-        b, r2 = float(r["exponent"]), float(r["R^2"])
-        rows.append((f"PCA eigenvalues ({r['patch']}x{r['patch']}) follow a power law",
-                     f"exponent {b:.2f}, R^2 {r2:.3f}", r2 >= 0.9))  # fmt: skip
-    for r in closeness.to_dict("records"):
-        rho = float(r["rank-radius correlation"])
-        rows.append((f"leading components ({r['patch']}x{r['patch']}) go from low to high "
-                     "frequency", f"rank-radius correlation {rho:.2f}", rho > 0.5))  # fmt: skip
-    for r in ae.to_dict("records"):
-        cap, ratio = float(r["variance captured / PCA"]), float(r["MSE / PCA optimum"])
-        rows.append((f"trained AE (k={r['k']}) learns the top-k projection",
-                     f"variance {cap:.4f} of PCA's, MSE {ratio:.3f} x optimum",
-                     cap >= 0.99 and ratio <= 1.02))  # fmt: skip
-    for kind in ("PCA", "AE"):
-        high = response[f"{kind} gain, rho>=1/3"]
-        rows.append(
-            (
-                f"{kind} rank-k maps are low-pass",
-                f"gain at rho >= 1/3: {high.max():.3f} at most",
-                bool((high < 0.1).all()),
-            )
-        )
-        cut = response[f"{kind} cut-off"].to_numpy()
-        rows.append((f"{kind} cut-off grows with k",
-                     ", ".join(f"{c:.3f}" for c in cut),
-                     bool(len(cut) > 1 and np.all(np.diff(cut) > 0))))  # fmt: skip
-    return pd.DataFrame(rows, columns=["check", "value", "passed"])
-
-
-def follow_lines(linear: pd.DataFrame, nic: pd.DataFrame) -> list[str]:
-    """Sentences comparing, per corruption, the share of the shift that NIC models pass to R
-    (``dR``) and add to G (``dG``) with the linear models' range (all from the tables)."""
-    lines = []
-    for name in dict.fromkeys(nic["corruption"]):
-        lin = linear[linear["corruption"] == name]
-        cur = nic[nic["corruption"] == name]
-        if lin.empty or cur.empty:
-            continue
-        lo, hi = float(lin["dR"].min()), float(lin["dR"].max())
-        parts = []
-        for r in cur.itertuples(index=False):
-            where = "within" if lo - 0.05 <= r.dR <= hi + 0.05 else (
-                "above" if r.dR > hi else "below")  # fmt: skip
-            parts.append(f"{r.model} passes {100 * r.dR:.0f} % and adds {100 * r.dG:.0f} % to G "
-                         f"({where} the linear range)")  # fmt: skip
-        group = cur["group"].iloc[0]
-        lines.append(
-            f"- **{name}** ({group}): the linear models pass {100 * lo:.0f}-{100 * hi:.0f} % of "
-            f"the shift's energy to R; " + "; ".join(parts) + "."
-        )
-    return lines
-
-
-# --- plots --------------------------------------------------------------------------------------
-
-
-def plot_eigen_spectra(pcas: Mapping[int, PCA], fits: Mapping[int, PowerLaw]) -> Any:
-    """Eigenvalue vs rank (log-log) per patch size, with the fitted power laws."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for size, p in pcas.items():
-        ranks = np.arange(1, p.eigenvalues.size + 1)
-        (line,) = ax.loglog(ranks, p.eigenvalues, lw=1.2, label=f"{size}x{size}")
-        f = fits[size]
-        rr = ranks[(ranks >= f.lo) & (ranks <= f.hi)]
-        ax.loglog(rr, f(rr), ls="--", color=line.get_color(), lw=1,
-                  label=f"fit: exponent {f.exponent:.2f}, R$^2$ {f.r2:.3f}")  # fmt: skip
-    ax.set_xlabel("rank n")
-    ax.set_ylabel("eigenvalue (luma variance)")
-    ax.legend(fontsize=8)
-    ax.set_title("PCA of natural-image patches: eigenvalue spectrum")
-    return fig
-
-
-def plot_components(pca: PCA, closeness: pd.DataFrame, n: int = 16, ncols: int = 8) -> Any:
-    """The first ``n`` components as images, titled with rank, radius and pair fraction."""
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(closeness))
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.45 * ncols, 1.65 * nrows), squeeze=False)
-    for ax, img, row in zip(axes.ravel(), pca.images(n), closeness.itertuples(), strict=False):
-        lim = float(np.abs(img).max())
-        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        title = f"#{row.rank} ρ={row.radius:.2f}\npair {row.pair_fraction:.2f}"
-        ax.set_title(title + f" ring {row.ring_fraction:.2f}", fontsize=6)
-        ax.axis("off")
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    fig.suptitle(f"leading principal components, {pca.size}x{pca.size} patches", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_power_spectra(
-    spectra: Mapping[str, tuple[np.ndarray, np.ndarray]], fits: Mapping[str, PowerLaw]
-) -> Any:
-    """Radially averaged power spectra (log-log) with their power-law fits."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, (r, p) in spectra.items():
-        (line,) = ax.loglog(r, p, lw=1.2, label=name)
-        f = fits[name]
-        rr = r[(r >= f.lo) & (r <= f.hi)]
-        ax.loglog(rr, f(rr), ls="--", color=line.get_color(), lw=1,
-                  label=f"fit: α = {f.exponent:.2f}, R$^2$ {f.r2:.3f}")  # fmt: skip
-    ax.set_xlabel("radial frequency ρ (cycles/px)")
-    ax.set_ylabel("mean power (luma)")
-    ax.legend(fontsize=7)
-    ax.set_title("power spectra of natural images")
-    return fig
-
-
-def plot_training(aes: Mapping[int, LinearAE], pca: PCA) -> Any:
-    """Training MSE of each linear AE against the PCA optimum of its rank."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    for k, ae in aes.items():
-        steps = np.arange(1, ae.losses.size + 1) * ae.log_every
-        (line,) = ax.semilogy(steps, ae.losses, lw=1, label=f"AE k={k}")
-        ax.axhline(pca.optimum_mse(k), color=line.get_color(), ls="--", lw=0.8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("per-pixel MSE (luma)")
-    ax.set_title("linear AE training (dashed: PCA optimum of the same rank)")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_response(
-    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], size: int, title: str = ""
-) -> Any:
-    """Radial energy gain of each rank-k map (PCA solid, trained AE dashed)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    colours: dict[str, Any] = {}
-    for label, (r, g) in curves.items():
-        kind, k = label.split(" ", 1)
-        style = "-" if kind == "PCA" else "--"
-        (line,) = ax.plot(r, g, style, color=colours.get(k), marker=".", lw=1.2, label=label)
-        colours.setdefault(k, line.get_color())
-    ax.axhline(CUTOFF_LEVEL, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("radial frequency ρ (cycles/px)")
-    ax.set_ylabel("energy gain |P e|² / |e|²")
-    ax.set_title(title or f"frequency response of rank-k maps on {size}x{size} patches")
-    ax.legend(fontsize=7, ncol=2)
-    return fig
-
-
-def plot_shift(table: pd.DataFrame) -> Any:
-    """Added G and R error as shares of each shift's energy, per model and corruption."""
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(table["corruption"]))
-    models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        g = table[table["corruption"] == name].set_index("model").reindex(models)
-        x = np.arange(len(models))
-        ax.bar(x - 0.2, g["dG"], 0.4, label="G added")
-        ax.bar(x + 0.2, g["dR"], 0.4, label="R added")
-        ax.set_xticks(x, models, rotation=60, ha="right", fontsize=7)
-        ax.axhline(0, color="black", lw=0.6)
-        ax.set_title(f"{name} ({g['group'].iloc[0]})", fontsize=9)
-    axes[0, 0].set_ylabel("share of the shift's energy")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
