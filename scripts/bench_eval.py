@@ -1,6 +1,8 @@
 """Per-image cost of `nicspec eval`: the baseline commit against the working tree, in one run.
 
-For each codec (clean and one corruption) and each side, one fresh Python process imports
+For each codec, each input (clean; corrupted; "ladder": a clean point no map reads, which the
+tree stores without maps; "shared": corrupted inputs another codec saw first, which the tree reads
+from the store instead of corrupting again) and each side, one fresh Python process imports
 nicspec_utils (timed: the one-off start-up a long-lived worker pays once) and evaluates N Kodak
 images, then 2N other ones, into a fresh results folder (no cache hits). The first run pays the
 lazy imports (torch, OpenCV, imagecorruptions) and other first-call costs; the per-image wall and
@@ -37,37 +39,64 @@ CODECS: list[tuple[str, dict[str, Any]]] = [
     ("nic:sh-mse-0.0067", {"estimate": True}),
 ]
 CORRUPTION = ("gaussian_noise", 3)
+# (name, corrupted, maps, shared): what a chapter asks of an entry. "ladder": a clean
+# rate-distortion point that no map reads; "shared": corrupted inputs another codec saw first.
+INPUTS = [
+    ("clean", False, True, False),
+    ("corrupted", True, True, False),
+    ("ladder", False, False, False),
+    ("shared", True, True, True),
+]
 TARGET_FACTOR, TARGET_EXTRA_S = 1.5, 0.06
 
 # runs in the child process: argv[1] is the job as JSON, prints one JSON line
 WORKER = r"""
-import json, sys, time
+import inspect, json, sys, time
 from pathlib import Path
 job = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-import nicspec_utils.engines.evaluate as ev
+import importlib
+# the module's home in the side's own tree (older code: nicspec_utils/evaluate.py); importing
+# the other home would mix the two trees through the editable install
+engines = (Path(job["root"]) / "nicspec_utils" / "engines" / "evaluate.py").is_file()
+ev = importlib.import_module("nicspec_utils." + ("engines.evaluate" if engines else "evaluate"))
 import_s = time.perf_counter() - t0
+kwargs = dict(job["kwargs"])
+if not job["maps"] and "maps" in inspect.signature(ev.evaluate).parameters:
+    kwargs["maps"] = False  # a ladder point: code that cannot skip the maps computes them
 runs = []
 for ids in job["id_sets"]:
+    if job["shared"]:  # another codec saw these corrupted inputs first (not timed)
+        ev.evaluate("none", "kodak", image_ids=ids, out=job["out"], progress=False,
+                    corruption=job["corruption"], severity=job["severity"])
     w, c = time.perf_counter(), time.process_time()
     path = ev.evaluate(job["codec"], "kodak", image_ids=ids, out=job["out"], progress=False,
-                       corruption=job["corruption"], severity=job["severity"], **job["kwargs"])
+                       corruption=job["corruption"], severity=job["severity"], **kwargs)
     wall, cpu = time.perf_counter() - w, time.process_time() - c
     m = json.loads(open(path).read())
     npz = Path(path).parent / "spectra.npz"
     runs.append({"n": len(ids), "wall_s": wall, "cpu_s": cpu, "codec_s": m["codec_time_s"],
-                 "npz_bytes": npz.stat().st_size})
+                 "npz_bytes": npz.stat().st_size if npz.is_file() else 0})
 print("BENCH " + json.dumps({"import_s": import_s, "runs": runs}))
 """
 
 
 def run_side(
-    pythonpath: Path, codec: str, kwargs: dict[str, Any], corrupted: bool, n: int, out: Path
+    pythonpath: Path,
+    codec: str,
+    kwargs: dict[str, Any],
+    variant: tuple[str, bool, bool, bool],
+    n: int,
+    out: Path,
 ) -> dict[str, Any]:
     """One fresh process: import time, N images (pays the one-off costs), then 2N others (warm:
     the per-image numbers)."""
     ids = [f"kodim{i:02d}" for i in range(1, 3 * n + 1)]
+    _, corrupted, maps, shared = variant
     job = {
+        "root": str(pythonpath),
+        "maps": maps,
+        "shared": shared,
         "codec": codec,
         "kwargs": kwargs,
         "corruption": CORRUPTION[0] if corrupted else None,
@@ -114,11 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", default=BASELINE, help="baseline commit")
     p.add_argument("--codecs", help="comma-separated subset of: " + ",".join(c for c, _ in CODECS))
     p.add_argument("--json", type=Path, help="write every number here")
+    p.add_argument(
+        "--inputs",
+        default=",".join(v[0] for v in INPUTS),
+        help="comma-separated subset of: " + ",".join(v[0] for v in INPUTS),
+    )
     args = p.parse_args(argv)
     if not 1 <= args.n <= 8:
         p.error("--n must be 1..8 (Kodak has 24 images; the runs use 3N)")
     wanted = set(args.codecs.split(",")) if args.codecs else None
     codecs = [(c, kw) for c, kw in CODECS if wanted is None or c in wanted]
+    names = args.inputs.split(",")
+    variants = [v for v in INPUTS if v[0] in names]
+    if len(variants) != len(names):
+        p.error("--inputs: choose from " + ",".join(v[0] for v in INPUTS))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
         base = Path(tmp) / "baseline"
@@ -128,15 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         try:
             for codec, kwargs in codecs:
-                for corrupted in (False, True):
-                    row: dict[str, Any] = {"codec": codec, "corrupted": corrupted}
+                for variant in variants:
+                    row: dict[str, Any] = {"codec": codec, "input": variant[0],
+                                           "corrupted": variant[1]}  # fmt: skip
                     for side, path in (("baseline", base), ("tree", ROOT)):
                         out = Path(tempfile.mkdtemp(dir=tmp, prefix=f"{side}-"))
                         started = time.perf_counter()
-                        row[side] = run_side(path, codec, kwargs, corrupted, args.n, out)
+                        row[side] = run_side(path, codec, kwargs, variant, args.n, out)
                         row[side]["process_s"] = time.perf_counter() - started
                     rows.append(row)
-                    print(f"done: {codec} {'corrupted' if corrupted else 'clean'}", file=sys.stderr)
+                    print(f"done: {codec} {variant[0]}", file=sys.stderr)
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
@@ -164,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                 return "-"
             return f"{r['import_s']:.1f}+{r['first_run_extra_s']:.1f}"
 
-        kind = corr if row["corrupted"] else "clean"
+        labels = {"clean": "clean", "ladder": "clean, no maps (RD ladder)",
+                  "corrupted": corr, "shared": f"{corr}, inputs stored"}  # fmt: skip
+        kind = labels[row.get("input", "clean")]
         cells = [row["codec"], kind, f"{startup(b)} / {startup(t)}"]
         print("| " + " | ".join(cells + _fmt_side(b) + _fmt_side(t)) + " |")
     print()
