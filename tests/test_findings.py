@@ -8,6 +8,7 @@ import pytest
 
 from nicspec_utils import findings as F
 from nicspec_utils import stats as S
+from nicspec_utils.engines.evaluate import Point
 from nicspec_utils.findings import verdict
 
 
@@ -61,29 +62,29 @@ def _per_image(codec: str, corruption: str, n: int) -> list[dict]:
 
 def _chapter_inputs(n: int) -> tuple[pd.DataFrame, list[dict]]:
     """The same per-image records as chapter 2's corrupted study and chapter 3's G/R rows."""
-    from nicspec_utils.chapters import spectral_analysis as ss
+    from nicspec_utils.chapters.spectral_analysis import settings
 
     study, rows = [], []
     for corruption, group in (("fog", "low"), ("gaussian_noise", "high")):
-        for codec, label in (("NIC", ss.NIC), ("JPEG2000", ss.JPEG2000)):
+        for codec, label in (("NIC", settings.NIC), ("JPEG2000", settings.JPEG2000)):
             recs = _per_image(codec, corruption, n)
             study.append({"dataset": "kodak", "corruption": corruption, "group": group,
                           "severity": 3, "operating_point": "sh-mse-0.0067", "codec": label,
                           "per_image": recs})  # fmt: skip
             rows.append({"dataset": "kodak", "model": "sh-mse-0.0067", "codec": label,
                          "corruption": corruption, "group": group, "severity": 3,
-                         "point": ss.Point({"bpp": 0.5, "per_image": recs}, {})})  # fmt: skip
+                         "point": Point({"bpp": 0.5, "per_image": recs}, {})})  # fmt: skip
     return pd.DataFrame(study), rows
 
 
 @pytest.mark.parametrize("n", [3, 8])
 def test_claim2_same_verdict_in_chapters_2_and_3(n: int) -> None:
     from nicspec_utils.chapters import rate_distortion as rd
-    from nicspec_utils.chapters import spectral_analysis as ss
+    from nicspec_utils.chapters.spectral_analysis import claims
 
     study, rows = _chapter_inputs(n)
     two = rd.claim_checks(rd.corrupted_units(study), n_boot=300).set_index("claim")
-    three = ss.claim_checks({"gr": rows}, n_boot=300)
+    three = claims.claim_checks({"gr": rows}, n_boot=300)
     three = three[(three["matching"] == "bpp") & (three["rounding"] == "n/a")]
     for claim in ("2", "3"):
         a, b = two.loc[claim], three[three["claim"] == claim].iloc[0]
@@ -95,10 +96,10 @@ def test_claim2_same_verdict_in_chapters_2_and_3(n: int) -> None:
 
 
 def test_energy_contrasts_and_zero_energy_pairs() -> None:
-    from nicspec_utils.chapters import spectral_analysis as ss
+    from nicspec_utils.chapters.spectral_analysis import claims
 
     _, rows = _chapter_inputs(8)
-    checks = ss.claim_checks({"gr": rows}, n_boot=300)
+    checks = claims.claim_checks({"gr": rows}, n_boot=300)
     energy = checks[checks["measure"] == F.CLAIM2_ENERGY.measure]
     plain = energy[(energy["matching"] == "bpp") & (energy["rounding"] == "none")].iloc[0]
     assert plain["effect"] == pytest.approx(2.0, abs=0.02)  # log2 4 on the noise, 0 on fog

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nicspec_utils.chapters import spectral_analysis as ss
+from nicspec_utils.chapters.spectral_analysis import claims, plots, settings, study, widgets
+from nicspec_utils.engines.evaluate import Point, run_point
 from nicspec_utils.errors import UsageError
+from nicspec_utils.findings import verdict
 from nicspec_utils.spectral import BAND_NAMES, radial_frequency
 
 
@@ -24,18 +26,18 @@ def band_spectrum(band: str, shape: tuple[int, int] = (64, 96)) -> np.ndarray:
     return spec
 
 
-def point(spectra: dict[str, np.ndarray], **metrics: float) -> ss.Point:
+def point(spectra: dict[str, np.ndarray], **metrics: float) -> Point:
     """A Point with synthetic spectra."""
-    return ss.Point({"bpp": 0.5, **metrics}, spectra)
+    return Point({"bpp": 0.5, **metrics}, spectra)
 
 
 def test_shares_sum_to_one_and_pick_the_band() -> None:
     for band in BAND_NAMES:
-        shares = ss.shares(band_spectrum(band))
+        shares = study.shares(band_spectrum(band))
         assert sum(shares.values()) == pytest.approx(1.0)
         assert shares[band] == pytest.approx(1.0)
     mixed = band_spectrum("low") + 2 * band_spectrum("high")
-    assert sum(ss.shares(mixed).values()) == pytest.approx(1.0)
+    assert sum(study.shares(mixed).values()) == pytest.approx(1.0)
 
 
 def test_share_table_shape_and_energy() -> None:
@@ -43,26 +45,26 @@ def test_share_table_shape_and_energy() -> None:
         {"model": "m", "codec": c, "point": point({"D": band_spectrum(b)})}
         for c, b in (("NIC", "high"), ("JPEG2000", "medium"))
     ]
-    table = ss.share_table(rows, "D")
+    table = study.share_table(rows, "D")
     assert list(table.columns) == ["model", "codec", *BAND_NAMES, "energy"]
     assert table.shape == (2, 6)
     np.testing.assert_allclose(table[list(BAND_NAMES)].sum(axis=1), 1.0)
     assert (table["energy"] > 0).all()
-    assert table["energy"].iloc[0] == ss.energy(band_spectrum("high"))  # DC excluded
+    assert table["energy"].iloc[0] == study.energy(band_spectrum("high"))  # DC excluded
 
 
 def test_tv_distance() -> None:
     a = {"low": 1.0, "medium": 0.0, "high": 0.0}
     b = {"low": 0.0, "medium": 0.0, "high": 1.0}
-    assert ss.tv_distance(a, a) == 0.0
-    assert ss.tv_distance(a, b) == 1.0
+    assert study.tv_distance(a, a) == 0.0
+    assert study.tv_distance(a, b) == 1.0
 
 
 def test_verdict_words() -> None:
-    assert ss.verdict([]) == "not testable here"
-    assert ss.verdict([True, True]) == "reproduced"
-    assert ss.verdict([True, False]) == "partly reproduced"
-    assert ss.verdict([False]) == "not reproduced"
+    assert verdict([]) == "not testable here"
+    assert verdict([True, True]) == "reproduced"
+    assert verdict([True, False]) == "partly reproduced"
+    assert verdict([False]) == "not reproduced"
 
 
 def test_claim1() -> None:
@@ -74,7 +76,7 @@ def test_claim1() -> None:
             {"model": "b", "codec": "JPEG2000", "high": 0.5},
         ]
     )
-    assert ss.claim1_checks(table) == [True, False]
+    assert claims.claim1_checks(table) == [True, False]
 
 
 def corrupted_table(values: dict[tuple[str, str], float], column: str) -> pd.DataFrame:
@@ -93,11 +95,11 @@ def test_claim2_compares_gaps_by_group() -> None:
         ("fog", "NIC"): 30.0, ("fog", "JPEG2000"): 29.0,
         ("gaussian_noise", "NIC"): 15.0, ("gaussian_noise", "JPEG2000"): 17.0,
     }  # fmt: skip
-    assert ss.claim2_checks(corrupted_table(good, "psnr")) == [True]
+    assert claims.claim2_checks(corrupted_table(good, "psnr")) == [True]
     bad = {**good, ("gaussian_noise", "NIC"): 20.0}
-    assert ss.claim2_checks(corrupted_table(bad, "psnr")) == [False]
+    assert claims.claim2_checks(corrupted_table(bad, "psnr")) == [False]
     only_high = {k: v for k, v in good.items() if k[0] == "gaussian_noise"}
-    assert ss.claim2_checks(corrupted_table(only_high, "psnr")) == []
+    assert claims.claim2_checks(corrupted_table(only_high, "psnr")) == []
 
 
 def test_claim3_checks_high_corruptions_only() -> None:
@@ -105,7 +107,7 @@ def test_claim3_checks_high_corruptions_only() -> None:
         ("fog", "NIC"): 9.0, ("fog", "JPEG2000"): 1.0,
         ("gaussian_noise", "NIC"): 1.0, ("gaussian_noise", "JPEG2000"): 2.0,
     }  # fmt: skip
-    assert ss.claim3_checks(corrupted_table(values, "energy")) == [True]
+    assert claims.claim3_checks(corrupted_table(values, "energy")) == [True]
 
 
 def test_plots_run() -> None:
@@ -113,8 +115,8 @@ def test_plots_run() -> None:
 
     matplotlib.use("Agg")
     spectra = {b: band_spectrum(b) + 0.01 for b in BAND_NAMES}
-    assert ss.plot_maps(spectra, title="t") is not None
-    assert ss.plot_profiles(spectra, title="t") is not None
+    assert plots.plot_maps(spectra, title="t") is not None
+    assert plots.plot_profiles(spectra, title="t") is not None
 
 
 def test_claim1_table_per_dataset() -> None:
@@ -127,11 +129,11 @@ def test_claim1_table_per_dataset() -> None:
             )
         ]
     )  # fmt: skip
-    t = ss.claim1_table(table)
+    t = claims.claim1_table(table)
     assert list(t["dataset"]) == ["kodak", "clic"]
     assert list(t["holds"]) == [True, False]
     np.testing.assert_allclose(t["high gap"], [0.2, -0.3])
-    assert ss.claim1_checks(table) == [True, False]
+    assert claims.claim1_checks(table) == [True, False]
 
 
 def test_claim2_table_group_means() -> None:
@@ -140,7 +142,7 @@ def test_claim2_table_group_means() -> None:
         ("defocus_blur", "NIC"): 28.0, ("defocus_blur", "JPEG2000"): 29.0,
         ("gaussian_noise", "NIC"): 15.0, ("gaussian_noise", "JPEG2000"): 16.0,
     }  # fmt: skip
-    t = ss.claim2_table(corrupted_table(values, "psnr"))
+    t = claims.claim2_table(corrupted_table(values, "psnr"))
     row = t.iloc[0]
     assert row["low gap"] == pytest.approx(1.0)
     assert row["medium gap"] == pytest.approx(-1.0)
@@ -148,7 +150,7 @@ def test_claim2_table_group_means() -> None:
     assert row["low/medium gap"] == pytest.approx(0.0)
     assert bool(row["holds"]) is True
     worse = {**values, ("gaussian_noise", "NIC"): 17.0}
-    assert ss.claim2_checks(corrupted_table(worse, "psnr")) == [False]
+    assert claims.claim2_checks(corrupted_table(worse, "psnr")) == [False]
 
 
 def test_claim3_table_ratios() -> None:
@@ -159,15 +161,15 @@ def test_claim3_table_ratios() -> None:
         for codec, e in (("NIC", e_nic), ("JPEG2000", e_j2k)):
             rows.append({"model": "m", "corruption": name, "group": group, "codec": codec,
                          "energy": e, "low": 0.0, "medium": 0.5, "high": 0.5})  # fmt: skip
-    t = ss.claim3_table(pd.DataFrame(rows))
+    t = claims.claim3_table(pd.DataFrame(rows))
     np.testing.assert_allclose(t["ratio"], [2.0, 0.25])
     np.testing.assert_allclose(t["high ratio"], [2.0, 0.25])
     assert list(t["holds"]) == [None, True]
 
 
-def gr_point(g: np.ndarray, r: np.ndarray, bpp: float) -> ss.Point:
+def gr_point(g: np.ndarray, r: np.ndarray, bpp: float) -> Point:
     """A corrupted-input Point with synthetic G and R spectra."""
-    return ss.Point({"bpp": bpp, "psnr": 20.0, "psnr_wrt_clean": 18.0}, {"G": g, "R": r})
+    return Point({"bpp": bpp, "psnr": 20.0, "psnr_wrt_clean": 18.0}, {"G": g, "R": r})
 
 
 def trend_rows(r_scale_nic: float) -> list[dict]:
@@ -188,19 +190,19 @@ def trend_rows(r_scale_nic: float) -> list[dict]:
 
 
 def test_trend_table_ratios_and_checks() -> None:
-    trend = ss.trend_table(trend_rows(0.5))
+    trend = study.trend_table(trend_rows(0.5))
     assert set(trend["measure"]) == {"G", "R"}
     assert len(trend) == 2 * 8
     np.testing.assert_allclose(trend["high energy"], trend["high"] * trend["energy"])
-    ratios = ss.trend_ratios(trend)
+    ratios = study.trend_ratios(trend)
     assert len(ratios) == 2 * 2 * 2  # corruption x severity x measure
     g = ratios[ratios["measure"] == "G"].set_index(["corruption", "severity"])["ratio"]
     assert g[("gaussian_noise", 3)] == pytest.approx(2.0)
     assert g[("fog", 1)] == pytest.approx(1.0)
-    c2, c3 = ss.trend_checks(ratios)
+    c2, c3 = claims.trend_checks(ratios)
     assert c2 == [True, True]
     assert c3 == [True, True]
-    _, c3_bad = ss.trend_checks(ss.trend_ratios(ss.trend_table(trend_rows(2.0))))
+    _, c3_bad = claims.trend_checks(study.trend_ratios(study.trend_table(trend_rows(2.0))))
     assert c3_bad == [False, False]
 
 
@@ -209,11 +211,11 @@ def test_interpolate_shares_in_log_bpp() -> None:
         {"bpp": 0.1, "low": 0.2, "medium": 0.6, "high": 0.2},
         {"bpp": 0.4, "low": 0.0, "medium": 0.4, "high": 0.6},
     ])  # fmt: skip
-    mid, inside = ss.interpolate_shares(ladder, 0.2)  # halfway in log bpp
+    mid, inside = study.interpolate_shares(ladder, 0.2)  # halfway in log bpp
     assert inside
     assert mid["high"] == pytest.approx(0.4)
     assert sum(mid.values()) == pytest.approx(1.0)
-    low, inside = ss.interpolate_shares(ladder, 0.05)
+    low, inside = study.interpolate_shares(ladder, 0.05)
     assert not inside
     assert low["high"] == pytest.approx(0.2)
 
@@ -250,7 +252,7 @@ def variant_rows() -> list[dict]:
 
 def test_variant_table_and_claim5() -> None:
     ladder = pd.DataFrame([{"bpp": 0.4, "low": 0.0, "medium": 0.0, "high": 1.0}])
-    vt = ss.variant_table(variant_rows(), "base", ladder)
+    vt = study.variant_table(variant_rows(), "base", ladder)
     assert list(vt["model"]) == ["base", "pruned", "msssim"]
     v = vt.set_index("model")
     assert v.loc["pruned", "bpp vs base"] == pytest.approx(0.25)
@@ -258,7 +260,7 @@ def test_variant_table_and_claim5() -> None:
     assert v.loc["pruned", "R high / JPEG2000"] == pytest.approx(0.25)
     assert v.loc["msssim", "TV vs MSE at bpp"] == pytest.approx(1.0)
     assert v.loc["base", "TV vs base"] == 0.0
-    c5 = ss.claim5_checks(vt, "base")
+    c5 = claims.claim5_checks(vt, "base")
     assert list(c5["model"]) == ["pruned", "msssim"]
     assert list(c5["holds"]) == [True, True]
     # a pruned model that denoises less for its rate fails, whatever its raw energy
@@ -266,22 +268,22 @@ def test_variant_table_and_claim5() -> None:
     for r in rows:
         if r["model"] == "pruned" and r["codec"] == "NIC" and r["corruption"]:
             r["point"] = point({"G": band_spectrum("high"), "R": band_spectrum("high")})
-    c5_bad = ss.claim5_checks(ss.variant_table(rows, "base", ladder), "base")
+    c5_bad = claims.claim5_checks(study.variant_table(rows, "base", ladder), "base")
     assert list(c5_bad["holds"]) == [False, True]
 
 
 def test_parse_variant_and_label() -> None:
-    assert ss.parse_variant("sh-vr-mse@0.01") == ("sh-vr-mse", 0.01)
-    assert ss.parse_variant("sh-vr-mse", 0.0067) == ("sh-vr-mse", 0.0067)
-    assert ss.parse_variant("nic:sh-pruned95-mse-0.0067", 0.0067) == (
+    assert settings.parse_variant("sh-vr-mse@0.01") == ("sh-vr-mse", 0.01)
+    assert settings.parse_variant("sh-vr-mse", 0.0067) == ("sh-vr-mse", 0.0067)
+    assert settings.parse_variant("nic:sh-pruned95-mse-0.0067", 0.0067) == (
         "sh-pruned95-mse-0.0067", None
     )  # fmt: skip
     with pytest.raises(UsageError):
-        ss.parse_variant("sh-vr-mse")
+        settings.parse_variant("sh-vr-mse")
     with pytest.raises(UsageError):
-        ss.parse_variant("sh-msssim-14@0.1")
-    assert ss.model_label("sh-vr-mse", 0.0067) == "sh-vr-mse λ=0.0067"
-    assert ss.model_label("m") == "m"
+        settings.parse_variant("sh-msssim-14@0.1")
+    assert settings.model_label("sh-vr-mse", 0.0067) == "sh-vr-mse λ=0.0067"
+    assert settings.model_label("m") == "m"
 
 
 def test_run_point_passes_the_vr_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,35 +297,35 @@ def test_run_point_passes_the_vr_lambda(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(ev, "evaluate", fake)
     with pytest.raises(RuntimeError):
-        ss.run_point("nic:sh-vr-mse", "kodak", ["kodim01"], lmbda=0.0067, estimate=True)
+        run_point("nic:sh-vr-mse", "kodak", ["kodim01"], lmbda=0.0067, estimate=True)
     assert seen["codec_options"] == {"lmbda": 0.0067}
     assert seen["estimate"] is True and seen["bpp"] is None
     with pytest.raises(RuntimeError):
-        ss.run_point("jpeg2000", "kodak", ["kodim01"], bpp=0.3, estimate=True)
+        run_point("jpeg2000", "kodak", ["kodim01"], bpp=0.3, estimate=True)
     assert seen["codec_options"] is None
     assert seen["estimate"] is False and seen["bpp"] == 0.3
 
 
 def test_select_rows() -> None:
     rows = [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}, {"a": 3, "b": "x"}]
-    assert ss.select(rows, b="x") == [rows[0], rows[2]]
-    assert ss.select(rows, a=[2, 3], b="x") == [rows[2]]
+    assert study.select(rows, b="x") == [rows[0], rows[2]]
+    assert study.select(rows, a=[2, 3], b="x") == [rows[2]]
 
 
 def test_block_mean_and_render_map() -> None:
     a = np.arange(16, dtype=float).reshape(4, 4)
-    np.testing.assert_allclose(ss.block_mean(a, 2), [[2.5, 4.5], [10.5, 12.5]])
-    np.testing.assert_allclose(ss.block_mean(a, 1), a)
+    np.testing.assert_allclose(plots.block_mean(a, 2), [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_allclose(plots.block_mean(a, 1), a)
     from io import BytesIO
 
     from PIL import Image
 
     spec = band_spectrum("medium", (64, 96)) + 0.1
-    png = ss.render_map(spec, 0.1, 1.0, block=4, levels=16)
+    png = plots.render_map(spec, 0.1, 1.0, block=4, levels=16)
     img = Image.open(BytesIO(png))
     assert img.size == (24, 16) and img.mode == "P"
     assert len(set(np.asarray(img).ravel())) <= 16
-    assert ss.colour_range([spec]) == (pytest.approx(0.1), pytest.approx(1.1))
+    assert plots.colour_range([spec]) == (pytest.approx(0.1), pytest.approx(1.1))
 
 
 def browser_rows() -> list[dict]:
@@ -339,7 +341,7 @@ def browser_rows() -> list[dict]:
 
 
 def test_browser_panels_and_widget() -> None:
-    b = ss.browser_panels(browser_rows(), block=4)
+    b = widgets.browser_panels(browser_rows(), block=4)
     assert b.conditions == [
         ("kodak", None), ("clic2025-val", None), ("kodak", "fog"), ("kodak", "gaussian_noise")
     ]  # fmt: skip
@@ -353,12 +355,12 @@ def test_browser_panels_and_widget() -> None:
     assert b.panel("kodak", "fog", 5, "m", "NIC") is None
     assert len(b.panels) == 4 + 8
     assert b.nbytes > 0
-    small = ss.browser_panels(browser_rows(), block=2, max_bytes=1)
+    small = widgets.browser_panels(browser_rows(), block=2, max_bytes=1)
     assert small.block == 16  # re-rendered with coarser tiles until the cap
     pytest.importorskip("ipywidgets")
     import ipywidgets as w
 
-    box = ss.spectra_browser(b)
+    box = widgets.spectra_browser(b)
     pickers = box.children[1].children
     assert [len(p.options) for p in pickers] == [4, 2, 1, 2]
     top = box.children[2]
@@ -377,31 +379,31 @@ def test_render_maps_side_by_side() -> None:
     from PIL import Image
 
     spec = band_spectrum("high", (64, 96)) + 0.1
-    png = ss.render_maps([(spec, 0.1, 1.1), (spec, 0.1, 1.1)], block=4, gap=5)
+    png = plots.render_maps([(spec, 0.1, 1.1), (spec, 0.1, 1.1)], block=4, gap=5)
     assert Image.open(BytesIO(png)).size == (24 + 5 + 24, 16)
 
 
 def test_findings() -> None:
-    table = ss.findings_table({"1": [True, False], "2": []})
+    table = claims.findings_table({"1": [True, False], "2": []})
     assert list(table["verdict"]) == ["partly reproduced", "not testable here"]
     assert list(table["passed"]) == [1, 0]
     c1 = pd.DataFrame([{"dataset": "kodak", "model": "m", "high NIC": 0.5,
                         "high JPEG2000": 0.4, "holds": True}])  # fmt: skip
     empty = pd.DataFrame()
-    text = ss.findings_markdown(c1, empty, empty, empty, empty)
+    text = claims.findings_markdown(c1, empty, empty, empty, empty)
     assert text.startswith("- **Claim 1 (D).**") and "1 of 1" in text and "50 % vs 40 %" in text
 
 
 def test_tiny_real_run(mirror: Path, tmp_path: Path) -> None:
     """JPEG2000 on one Kodak image, clean and corrupted: the keys chapter 3 reads are there."""
-    clean = ss.run_point("jpeg2000", "kodak", ["kodim01"], bpp=0.5, out=tmp_path)
+    clean = run_point("jpeg2000", "kodak", ["kodim01"], bpp=0.5, out=tmp_path)
     assert {"D", "D_rounded"} <= set(clean.spectra)
     assert clean.bpp == pytest.approx(0.5, rel=0.1)
-    noisy = ss.rate_matched_j2k(
+    noisy = study.rate_matched_j2k(
         clean, "kodak", ["kodim01"], corruption="gaussian_noise", severity=1, out=tmp_path
     )
     assert {"G", "R", "C"} <= set(noisy.spectra)
-    assert sum(ss.shares(noisy.spectra["R"]).values()) == pytest.approx(1.0)
+    assert sum(study.shares(noisy.spectra["R"]).values()) == pytest.approx(1.0)
 
 
 # --- verdicts with weight (#16): per-image paired effects ----------------------------------------
@@ -425,14 +427,14 @@ def d_rows(effect: float, n: int = 12, seed: int = 1, miss: int = 0) -> list[dic
     psnr = 28 + rng.standard_normal(n)
     off = psnr.copy()
     off[:miss] += 1.0
-    nic = ss.Point({"bpp": 0.5, "per_image": _records(ids, nic_high, psnr)}, {})
-    j2k = ss.Point({"bpp": 0.5, "per_image": _records(ids, base, psnr + 0.5)}, {})
-    jpsnr = ss.Point({"bpp": 0.5, "per_image": _records(ids, base, off)}, {})
+    nic = Point({"bpp": 0.5, "per_image": _records(ids, nic_high, psnr)}, {})
+    j2k = Point({"bpp": 0.5, "per_image": _records(ids, base, psnr + 0.5)}, {})
+    jpsnr = Point({"bpp": 0.5, "per_image": _records(ids, base, off)}, {})
     common = {"dataset": "kodak", "model": "m", "corruption": None, "group": None,
               "severity": None}  # fmt: skip
     return [
-        {**common, "codec": ss.NIC, "point": nic, ss.PSNR_KEY: jpsnr},
-        {**common, "codec": ss.JPEG2000, "point": j2k},
+        {**common, "codec": settings.NIC, "point": nic, settings.PSNR_KEY: jpsnr},
+        {**common, "codec": settings.JPEG2000, "point": j2k},
     ]
 
 
@@ -446,46 +448,48 @@ def _claim1(checks: pd.DataFrame, matching: str = "bpp", rounding: str = "none")
 def test_identical_inputs_are_inconclusive() -> None:
     rows = d_rows(0.0)
     rows[1]["point"] = rows[0]["point"]  # JPEG2000 = NIC: every paired difference is 0
-    rows[0][ss.PSNR_KEY] = rows[0]["point"]
-    checks = ss.claim_checks({"d": rows}, n_boot=200)
-    for m in ss.MATCHINGS:
-        for r in ss.ROUNDINGS:
+    rows[0][settings.PSNR_KEY] = rows[0]["point"]
+    checks = claims.claim_checks({"d": rows}, n_boot=200)
+    for m in settings.MATCHINGS:
+        for r in settings.ROUNDINGS:
             row = _claim1(checks, m, r)
             assert row["verdict"] == "inconclusive" and row["effect"] == 0.0
             assert row["n"] == 12 and row["n_images"] == 12
 
 
 def test_known_effect_is_reproduced_and_reversed_contradicted() -> None:
-    checks = ss.claim_checks({"d": d_rows(0.1)}, n_boot=500)
+    checks = claims.claim_checks({"d": d_rows(0.1)}, n_boot=500)
     row = _claim1(checks)
     assert row["verdict"] == "reproduced"
     assert row["effect"] == pytest.approx(0.1, abs=0.02) and row["ci_low"] > 0
     assert row["images_needed"] is not pd.NA and row["images_needed"] <= 12
     assert _claim1(checks, "psnr", "reference")["verdict"] == "reproduced"
-    assert _claim1(ss.claim_checks({"d": d_rows(-0.1)}, n_boot=500))["verdict"] == "contradicted"
+    assert (
+        _claim1(claims.claim_checks({"d": d_rows(-0.1)}, n_boot=500))["verdict"] == "contradicted"
+    )
     # seeded: the same call gives the same interval
-    again = _claim1(ss.claim_checks({"d": d_rows(0.1)}, n_boot=500))
+    again = _claim1(claims.claim_checks({"d": d_rows(0.1)}, n_boot=500))
     assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
     # claims without rows are not testable; the grid has one verdict per (matching, rounding)
     other = checks[checks["claim"] != "1"]
     assert set(other["verdict"]) == {"not testable here"}
-    grid = ss.verdict_grid(checks)
+    grid = claims.verdict_grid(checks)
     assert list(grid.columns[:2]) == ["claim", "measure"]
     assert "matched psnr, rounded" in grid
 
 
 def test_unmatched_psnr_images_are_left_out_and_reported() -> None:
     rows = d_rows(0.1, miss=3)
-    checks = ss.claim_checks({"d": rows}, n_boot=200)
+    checks = claims.claim_checks({"d": rows}, n_boot=200)
     assert _claim1(checks, "bpp")["n"] == 12
     assert _claim1(checks, "psnr")["n"] == 9
-    lines = ss.psnr_report(rows)
+    lines = study.psnr_report(rows)
     assert len(lines) == 3 and lines[0].startswith("kodak m clean, kodim01: target")
 
 
 def test_changes_markdown_names_old_and_new() -> None:
-    checks = ss.claim_checks({"d": d_rows(0.1)}, n_boot=200)
-    text = ss.changes_markdown(checks, ss.old_verdicts({"1": [True, False]}))
+    checks = claims.claim_checks({"d": d_rows(0.1)}, n_boot=200)
+    text = claims.changes_markdown(checks, claims.old_verdicts({"1": [True, False]}))
     assert "Claim 1: was **partly reproduced (1 of 2)** (point estimates), now **reproduced**" in (
         text
     )
@@ -502,8 +506,8 @@ def test_run_point_psnr_targets(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ev, "evaluate", fake)
     with pytest.raises(RuntimeError):
-        ss.run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", 30.0)])
+        run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", 30.0)])
     assert seen["codec_options"] == {"target_psnr": [["kodim01", 30.0]]} and seen["bpp"] is None
     with pytest.raises(RuntimeError):  # a placeholder's NaN: wait for the next round
-        ss.run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", math.nan)])
+        run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", math.nan)])
     assert seen["codec_options"] is None and math.isnan(seen["bpp"])
