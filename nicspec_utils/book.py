@@ -117,6 +117,9 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
     partial = EXECUTED / f".{chapter}.partial.ipynb"
     params = chapter_parameters(profile, chapter)
     start = time.perf_counter()
+    # the chapter's kernel publishes its verdicts under this profile (nicspec_utils.ledger)
+    previous = os.environ.get("NICSPEC_PROFILE")
+    os.environ["NICSPEC_PROFILE"] = profile
     try:
         pm.execute_notebook(
             str(source),
@@ -132,6 +135,11 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
             f"chapter {chapter} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
             f"the partly executed notebook is {partial}"
         ) from None
+    finally:
+        if previous is None:
+            os.environ.pop("NICSPEC_PROFILE", None)
+        else:
+            os.environ["NICSPEC_PROFILE"] = previous
     add_provenance(partial, provenance(profile))
     os.replace(partial, target)
     return time.perf_counter() - start
