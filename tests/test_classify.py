@@ -1,8 +1,10 @@
-"""Downstream classification: statistics, top-1 / agreement maths, caching, the CLI.
+"""Downstream classification: statistics, top-1 / agreement maths, caching, the grid, the
+chapter's claims (``chapters/classification``), the CLI.
 
 Most tests use a fake classifier (a rule on mean brightness) so that the expected predictions
-are known; two end-to-end tests run the real EfficientNet-Lite0 on 2 images (codec none and
-JPEG2000), one of them through the console command in a subprocess.
+are known, and the grid tests a fake NIC (the input, at 1 bpp); two end-to-end tests run the
+real EfficientNet-Lite0 on 2 images (codec none and JPEG2000), one of them through the console
+command in a subprocess.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import pytest
 from PIL import Image
 
 from nicspec_utils import cli
+from nicspec_utils import stats as S
+from nicspec_utils.chapters import classification as ch
+from nicspec_utils.codecs.base import CodecResult
+from nicspec_utils.codecs.ratematch import PSNR_TOL
 from nicspec_utils.engines import classify as cl
 from nicspec_utils.errors import DataError, UsageError
 
@@ -41,25 +47,30 @@ def test_wilson_known_values() -> None:
 
 
 def test_mcnemar_exact() -> None:
+    """The exact McNemar test of the chapter is the stats model's."""
+    assert ch.mcnemar is S.mcnemar
     a = [True] * 5 + [True, False, False]
     b = [False] * 5 + [True, False, False]
-    t = cl.mcnemar(a, b)
+    t = S.mcnemar(a, b)
     assert (t["a_only"], t["b_only"]) == (5, 0)
     assert t["p"] == pytest.approx(2 / 32)
-    assert cl.mcnemar(b, a)["p"] == pytest.approx(t["p"])
-    assert cl.mcnemar([True, False], [True, False])["p"] == 1.0
+    assert S.mcnemar(b, a)["p"] == pytest.approx(t["p"])
+    assert S.mcnemar([True, False], [True, False])["p"] == 1.0
     # 3 vs 1 discordant: p = 2 * P(X <= 1 | n=4) = 2 * 5/16
-    t = cl.mcnemar([1, 1, 1, 0], [0, 0, 0, 1])
+    t = S.mcnemar([1, 1, 1, 0], [0, 0, 0, 1])
     assert t["p"] == pytest.approx(10 / 16)
 
 
 def test_bootstrap_keeps_rows_together() -> None:
-    assert cl.bootstrap_ci(np.full(10, 0.5)) == (0.5, 0.5, 0.5)
+    """The chapter's group intervals: the stats model's cluster bootstrap over rows (images)."""
+    assert ch.bootstrap_ci(np.full(10, 0.5)) == (0.5, 0.5, 0.5)
     # each row's mean is 0.5, so every resample has mean 0.5 although entries are 0 or 1
     rows = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6)
-    assert cl.bootstrap_ci(rows, n_boot=200) == pytest.approx((0.5, 0.5, 0.5))
-    mean, lo, hi = cl.bootstrap_ci(np.r_[np.ones(30), np.zeros(10)], n_boot=500)
+    assert ch.bootstrap_ci(rows, n_boot=200) == pytest.approx((0.5, 0.5, 0.5))
+    mean, lo, hi = ch.bootstrap_ci(np.r_[np.ones(30), np.zeros(10)], n_boot=500)
     assert mean == 0.75 and lo < 0.75 < hi and lo > 0.55 and hi < 0.9
+    est = S.paired_effect(rows, n_boot=200)
+    assert ch.bootstrap_ci(rows, n_boot=200) == (est.mean, est.ci_low, est.ci_high)
 
 
 def test_rate_skips_missing_labels() -> None:
@@ -177,15 +188,15 @@ def test_paired_table_and_claim(tmp_path: Path) -> None:
         ("fog", "NIC m"): result(zeros),
         ("fog", "JPEG2000 @ m"): result(zeros),
     }
-    paired = cl.paired_table(grid, ["m"], n_boot=200)
+    paired = ch.paired_table(grid, ["m"], n_boot=200)
     high = paired[paired["group"] == "high"].iloc[0]
     assert high["difference"] == 1.0 and high["ci_low"] == 1.0
     assert high["NIC only"] == 20 and high["mcnemar_p"] < 1e-5
-    checks = cl.claim_checks(paired)
+    checks = ch.old_checks(paired)
     assert checks == {"direction": [True], "significant": [True], "specific": [True]}
-    assert cl.claim_verdict(checks) == "reproduced"
-    assert cl.claim_verdict({"direction": [True], "significant": [False]}).startswith("same")
-    assert cl.claim_verdict({"direction": [False], "significant": [False]}) == "not reproduced"
+    assert ch.old_verdict(checks) == "reproduced"
+    assert ch.old_verdict({"direction": [True], "significant": [False]}).startswith("same")
+    assert ch.old_verdict({"direction": [False], "significant": [False]}) == "not reproduced"
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -200,6 +211,8 @@ def test_paired_table_and_claim(tmp_path: Path) -> None:
         (["--corruption", "fog"], 2, "needs --severity"),
         (["--codec", "jpeg2000", "--bpp", "-1"], 2, "bpp"),
         (["--images", "nothere"], 2, "no image"),
+        (["--psnr-from", "run.json"], 2, "JPEG2000 only"),
+        (["--codec", "jpeg2000", "--psnr-from", "nothere.json"], 1, "not a nicspec classify"),
     ],
 )
 def test_cli_bad_input(
@@ -278,3 +291,141 @@ def test_console_command_and_cache(mirror: Path, tmp_path: Path) -> None:
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert second.returncode == 0 and second.stdout.strip().endswith("(cached)")
     assert json.loads(path.read_text()) == data
+
+
+# --- the grid: one task per condition, matched in bpp and in PSNR -------------------------------
+class FakeNic:
+    """A 'NIC' that returns its input darkened by 8 levels, at 1 bpp."""
+
+    name = "nic:fake"
+    version = "1"
+
+    def config(self) -> dict[str, object]:
+        return {"codec": self.name, "version": self.version}
+
+    def compress(self, image: np.ndarray) -> CodecResult:
+        rec = np.clip(image.astype(np.float32) - 8, 0, 255) / np.float32(255)
+        return CodecResult(b"", rec, bits=float(image.shape[0] * image.shape[1]))
+
+    def compress_batch(self, images: list[np.ndarray]) -> list[CodecResult]:
+        return [self.compress(x) for x in images]
+
+
+@pytest.fixture
+def fake_nic(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nicspec_utils.engines import evaluate
+
+    real = evaluate.get_codec
+
+    def get_codec(name: str, quality=None, bpp=None, **options):  # noqa: ANN001, ANN003, ANN202
+        if name == "nic:fake":
+            return FakeNic()
+        return real(name, quality=quality, bpp=bpp, **options)
+
+    monkeypatch.setattr(evaluate, "get_codec", get_codec)
+
+
+def test_grid_corrupts_once_per_condition_and_matches_psnr(
+    tmp_path: Path, fake: type[Fake], fake_nic: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nicspec_utils.corruptions as corruptions
+
+    real, calls = corruptions.corrupt, []
+
+    def counting(image, name, severity, seed=0):  # noqa: ANN001, ANN202
+        calls.append(name)
+        return real(image, name, severity, seed=seed)
+
+    monkeypatch.setattr(corruptions, "corrupt", counting)
+    ds = _folder(tmp_path / "data", [40, 220, 60], [0, 1, 1])
+    conds = [None, "gaussian_noise", "fog"]
+    args = (ds, ["im0", "im1", "im2"], ["fake"], conds, 3)
+    grid = cl.run_grid(*args, out=tmp_path / "out", psnr=[None, "gaussian_noise"])
+    # every system of a condition saw the same corrupted images, made once
+    assert sorted(calls) == ["fog"] * 3 + ["gaussian_noise"] * 3
+    systems = {s for _, s in grid}
+    assert systems == {"none", "NIC fake", "JPEG2000 @ fake", "JPEG2000 @ fake (PSNR)"}
+    assert ("fog", "JPEG2000 @ fake (PSNR)") not in grid
+    nic, j2k = grid["gaussian_noise", "NIC fake"], grid["gaussian_noise", "JPEG2000 @ fake (PSNR)"]
+    targets = dict(nic.psnr_targets())
+    assert j2k.data["config"]["codec"]["rate_control"] == "per-image PSNR"
+    assert j2k.data["config"]["codec"]["target_psnr"] == [
+        [i, round(p, 6)] for i, p in targets.items()
+    ]
+    # each image at the ratio nearest its target: within the tolerance, or (the PSNR jumps
+    # between two neighbouring ratios) close to it, and then left out of the PSNR pairs
+    gaps = [abs(rec["psnr"] - targets[rec["id"]]) for rec in j2k.data["per_image"]]
+    assert max(gaps) < 0.25 and any(g <= PSNR_TOL for g in gaps)
+    a, _ = ch._pair(grid, "fake", ["gaussian_noise"], "top1", "psnr")
+    assert list(np.isnan(a[:, 0])) == [g > PSNR_TOL + 1e-6 for g in gaps]
+    assert grid["clean", "none"].per_image("psnr") == [None] * 3  # lossless: no PSNR
+    # a rerun reads every configuration back: nothing classified, nothing corrupted
+    seen = Fake.calls
+    again = cl.run_grid(*args, out=tmp_path / "out", psnr=[None, "gaussian_noise"])
+    assert Fake.calls == seen and len(calls) == 6 and all(r.cached for r in again.values())
+    assert {k: r.data for k, r in again.items()} == {k: r.data for k, r in grid.items()}
+    key, hit = cl.probe("nic:fake", ds, ["im0", "im1", "im2"], out=tmp_path / "out")
+    assert hit is not None and hit.key == key == grid["clean", "NIC fake"].key
+    with pytest.raises(UsageError, match="not in the grid"):
+        cl.run_grid(*args, out=tmp_path / "out", psnr=["shot_noise"])
+
+
+def _result(tmp_path: Path, flags: list[int], psnr: list[float | None] | None = None) -> cl.Result:
+    psnr = psnr or [30.0] * len(flags)
+    per = [{"correct": bool(f), "agree": bool(f), "bpp": 0.5, "psnr": p}
+           for f, p in zip(flags, psnr, strict=True)]  # fmt: skip
+    data = {"per_image": per, "bpp": 0.5, "n_images": len(flags), "n_labelled": len(flags)}
+    return cl.Result(tmp_path, data, True)
+
+
+def test_psnr_matching_drops_pairs_out_of_reach(tmp_path: Path) -> None:
+    ones, zeros = [1] * 10, [0] * 10
+    far = [30.0] * 8 + [31.0, 29.0]  # two images JPEG2000 could not bring to the NIC's PSNR
+    grid = {
+        ("clean", "NIC m"): _result(tmp_path, ones),
+        ("clean", "JPEG2000 @ m"): _result(tmp_path, ones),
+        ("clean", "JPEG2000 @ m (PSNR)"): _result(tmp_path, ones),
+        ("shot_noise", "NIC m"): _result(tmp_path, ones),
+        ("shot_noise", "JPEG2000 @ m"): _result(tmp_path, zeros),
+        ("shot_noise", "JPEG2000 @ m (PSNR)"): _result(tmp_path, zeros, far),
+    }
+    assert ch.matchings_of(grid, ["m"]) == ["bpp", "psnr"]
+    bpp = ch.paired_table(grid, ["m"], n_boot=200)
+    psnr = ch.paired_table(grid, ["m"], n_boot=200, matching="psnr")
+    assert list(bpp["pairs"]) == [10, 10] and list(psnr["pairs"]) == [10, 8]
+    match = ch.match_table(grid, ["m"]).set_index("matched in")
+    assert match.loc["psnr", "within tolerance"] == "18 of 20"
+    table = ch.claim_table(grid, ["m"], n_boot=200, matching="psnr")
+    assert list(table["n_clusters"]) == [8, 8] and (table["verdict"] == "reproduced").all()
+
+
+def test_findings_in_the_stats_model(tmp_path: Path) -> None:
+    """Verdicts from the interval only; the former rule's verdict and numbers beside them."""
+    rng = np.random.default_rng(0)
+    n = 12
+    nic = [int(v) for v in rng.random(n) < 0.6]
+    j2k = [int(v) for v in rng.random(n) < 0.4]
+    grid = {
+        ("clean", "NIC m"): _result(tmp_path, [1] * n),
+        ("clean", "JPEG2000 @ m"): _result(tmp_path, [1] * n),
+        ("gaussian_noise", "NIC m"): _result(tmp_path, nic),
+        ("gaussian_noise", "JPEG2000 @ m"): _result(tmp_path, j2k),
+    }
+    studies = {"top-1": (grid, "top1"), "agreement, Kodak": ({}, "agreement")}
+    checks = ch.study_checks(studies, ["m"], n_boot=500)
+    assert list(checks["claim"]) == ["3 (top-1)", "3 (top-1, specific)"]
+    high = checks.iloc[0]
+    est = S.paired_effect(np.subtract(nic, j2k, dtype=float)[:, None], n_boot=500)
+    assert (high["effect"], high["ci_low"], high["ci_high"]) == (est.mean, est.ci_low, est.ci_high)
+    assert high["verdict"] == S.verdict(est, 1) and high["n_images"] == n
+    clustered = S.clustered_mcnemar(np.array(nic) > 0, np.array(j2k) > 0, np.arange(n))["p"]
+    assert high["clustered_p"] == pytest.approx(clustered)
+    was, paired = ch.old_verdicts(studies, ["m"], n_boot=500)
+    assert was["3 (top-1)"] == ch.old_verdict(ch.old_checks(paired))
+    old = paired[paired["group"] == "high"].iloc[0]
+    assert old["difference"] == high["effect"] and old["ci_low"] == high["ci_low"]
+    text = ch.changes_markdown(checks, was, paired)
+    assert f"was **{was['3 (top-1)']}**" in text and "pooled McNemar p" in text
+    assert "clustered McNemar p" in text
+    grid_v = ch.verdict_grid(checks).set_index("claim")
+    assert grid_v.loc["3 (top-1)", "matched bpp"] == high["verdict"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nicspec_utils import stats as S
-from nicspec_utils.engines import classify as cl
+from nicspec_utils.chapters import classification as cl
 
 SIMS = 200
 

@@ -11,10 +11,16 @@ from . import args as shared
 
 def _run_cli(args: argparse.Namespace) -> int:
     from ..engines.classify import classify, load_result, summary_line
+    from ..errors import UsageError
 
     bpp: float | dict[str, float] | None = args.bpp
+    options = shared.codec_options(args)
     if args.bpp_from:
         bpp = load_result(args.bpp_from).bpp_by_image()
+    if args.psnr_from:
+        if args.codec != "jpeg2000":
+            raise UsageError("--psnr-from matches JPEG2000 only (--codec jpeg2000)")
+        options["target_psnr"] = load_result(args.psnr_from).psnr_targets()
     res = classify(
         args.codec,
         args.dataset,
@@ -27,7 +33,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         seed=args.seed,
         classifier=args.classifier,
         estimate=args.estimate,
-        codec_options=shared.codec_options(args),
+        codec_options=options,
         out=Path(args.out) if args.out else None,
         batch_size=args.batch_size,
         progress=not args.no_progress,
@@ -55,6 +61,12 @@ def add_cli(subparsers: Any) -> None:
         "--bpp-from",
         metavar="JSON",
         help="per-image bpp targets from another run's classify.json (rate matching per image)",
+    )
+    rate.add_argument(
+        "--psnr-from",
+        metavar="JSON",
+        help="JPEG2000: per-image PSNR targets (w.r.t. its input) from another run's "
+        "classify.json (PSNR matching per image)",
     )
     p.add_argument("--estimate", action="store_true", help="NIC: estimated instead of real bpp")
     shared.add_corruption(p)

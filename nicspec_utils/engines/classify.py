@@ -10,8 +10,13 @@ atomically; a rerun of the same configuration reads it back):
   *clean, uncompressed* image (the reference run: codec ``none``, no corruption, same images),
   with ``agreement_ci``; it needs no labels, so it works on Kodak or any folder;
 - ``bpp`` (mean), ``n_images``, and ``per_image`` records (``id``, ``label``, ``pred``,
-  ``top5``, ``ref_pred``, ``correct``, ``agree``, ``bpp``, ``setting``) so that paired tests
-  (:func:`mcnemar`, :func:`bootstrap_ci` of differences) can compare two codecs on the same images.
+  ``top5``, ``ref_pred``, ``correct``, ``agree``, ``bpp``, ``psnr`` w.r.t. the codec's input,
+  ``setting``) so that paired tests (:mod:`nicspec_utils.stats`, chapter 5's
+  :mod:`nicspec_utils.chapters.classification`) can compare two codecs on the same images, and
+  JPEG2000 can be matched to a NIC run per image in bpp or in PSNR.
+
+:func:`run_grid` / :func:`run_grids` sweep chapter 5's grid (conditions x systems) on the Dask
+engine, one task per condition; the chapter's tables, claims and figures are not here.
 
 Preprocessing (the paper's 256x256 protocol): every image is made 256x256 *before* it is
 corrupted or compressed. ``imagenet-val-subset`` already is (its dataset transform is the
@@ -42,16 +47,20 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, stats
+from .. import __version__
 from ..cache import canonical_json, config_key, json_safe, read_json
 from ..errors import DataError, UsageError
 from ..io import atomic_write_json
 
-SCHEMA = 1
+SCHEMA = 2  # 2: per-image PSNR w.r.t. the codec's input
 SIZE = 256
 RESULT_NAME = "classify.json"
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 DEFAULT_BATCH = 8
+# The PSNR target of a lossless image: out of JPEG2000's reach, so that pair stays unmatched.
+UNMATCHED_PSNR = 99.0
+# How JPEG2000 is matched to a NIC run, per image: same bpp, or same PSNR w.r.t. the input.
+MATCHINGS = ("bpp", "psnr")
 Z95 = 1.959963984540054
 PREPROCESS = {
     "size": SIZE,
@@ -283,28 +292,6 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_ci(
-    values: Any, n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float, float]:
-    """(mean, low, high): percentile bootstrap over rows (images) of a 1-D or images x k array.
-
-    The statistic is the mean of all entries; rows are resampled with replacement, so the
-    entries of one image (several corruptions, or a paired difference) stay together. This is
-    :func:`nicspec_utils.stats.paired_effect` (the book's one model); fewer than 2 rows give a
-    nan interval.
-    """
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return math.nan, math.nan, math.nan
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    est = stats.paired_effect(arr, n_boot=n_boot, seed=seed, level=level)
-    return est.mean, est.ci_low, est.ci_high
-
-
-mcnemar = stats.mcnemar
-
-
 def rate(flags: Sequence[bool | None]) -> tuple[float | None, list[float | None], int]:
     """(share, Wilson 95 % interval, n) of the non-null flags; (None, [None, None], 0) if none."""
     vals = [bool(f) for f in flags if f is not None]
@@ -345,9 +332,25 @@ class Result:
         """One per-image field in image order (e.g. ``correct``, ``agree``, ``bpp``)."""
         return [r[key] for r in self.data["per_image"]]
 
+    @property
+    def key(self) -> str:
+        """The configuration's key (the name of its results folder)."""
+        return str(self.data.get("key") or self.path.parent.name)
+
     def bpp_by_image(self) -> dict[str, float]:
         """{image id: bpp}, e.g. as the per-image targets of a rate-matched JPEG2000 run."""
         return {r["id"]: float(r["bpp"]) for r in self.data["per_image"]}
+
+    def psnr_targets(self) -> list[tuple[str, float]]:
+        """(image id, PSNR w.r.t. the codec's input) in image order, the targets of a
+        PSNR-matched JPEG2000 run (a lossless image: :data:`UNMATCHED_PSNR`, out of reach)."""
+        records = self.data["per_image"]
+        if any("psnr" not in r for r in records):
+            raise DataError(f"{self.path}: no per-image PSNR recorded (a result before schema 2)")
+        return [
+            (str(r["id"]), UNMATCHED_PSNR if r["psnr"] is None else float(r["psnr"]))
+            for r in records
+        ]
 
 
 def _codec_identity(codec: Any) -> dict[str, Any]:
@@ -402,6 +405,25 @@ def _cached(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+class _NotCached(Exception):
+    """A cache-only :func:`classify` found no result (``key``: the configuration's key)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def probe(
+    codec: str, dataset: str | Any, image_ids: Sequence[str] | None = None, **kwargs: Any
+) -> tuple[str, Result | None]:
+    """(config key, the cached Result or None) of a :func:`classify` call, computing nothing."""
+    try:
+        res = classify(codec, dataset, image_ids, cache_only=True, **kwargs)
+    except _NotCached as miss:
+        return miss.key, None
+    return res.key, res
+
+
 def classify(
     codec: str,
     dataset: str | Any,
@@ -419,47 +441,17 @@ def classify(
     out: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH,
     progress: bool = False,
+    cache_only: bool = False,
 ) -> Result:
     """Classify a dataset's images after (optional) corruption and coding; cached.
 
     ``bpp`` is one target for every image, or a mapping {image id: bpp} giving each image its
-    own target (rate matching per image, e.g. to a NIC run's :meth:`Result.bpp_by_image`).
-    ``estimate`` asks NIC codecs for their likelihood estimate instead of real entropy coding.
+    own target (rate matching per image, e.g. to a NIC run's :meth:`Result.bpp_by_image`);
+    ``codec_options={"target_psnr": [(id, dB), ...]}`` matches JPEG2000 per image in PSNR
+    instead (:meth:`Result.psnr_targets`). ``estimate`` asks NIC codecs for their likelihood
+    estimate instead of real entropy coding. ``cache_only`` computes nothing: a configuration
+    not in the cache raises (:func:`probe` returns None for it instead).
     """
-    found = _classify(
-        codec, dataset, image_ids, limit=limit, quality=quality, bpp=bpp, corruption=corruption,
-        severity=severity, seed=seed, classifier=classifier, estimate=estimate,
-        codec_options=codec_options, out=out, batch_size=batch_size, progress=progress,
-    )  # fmt: skip
-    return found[1]  # type: ignore[return-value]  # computed when not in the cache
-
-
-def probe(codec: str, dataset: str | Any, image_ids: Sequence[str] | None = None,
-          **kwargs: Any) -> tuple[str, Result | None]:  # fmt: skip
-    """(config key, the cached Result or None) of a :func:`classify` call, computing nothing."""
-    return _classify(codec, dataset, image_ids, cache_only=True, **kwargs)
-
-
-def _classify(
-    codec: str,
-    dataset: str | Any,
-    image_ids: Sequence[str] | None = None,
-    *,
-    limit: int | None = None,
-    quality: float | None = None,
-    bpp: float | Mapping[str, float] | None = None,
-    corruption: str | None = None,
-    severity: int | None = None,
-    seed: int = 0,
-    classifier: str = DEFAULT_CLASSIFIER,
-    estimate: bool = False,
-    codec_options: dict[str, Any] | None = None,
-    out: str | Path | None = None,
-    batch_size: int = DEFAULT_BATCH,
-    progress: bool = False,
-    cache_only: bool = False,
-) -> tuple[str, Result | None]:
-    """:func:`classify`, returning (config key, Result); with ``cache_only`` a miss is None."""
     from ..cache import results_dir
     from ..data import Dataset, get_dataset
     from .evaluate import check_corruption, get_codec, is_neural_codec
@@ -511,9 +503,9 @@ def _classify(
     if hit is not None:
         if progress:
             print(f"cached: {path}", file=sys.stderr)
-        return key, Result(path, hit, True)
+        return Result(path, hit, True)
     if cache_only:
-        return key, None
+        raise _NotCached(key)
 
     is_reference = codec_cfg.get("codec") == "none" and corruption is None
     ref_preds: list[int] | None = None
@@ -565,6 +557,7 @@ def _classify(
                         "top5_correct": None if truth is None else int(truth) in top5[j],
                         "agree": pred == ref_pred,
                         "bpp": float(res.bpp),
+                        "psnr": _psnr_8bit(recs[j], xs[j]),
                         "setting": res.setting,
                     }
                 )
@@ -608,7 +601,16 @@ def _classify(
         atomic_write_json(path, data)
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return key, Result(path, data, False)
+    return Result(path, data, False)
+
+
+def _psnr_8bit(reconstruction: np.ndarray, image: np.ndarray) -> float | None:
+    """PSNR of the reconstruction's 8-bit levels w.r.t. the codec's input, as JPEG2000's PSNR
+    matching measures it (:mod:`nicspec_utils.codecs.ratematch`); None when lossless."""
+    from ..metrics import levels_8bit, psnr
+
+    value = float(psnr(levels_8bit(reconstruction), image))
+    return value if math.isfinite(value) else None
 
 
 def load_result(path: str | Path) -> Result:
@@ -641,10 +643,83 @@ def summary_line(data: Mapping[str, Any]) -> str:
 
 # --- the chapter's grid -------------------------------------------------------------------------
 
+# Corruptions that cost far more than the others at 256x256 (glass blur's pixel shuffle is a
+# Python loop, ~2 s an image; zoom blur ~0.2 s; the rest 1-90 ms): their conditions are
+# submitted first, so that they do not finish last on an otherwise idle cluster.
+SLOW_CORRUPTIONS = ("glass_blur", "zoom_blur")
+
 
 def condition_label(corruption: str | None) -> str:
     """``clean`` or the corruption's name."""
     return corruption or "clean"
+
+
+def nic_system(model: str) -> str:
+    """The grid's name of a NIC model's runs."""
+    return f"NIC {model}"
+
+
+def j2k_system(model: str, matching: str = "bpp") -> str:
+    """The grid's name of JPEG2000 matched per image to a NIC model's bpp or PSNR."""
+    if matching not in MATCHINGS:
+        raise UsageError(f"matching must be one of {', '.join(MATCHINGS)}, got {matching!r}")
+    return f"JPEG2000 @ {model}" + ("" if matching == "bpp" else " (PSNR)")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid: a dataset's images under each condition, coded by no codec, each NIC model and
+    JPEG2000 matched per image to that model's bpp (and, for the conditions in ``psnr``, to its
+    PSNR); ``options``: :func:`classify`'s classifier, seed, out and batch_size."""
+
+    dataset: str
+    ids: tuple[str, ...]
+    nic_models: tuple[str, ...]
+    corruptions: tuple[str | None, ...]
+    severity: int
+    estimate: bool = True
+    psnr: tuple[str | None, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def kw(self, corruption: str | None) -> dict[str, Any]:
+        """:func:`classify`'s keyword arguments for one condition."""
+        return dict(self.options, corruption=corruption,
+                    severity=self.severity if corruption else None)  # fmt: skip
+
+    def condition(self, corruption: str | None, cache_only: bool = False) -> dict[str, Result]:
+        """{system: Result} of one condition, computed here where missing (one process, so the
+        images are prepared and corrupted once for all its systems); with ``cache_only`` a
+        missing configuration raises instead."""
+        ckw = dict(self.kw(corruption), cache_only=cache_only)
+        out = {"none": classify("none", self.dataset, self.ids, **ckw)}
+        for model in self.nic_models:
+            nic = classify(f"nic:{model}", self.dataset, self.ids, estimate=self.estimate, **ckw)
+            out[nic_system(model)] = nic
+            out[j2k_system(model)] = classify(
+                "jpeg2000", self.dataset, self.ids, bpp=nic.bpp_by_image(), **ckw
+            )
+            if corruption in self.psnr:
+                targets = {"target_psnr": nic.psnr_targets()}
+                out[j2k_system(model, "psnr")] = classify(
+                    "jpeg2000", self.dataset, self.ids, codec_options=targets, **ckw
+                )
+        return out
+
+    def complete(self, corruption: str | None) -> bool:
+        """Whether every configuration of a condition is in the cache."""
+        try:
+            self.condition(corruption, cache_only=True)
+        except _NotCached:
+            return False
+        return True
+
+    def results(self) -> dict[tuple[str, str], Result]:
+        """{(condition, system): Result} of the whole grid (computing what is missing here)."""
+        out: dict[tuple[str, str], Result] = {}
+        for corruption in self.corruptions:
+            cond = condition_label(corruption)
+            out.update({(cond, s): r for s, r in self.condition(corruption).items()})
+        return out
 
 
 def run_grid(
@@ -659,343 +734,121 @@ def run_grid(
     seed: int = 0,
     out: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH,
+    psnr: Sequence[str | None] = (),
 ) -> dict[tuple[str, str], Result]:
     """For each condition (``None``: clean, or a corruption): no compression, each NIC model and
-    JPEG2000 matched per image to that model's bpp. Returns {(condition, system): Result};
-    systems are ``none``, ``NIC <model>`` and ``JPEG2000 @ <model>``.
-
-    The configurations not in the cache are Dask tasks (:mod:`.scheduler`; the ``serial``
-    setting computes them here, in order), one each, submitted together: those that compare
-    with the clean reference wait for it, and each rate-matched JPEG2000 waits for its NIC run
-    (its per-image bpp). Each task writes its ``classify.json`` when it finishes.
-    """
-    from . import scheduler as engine
-
-    kw: dict[str, Any] = {"classifier": classifier, "seed": seed, "out": out,
-                          "batch_size": batch_size}  # fmt: skip
-    client = engine.get_client()
-    if client is not None:
-        _grid_tasks(client, dataset, ids, nic_models, corruptions, severity, estimate, kw)
-    results: dict[tuple[str, str], Result] = {}
-    for corruption in corruptions:
-        ckw = dict(kw, corruption=corruption, severity=severity if corruption else None)
-        cond = condition_label(corruption)
-        results[cond, "none"] = classify("none", dataset, ids, **ckw)
-        for model in nic_models:
-            nic = classify(f"nic:{model}", dataset, ids, estimate=estimate, **ckw)
-            results[cond, f"NIC {model}"] = nic
-            results[cond, f"JPEG2000 @ {model}"] = classify(
-                "jpeg2000", dataset, ids, bpp=nic.bpp_by_image(), **ckw
-            )
-    return results
+    JPEG2000 matched per image to that model's bpp, and, for the conditions in ``psnr``, to its
+    PSNR. Returns {(condition, system): Result}; systems are ``none``, ``NIC <model>``,
+    ``JPEG2000 @ <model>`` and ``JPEG2000 @ <model> (PSNR)`` (:func:`nic_system`,
+    :func:`j2k_system`). See :func:`run_grids`."""
+    return run_grids(
+        [make_grid(dataset, ids, nic_models, corruptions, severity, classifier=classifier,
+                   estimate=estimate, seed=seed, out=out, batch_size=batch_size, psnr=psnr)]
+    )[0]  # fmt: skip
 
 
-def _grid_tasks(
-    client: Any,
+def make_grid(
     dataset: str,
     ids: Sequence[str],
     nic_models: Sequence[str],
     corruptions: Sequence[str | None],
     severity: int,
-    estimate: bool,
-    kw: dict[str, Any],
-) -> None:
-    """Compute the grid's missing configurations on the Dask client (see :func:`run_grid`)."""
+    *,
+    classifier: str = DEFAULT_CLASSIFIER,
+    estimate: bool = True,
+    seed: int = 0,
+    out: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    psnr: Sequence[str | None] = (),
+) -> Grid:
+    """A :class:`Grid` from :func:`run_grid`'s arguments (validated here, before any work)."""
+    check_classifier(classifier)
+    conds = tuple(corruptions)
+    stray = [condition_label(c) for c in psnr if c not in conds]
+    if stray:
+        raise UsageError(f"PSNR matching asked for conditions not in the grid: {', '.join(stray)}")
+    options = {"classifier": classifier, "seed": int(seed), "batch_size": int(batch_size),
+               "out": None if out is None else str(out)}  # fmt: skip
+    return Grid(str(dataset), tuple(ids), tuple(nic_models), conds, int(severity),
+                bool(estimate), tuple(psnr), tuple(options.items()))  # fmt: skip
+
+
+def run_grids(grids: Sequence[Grid]) -> list[dict[tuple[str, str], Result]]:
+    """Every grid's results ({(condition, system): Result}, :meth:`Grid.results`), cached.
+
+    The conditions not complete in the cache are Dask tasks (:mod:`.scheduler`; the ``serial``
+    setting computes them here, in order), one per (grid, condition), all grids' submitted
+    together: a task prepares and corrupts its images once and runs every system of its
+    condition on them (NIC first, then the JPEG2000 matched to it), so no image is corrupted
+    twice and no configuration waits on another task, except for the clean, uncompressed
+    reference run of each grid, a task of its own that the others wait for (they compare
+    with its predictions). Conditions of slow corruptions (:data:`SLOW_CORRUPTIONS`) go
+    first. Each configuration writes its ``classify.json`` when it finishes; the results are
+    then read back from the cache.
+    """
+    from . import scheduler as engine
+
+    client = engine.get_client()
+    if client is not None:
+        _grid_tasks(client, grids)
+    return [g.results() for g in grids]
+
+
+def _grid_tasks(client: Any, grids: Sequence[Grid]) -> None:
+    """Submit the missing conditions of ``grids`` to the Dask client and wait for them."""
     from ..corruptions import registered_corruptions
     from . import scheduler as engine
 
-    futures: list[Any] = []
     registered = registered_corruptions()
-
-    def submit(fn: Any, spec: dict[str, Any], key: str, *deps: Any) -> Any:
-        future = client.submit(fn, spec, registered, *deps, key=f"nicspec-classify-{key}")
-        futures.append(future)
-        return future
-
-    ref_spec = {"codec": "none", "dataset": dataset, "image_ids": list(ids), **kw}
-    ref_key, ref = probe(**ref_spec)
-    ref_future = None if ref is not None else submit(_grid_task, ref_spec, ref_key)
-    for corruption in corruptions:
-        ckw = dict(kw, corruption=corruption, severity=severity if corruption else None)
-        base = {"dataset": dataset, "image_ids": list(ids), **ckw}
-        if corruption is not None:
-            spec = {"codec": "none", **base}
-            key, hit = probe(**spec)
-            if hit is None:
-                submit(_grid_task, spec, key, ref_future)
-        for model in nic_models:
-            nic_spec = {"codec": f"nic:{model}", "estimate": estimate, **base}
-            nic_key, nic = probe(**nic_spec)
-            j2k_spec = {"codec": "jpeg2000", **base}
-            if nic is None:
-                nic_future = submit(_grid_task, nic_spec, nic_key, ref_future)
-                submit(_matched_task, j2k_spec, f"jpeg2000-at-{nic_key}", nic_future)
+    futures: list[Any] = []
+    references: dict[str, Any] = {}
+    for g in grids:
+        ref_key, ref = probe("none", g.dataset, g.ids, **g.kw(None))
+        if ref is None and ref_key not in references:
+            references[ref_key] = client.submit(
+                _reference_task, g, registered, key=f"nicspec-classify-{ref_key}", priority=10
+            )
+            futures.append(references[ref_key])
+        after = references.get(ref_key)
+        for corruption in g.corruptions:
+            if g.complete(corruption):
                 continue
-            j2k_spec["bpp"] = nic.bpp_by_image()
-            key, hit = probe(**j2k_spec)
-            if hit is None:
-                submit(_grid_task, j2k_spec, key, ref_future)
+            slow = corruption in SLOW_CORRUPTIONS
+            futures.append(
+                client.submit(
+                    _condition_task,
+                    g,
+                    corruption,
+                    registered,
+                    after,
+                    pure=False,
+                    priority=5 if slow else 0,
+                )  # fmt: skip
+            )
     for _ in engine.finished(futures, "classify grid"):
         pass
 
 
-def _grid_task(spec: dict[str, Any], registered: Sequence[Any], *after: Any) -> dict[str, Any]:
-    """A grid configuration as a Dask task (``registered``: the client's own corruptions;
-    ``after``: results it waits for); its data."""
+def _task_setup(registered: Sequence[Any]) -> None:
     import warnings
 
     from ..corruptions import restore_registered
 
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")  # compressai's, on load
     restore_registered(registered)
-    return classify(**spec).data
 
 
-def _matched_task(
-    spec: dict[str, Any], registered: Sequence[Any], nic: dict[str, Any]
-) -> dict[str, Any]:
-    """JPEG2000 matched per image to a NIC run's bpp (``nic``: that run's data)."""
-    bpp = {r["id"]: float(r["bpp"]) for r in nic["per_image"]}
-    return _grid_task({**spec, "bpp": bpp}, registered)
+def _reference_task(g: Grid, registered: Sequence[Any]) -> str:
+    """The grid's clean, uncompressed run as a Dask task (``registered``: the client's own
+    corruptions); its key."""
+    _task_setup(registered)
+    return classify("none", g.dataset, g.ids, **g.kw(None)).key
 
 
-def grid_table(results: Mapping[tuple[str, str], Result], metric: str = "top1") -> Any:
-    """Long table: condition, group, system, bpp, the metric, its Wilson interval, n."""
-    import pandas as pd
-
-    from ..corruptions import get_corruption
-
-    rows = []
-    for (cond, system), res in results.items():
-        d = res.data
-        lo, hi = d[f"{metric}_ci"]
-        rows.append(
-            {
-                "condition": cond,
-                "group": "clean" if cond == "clean" else get_corruption(cond).group,
-                "system": system,
-                "bpp": d["bpp"],
-                metric: d[metric],
-                "ci_low": lo,
-                "ci_high": hi,
-                "n": d["n_images"] if metric == "agreement" else d["n_labelled"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _flags(res: Result, metric: str) -> np.ndarray:
-    key = {"top1": "correct", "agreement": "agree"}[metric]
-    vals = res.per_image(key)
-    if any(v is None for v in vals):
-        raise DataError(f"{res.path}: {metric} needs labels for every image")
-    return np.asarray(vals, dtype=np.float64)
-
-
-def group_table(
-    results: Mapping[tuple[str, str], Result],
-    metric: str = "top1",
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> Any:
-    """Per (frequency group, system): mean of ``metric`` over the group's conditions and images,
-    with a 95 % percentile bootstrap over images (each image's conditions resampled together)."""
-    import pandas as pd
-
-    systems = list(dict.fromkeys(s for _, s in results))
-    rows = []
-    for g, members in _groups(results).items():
-        for s in systems:
-            mat = np.stack([_flags(results[c, s], metric) for c in members], axis=1)
-            mean, lo, hi = bootstrap_ci(mat, n_boot=n_boot, seed=seed)
-            bpp = float(np.mean([results[c, s].bpp for c in members]))
-            rows.append({"group": g, "system": s, "conditions": len(members), "bpp": bpp,
-                         metric: mean, "ci_low": lo, "ci_high": hi})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _groups(results: Mapping[tuple[str, str], Result]) -> dict[str, list[str]]:
-    """Conditions of the grid per frequency group (``clean`` first), empty groups dropped."""
-    from ..corruptions import GROUPS, get_corruption
-
-    conds = list(dict.fromkeys(c for c, _ in results))
-    groups = {"clean": ["clean"] if "clean" in conds else []}
-    for g in GROUPS:
-        groups[g] = [c for c in conds if c != "clean" and get_corruption(c).group == g]
-    return {g: members for g, members in groups.items() if members}
-
-
-def _pair(
-    results: Mapping[tuple[str, str], Result], model: str, members: Sequence[str], metric: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """NIC's and rate-matched JPEG2000's flags, images x conditions."""
-    a = np.stack([_flags(results[c, f"NIC {model}"], metric) for c in members], axis=1)
-    b = np.stack([_flags(results[c, f"JPEG2000 @ {model}"], metric) for c in members], axis=1)
-    return a, b
-
-
-def paired_table(
-    results: Mapping[tuple[str, str], Result],
-    nic_models: Sequence[str],
-    metric: str = "top1",
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> Any:
-    """NIC minus rate-matched JPEG2000 per (model, group): cluster bootstrap over images of the
-    difference in ``metric`` (an image's corruptions resampled together:
-    :func:`nicspec_utils.stats.paired_binary`), an exact McNemar test on the pooled (image,
-    corruption) pairs (``mcnemar_p``: treats an image's corruptions as independent pairs) and the
-    clustered McNemar test that pairs per image (``clustered_p``)."""
-    import pandas as pd
-
-    rows = []
-    for model in nic_models:
-        for g, members in _groups(results).items():
-            a, b = _pair(results, model, members, metric)
-            cmp = stats.paired_binary(a > 0, b > 0, n_boot=n_boot, seed=seed)
-            e = cmp.estimate
-            rows.append(
-                {
-                    "model": model,
-                    "group": g,
-                    "NIC": float(a.mean()),
-                    "JPEG2000": float(b.mean()),
-                    "difference": e.mean,
-                    "ci_low": e.ci_low,
-                    "ci_high": e.ci_high,
-                    "images": e.n_clusters,
-                    "NIC only": cmp.mcnemar["a_only"],
-                    "JPEG2000 only": cmp.mcnemar["b_only"],
-                    "mcnemar_p": cmp.mcnemar["p"],
-                    "clustered_p": cmp.clustered["p"],
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def claim_table(
-    results: Mapping[tuple[str, str], Result],
-    nic_models: Sequence[str],
-    metric: str = "top1",
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> Any:
-    """The chapter's claim in the book's one model (:func:`nicspec_utils.stats.effects_table`).
-
-    Per NIC model: NIC minus JPEG2000 on the high-frequency group (paper: above 0), and, for
-    each other group g, the per-image difference (NIC advantage on high) minus (NIC advantage
-    on g) (paper: above 0, i.e. the advantage is specific to high frequencies). Each row is a
-    cluster bootstrap over images with a verdict from its interval alone.
-    """
-    groups = _groups(results)
-    checks = []
-    for model in nic_models:
-        if "high" not in groups:
-            continue
-        a, b = _pair(results, model, groups["high"], metric)
-        high = a - b
-        checks.append(
-            stats.Claim(f"{model}: NIC − JPEG2000 ({metric}), high", 1, high).check(
-                n_boot=n_boot, seed=seed
-            )
-        )
-        for g, members in groups.items():
-            if g == "high":
-                continue
-            a_g, b_g = _pair(results, model, members, metric)
-            spec = high.mean(axis=1) - (a_g - b_g).mean(axis=1)
-            name = f"{model}: NIC advantage ({metric}), high minus {g}"
-            checks.append(stats.Claim(name, 1, spec).check(n_boot=n_boot, seed=seed))
-    return stats.effects_table(checks)
-
-
-def claim_checks(paired: Any) -> dict[str, list[bool]]:
-    """The paper's claim on the paired table, per NIC model, on the high-frequency group:
-
-    - ``direction``: NIC's accuracy above JPEG2000's at the same bpp;
-    - ``significant``: the bootstrap interval of the difference lies above 0;
-    - ``specific``: the NIC advantage on high-frequency corruptions exceeds its advantage on
-      clean images and on each of the low and medium groups.
-    """
-    out: dict[str, list[bool]] = {"direction": [], "significant": [], "specific": []}
-    for _, g in paired.groupby("model", sort=False):
-        high = g[g["group"] == "high"]
-        if high.empty:
-            continue
-        h = high.iloc[0]
-        out["direction"].append(bool(h["difference"] > 0))
-        out["significant"].append(bool(h["ci_low"] > 0))
-        others = g[g["group"] != "high"]["difference"]
-        if len(others):
-            out["specific"].append(bool(h["difference"] > others.max()))
-    return out
-
-
-def claim_verdict(checks: Mapping[str, Sequence[bool]]) -> str:
-    """A verdict from :func:`claim_checks`: significant for every model -> reproduced; right
-    direction everywhere but not significant -> direction only; mixed -> partly; else not."""
-    sig, direction = list(checks.get("significant", [])), list(checks.get("direction", []))
-    if not direction:
-        return "not testable here"
-    if all(sig):
-        return "reproduced"
-    if all(direction):
-        return "same direction, not significant"
-    if any(direction):
-        return "partly (direction for some models)"
-    return "not reproduced"
-
-
-def pivot_percent(table: Any, metric: str = "top1", index: str = "condition") -> Any:
-    """Wide table, ``index`` x system, cells ``"75.0 [63.2, 84.1]"`` (percent, 95 % interval)."""
-    cells = table.assign(
-        cell=[
-            "–" if v is None or v != v else f"{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-            for v, lo, hi in zip(table[metric], table["ci_low"], table["ci_high"], strict=True)
-        ]
-    )
-    keep = [c for c in ("group", index) if c in cells and c != index]
-    wide = cells.pivot_table(index=[index, *keep], columns="system", values="cell",
-                             aggfunc="first", sort=False)  # fmt: skip
-    systems = list(dict.fromkeys(table["system"]))
-    return wide[systems].reset_index()
-
-
-def bpp_match_table(results: Mapping[tuple[str, str], Result], nic_models: Sequence[str]) -> Any:
-    """Per NIC model: mean bpp of NIC and of its rate-matched JPEG2000 over all conditions and
-    images, and the median and largest per-image ratio JPEG2000 bpp / NIC bpp."""
-    import pandas as pd
-
-    rows = []
-    conds = list(dict.fromkeys(c for c, _ in results))
-    for model in nic_models:
-        nic = np.concatenate([results[c, f"NIC {model}"].per_image("bpp") for c in conds])
-        j2k = np.concatenate([results[c, f"JPEG2000 @ {model}"].per_image("bpp") for c in conds])
-        ratio = j2k / np.maximum(nic, 1e-12)
-        rows.append({"model": model, "NIC bpp": float(nic.mean()), "JPEG2000 bpp":
-                     float(j2k.mean()), "median ratio": float(np.median(ratio)),
-                     "min ratio": float(ratio.min()), "max ratio": float(ratio.max())})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
-    """Bars of ``metric`` per frequency group and system, with the interval as error bars."""
-    import matplotlib.pyplot as plt
-
-    groups = list(dict.fromkeys(table["group"]))
-    systems = list(dict.fromkeys(table["system"]))
-    width = 0.8 / max(1, len(systems))
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    for k, s in enumerate(systems):
-        sub = table[table["system"] == s].set_index("group").reindex(groups)
-        x = np.arange(len(groups)) + (k - (len(systems) - 1) / 2) * width
-        y = sub[metric].to_numpy(dtype=float)
-        err = np.vstack([y - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - y])
-        ax.bar(x, y, width, yerr=err, capsize=2, label=s)
-    ax.set_xticks(np.arange(len(groups)), groups)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel(metric.replace("top1", "top-1 accuracy"))
-    ax.legend(fontsize=8, ncol=min(3, len(systems)))
-    if title:
-        ax.set_title(title)
-    return fig
+def _condition_task(
+    g: Grid, corruption: str | None, registered: Sequence[Any], *after: Any
+) -> list[str]:
+    """Every system of one condition as a Dask task (``after``: the reference it waits for);
+    the keys it wrote or found."""
+    _task_setup(registered)
+    return [r.key for r in g.condition(corruption).values()]
