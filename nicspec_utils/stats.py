@@ -439,6 +439,64 @@ def combine(verdicts: Iterable[str]) -> str:
     return "inconclusive"
 
 
+# --- maps of replicated measurements -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellEstimate:
+    """Per-cell mean of an images x draws x ... array and two standard errors of it.
+
+    ``se`` is the clustered one (the spread of the per-image means over images, / sqrt(images)):
+    it holds both the images' differences and the draws' noise, and is the one to judge a cell
+    by. ``se_draws`` is the draws' noise alone (the pooled within-image spread of the draws,
+    / sqrt(images x draws)): the measurement's noise floor for these very images.
+    """
+
+    mean: np.ndarray
+    se: np.ndarray
+    se_draws: np.ndarray
+    n_images: int
+    n_draws: int
+
+    def indistinct(self, k: float = 2.0) -> np.ndarray:
+        """True where the mean lies within ``k`` standard errors (``se``) of zero, or is not
+        finite, or has no standard error (fewer than 2 images): the cells to grey out."""
+        with np.errstate(invalid="ignore"):
+            out = ~(np.abs(self.mean) > k * self.se)
+        return np.asarray(out | ~np.isfinite(self.mean) | ~np.isfinite(self.se))
+
+
+def cell_estimate(values: ArrayLike) -> CellEstimate:
+    """:class:`CellEstimate` of ``values``: images x draws x (cells...), the units paired on the
+    same image and draw (e.g. NIC minus JPEG2000 under the same perturbation)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim < 2:
+        raise ValueError(f"need an images x draws x ... array, got shape {v.shape}")
+    n_img, n_draw = v.shape[:2]
+    per_image = v.mean(axis=1)
+    nan = np.full(v.shape[2:], math.nan)
+    se = per_image.std(axis=0, ddof=1) / math.sqrt(n_img) if n_img > 1 else nan
+    if n_draw > 1:
+        within = v.var(axis=1, ddof=1).mean(axis=0)
+        se_draws = np.sqrt(within / (n_img * n_draw))
+    else:
+        se_draws = nan
+    return CellEstimate(per_image.mean(axis=0), np.asarray(se), np.asarray(se_draws), n_img, n_draw)
+
+
+def draw_correlation(values: ArrayLike) -> float:
+    """Mean over pairs of draws of the cell-by-cell correlation of their image-mean maps
+    (``values``: images x draws x cells...): how far one draw's map predicts another's (1: no
+    sign noise; near 0: the map is noise). NaN with fewer than 2 draws."""
+    v = np.asarray(values, dtype=np.float64)
+    maps = v.mean(axis=0).reshape(v.shape[1], -1)
+    maps = maps[:, np.all(np.isfinite(maps), axis=0)]
+    if maps.shape[0] < 2 or maps.shape[1] < 2:
+        return math.nan
+    c = np.corrcoef(maps)
+    return float(c[np.triu_indices(len(c), 1)].mean())
+
+
 # --- binary outcomes ----------------------------------------------------------------------------
 
 

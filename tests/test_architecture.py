@@ -21,7 +21,7 @@ NOTEBOOK_CHAPTER = {
     "01_corruption_benchmark": "corruption_benchmark",
     "02_rate_distortion": "rate_distortion",
     "03_spectral_analysis": "spectral_analysis",
-    "03b_fourier_heatmaps": None,
+    "03b_fourier_heatmaps": "fourier_heatmaps",
     "04_lowpass_theory": "lowpass_theory",
     "05_classification": "classification",
     "06_beyond_the_paper": "beyond_the_paper",

@@ -10,15 +10,16 @@ from . import args as shared
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from ..engines.heatmap import heatmap
+    from ..engines.heatmap import heatmap_draws
     from ..io import check_output_folder
 
     out = check_output_folder(args.out)  # before any work: a file or unwritable folder fails
     if args.cache_dir:
         check_output_folder(args.cache_dir, "--cache-dir")
-    result = heatmap(
+    result = heatmap_draws(
         args.codec,
         args.dataset,
+        draws=args.draws,
         grid=args.grid,
         crop=args.crop,
         images=shared.image_list(args.images),
@@ -39,10 +40,21 @@ def _run_cli(args: argparse.Namespace) -> int:
     t = result.timing
     print(out / "heatmap.npz")
     print(
-        f"{result.config['codec'].get('codec')} on {result.config['dataset']}: "
-        f"{t['computed']} bases computed, {t['cached']} cached, {t['wall_s']:.1f} s"
+        f"{result.config['codec'].get('codec')} on {result.config['dataset']}, "
+        f"{len(result.seeds)} sign draw(s): {t['computed']:.0f} bases computed, "
+        f"{t['cached']:.0f} cached, {t['wall_s']:.1f} s"
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_cli(subparsers: Any) -> None:
@@ -60,7 +72,14 @@ def add_cli(subparsers: Any) -> None:
     g.add_argument("--grid", type=int, default=64, help="central window size G (default 64)")
     g.add_argument("--crop", type=int, default=512, help="centre crop side (default 512)")
     g.add_argument("--eps", type=float, default=4.0, help="L2 norm of the perturbation (4)")
-    g.add_argument("--seed", type=int, default=0, help="sign seed (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="sign seed of the first draw (default 0)")
+    g.add_argument(
+        "--draws",
+        type=_positive,
+        default=1,
+        help="independent sign draws (seeds SEED, SEED+1, ...); with 2 or more, heatmap.npz "
+        "holds the means and per-cell standard errors over images and draws (default 1)",
+    )
     g.add_argument("--batch-size", type=int, default=16, help="NIC images per forward pass")
     shared.add_output(p, required=True)
     p.add_argument("--cache-dir", help="per-basis cache (default OUT/bases)")

@@ -173,6 +173,37 @@ class Jpeg2000Codec(_PillowCodec):
         }
 
 
+def j2k_header_bytes(data: bytes) -> int:
+    """Bytes of a raw J2K codestream that are not entropy-coded data: SOC, the main header's
+    marker segments (SIZ, COD, QCD, COM, ...), every tile-part header (SOT .. SOD) and EOC.
+    ``len(data) - j2k_header_bytes(data)`` is the payload (the coded packets). DataError for a
+    stream that is not a J2K codestream."""
+
+    def u16(pos: int) -> int:
+        if pos + 2 > len(data):
+            raise DataError("not a J2K codestream: truncated marker")
+        return int.from_bytes(data[pos : pos + 2], "big")
+
+    if u16(0) != 0xFF4F:
+        raise DataError("not a J2K codestream: no SOC marker")
+    pos, header = 2, 2
+    while u16(pos) != 0xFF90:  # main header segments up to the first SOT
+        if u16(pos) == 0xFFD9:
+            return len(data)  # no tile at all: nothing but header
+        seg = 2 + u16(pos + 2)
+        pos, header = pos + seg, header + seg
+    while u16(pos) == 0xFF90:  # tile parts: SOT, tile-part header, SOD, packets
+        start, psot = pos, int.from_bytes(data[pos + 6 : pos + 10], "big")
+        while u16(pos) != 0xFF93:
+            seg = 2 + u16(pos + 2)
+            pos, header = pos + seg, header + seg
+        header += 2  # SOD
+        pos = start + psot if psot else len(data) - 2
+    if u16(pos) != 0xFFD9:
+        raise DataError("not a J2K codestream: no EOC marker after the tile parts")
+    return header + 2
+
+
 class WebpCodec(_PillowCodec):
     """Lossy WebP (libwebp, always 4:2:0); ``quality`` 0..100; option ``method`` 0..6 (4)."""
 

@@ -18,9 +18,13 @@ Definitions (``grid`` = G, even; ``crop`` = S; h = G // 2):
   [0, 1]) with an independent random sign per channel and image (a per-basis generator seeded
   with ``(seed, r, c)``, so results do not depend on order or batching), clipped to [0, 1] and
   rounded to 8 bits (codecs take uint8 images). PSNR (RGB, 8-bit rounded, :func:`metrics.psnr`)
-  of the reconstruction is taken against the perturbed input and against the clean crop and
-  averaged over images; a lossless image gives ``inf`` (``null`` in JSON) and so does any mean
-  that includes one.
+  of the reconstruction is taken against the perturbed input and against the clean crop, with
+  the bpp and the payload bpp (:func:`payload_bits`: no container or header bytes) of each
+  image; a lossless image gives ``inf`` (``null`` in JSON). :class:`HeatmapResult` holds the
+  means over images (inf if any image is lossless) and the per-image tables.
+- A *draw* is one seed of the random signs; :func:`heatmap_draws` runs several independent draws
+  (a :class:`DrawSet`), each its own cached heat map. The chapter's analysis (clean baselines,
+  rate matching, bands, standard errors, claims, figures) is :mod:`..chapters.fourier_heatmaps`.
 
 Each basis is cached as one small JSON file ``<cache_dir>/<config key>/bases/r<r>_c<c>.json``
 (per-image PSNRs and bpp), so an interrupted run resumes where it stopped. The bases still
@@ -37,7 +41,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,8 @@ from ..cache import canonical_json, config_key, json_safe, read_json, results_di
 from ..errors import DataError, UsageError
 from ..io import atomic_save_npz, atomic_write_bytes, atomic_write_json
 
-SCHEMA = 1
+SCHEMA = 2  # 2: records hold bpp_payload
+RECORD_KEYS = ("psnr_perturbed", "psnr_clean", "bpp", "bpp_payload")
 MEASURE = "psnr rgb 8-bit rounded; input clipped to [0,1] and rounded to uint8"
 
 
@@ -146,11 +151,27 @@ def _psnr_or_inf(a: np.ndarray, b: np.ndarray) -> float:
     return psnr(a, b)
 
 
+J2K_SOC_SIZ = b"\xff\x4f\xff\x51"  # a raw J2K codestream starts with SOC then SIZ
+
+
+def payload_bits(res: Any) -> float:
+    """Entropy-coded bits of one coded image, without container or header bytes: a NIC's
+    strings (or their likelihood estimate; ``CodecResult.bits`` already leaves its container
+    out), a JPEG2000 codestream less its main and tile-part headers
+    (:func:`codecs.classic.j2k_header_bytes`), any other codec's whole file."""
+    data = bytes(getattr(res, "bitstream", b"") or b"")
+    if data[:4] == J2K_SOC_SIZ:
+        from ..codecs.classic import j2k_header_bytes
+
+        return float(8 * (len(data) - j2k_header_bytes(data)))
+    return float(res.bits)
+
+
 def _record(
     cleans: np.ndarray, inputs: np.ndarray, results: Sequence[Any]
 ) -> dict[str, list[float | None]]:
-    """Per-image PSNRs (None for inf) and bpp of one basis."""
-    rec: dict[str, list[float | None]] = {"psnr_perturbed": [], "psnr_clean": [], "bpp": []}
+    """Per-image PSNRs (None for inf), bpp and payload bpp (:func:`payload_bits`) of one basis."""
+    rec: dict[str, list[float | None]] = {k: [] for k in RECORD_KEYS}
     for clean, inp, res in zip(cleans, inputs, results, strict=True):
         out = np.asarray(res.reconstruction)
         if out.shape != inp.shape:
@@ -159,6 +180,7 @@ def _record(
             v = _psnr_or_inf(out, ref)
             rec[key].append(v if math.isfinite(v) else None)
         rec["bpp"].append(float(res.bpp))
+        rec["bpp_payload"].append(payload_bits(res) / float(out.shape[0] * out.shape[1]))
     return rec
 
 
@@ -225,11 +247,24 @@ class HeatmapResult:
     config: dict[str, Any]
     key: str
     timing: dict[str, float | int] = field(default_factory=dict)
+    # per-image one-sided tables (images x G x (G/2+1)) of each RECORD_KEYS entry; inf: lossless
+    images: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def grid(self) -> int:
         """The grid size G."""
         return int(self.table_perturbed.shape[0])
+
+    @property
+    def seed(self) -> int:
+        """The seed of the random signs (one draw)."""
+        return int(self.config["seed"])
+
+    def image_maps(self, key: str) -> np.ndarray:
+        """Per-image (G-1) x (G-1) maps of ``key`` (one of :data:`RECORD_KEYS`): images x M x M."""
+        if key not in self.images:
+            raise UsageError(f"no per-image {key!r}; recorded: {', '.join(self.images) or 'none'}")
+        return np.stack([mirror_table(t) for t in self.images[key]])
 
     @property
     def map_perturbed(self) -> np.ndarray:
@@ -409,7 +444,7 @@ def heatmap(
     todo = []
     for rc in wanted:
         hit = read_json(_basis_path(folder, *rc))
-        if isinstance(hit, dict) and len(hit.get("psnr_perturbed", [])) == len(ids):
+        if isinstance(hit, dict) and all(len(hit.get(k, [])) == len(ids) for k in RECORD_KEYS):
             records[rc] = hit
         else:
             todo.append(rc)
@@ -447,10 +482,12 @@ def heatmap(
             records.update({tuple(rc): rec for rc, rec in done})  # type: ignore[misc]
     compute_s = time.perf_counter() - t0
 
-    tables = {k: np.full((rows, cols), np.nan) for k in ("psnr_perturbed", "psnr_clean", "bpp")}
+    tables = {k: np.full((rows, cols), np.nan) for k in RECORD_KEYS}
+    per_image = {k: np.full((len(ids), rows, cols), np.nan) for k in RECORD_KEYS}
     for (r, c), rec in records.items():
         for k, t in tables.items():
             t[r, c] = _mean(rec[k])
+            per_image[k][:, r, c] = [math.inf if v is None else float(v) for v in rec[k]]
     return HeatmapResult(
         tables["psnr_perturbed"],
         tables["psnr_clean"],
@@ -464,7 +501,107 @@ def heatmap(
             "cached": len(wanted) - len(todo),
             "n_images": len(ids),
         },
+        per_image,
     )
+
+
+def draw_seeds(seed: int, draws: int) -> list[int]:
+    """The sign seeds of ``draws`` independent draws: seed, seed + 1, ... (each basis draws its
+    signs from ``default_rng([seed, r, c])``, so different seeds give independent signs)."""
+    if int(draws) < 1:
+        raise UsageError(f"draws must be at least 1, got {draws}")
+    return [int(seed) + k for k in range(int(draws))]
+
+
+@dataclass
+class DrawSet:
+    """Heat maps of one codec setting under several independent draws of the random signs."""
+
+    results: list[HeatmapResult]
+
+    def __post_init__(self) -> None:
+        if not self.results:
+            raise UsageError("a draw set needs at least one heat map")
+        keys = {json.dumps({k: v for k, v in r.config.items() if k != "seed"}, sort_keys=True)
+                for r in self.results}  # fmt: skip
+        if len(keys) > 1:
+            raise UsageError("the draws of a set must differ in their seed only")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The shared configuration, with ``seeds`` instead of ``seed``."""
+        cfg = {k: v for k, v in self.results[0].config.items() if k != "seed"}
+        return {**cfg, "seeds": self.seeds}
+
+    @property
+    def seeds(self) -> list[int]:
+        """The draws' seeds."""
+        return [r.seed for r in self.results]
+
+    @property
+    def grid(self) -> int:
+        """The grid size G."""
+        return self.results[0].grid
+
+    def image_maps(self, key: str) -> np.ndarray:
+        """images x draws x M x M per-image maps of ``key`` (:data:`RECORD_KEYS`)."""
+        return np.stack([r.image_maps(key) for r in self.results], axis=1)
+
+    def mean_map(self, key: str) -> np.ndarray:
+        """M x M mean of ``key`` over images and draws (inf where an image is lossless)."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self.image_maps(key).mean(axis=(0, 1)))
+
+    @property
+    def timing(self) -> dict[str, float]:
+        """Summed timing of the draws."""
+        keys = ("wall_s", "compute_s", "computed", "cached")
+        return {k: float(sum(r.timing.get(k, 0) for r in self.results)) for k in keys}
+
+    def save(self, out: str | os.PathLike[str], figure: bool = True) -> Path:
+        """Each draw in ``out/draw_<seed>/``; with several, ``out/heatmap.npz`` and
+        ``heatmap.json`` hold the means over images and draws and their per-cell standard errors
+        (:func:`stats.cell_estimate`), else the one draw's files."""
+        from ..stats import cell_estimate
+
+        folder = Path(out)
+        if len(self.results) == 1:
+            return self.results[0].save(folder, figure)
+        for r in self.results:
+            r.save(folder / f"draw_{r.seed}", figure)
+        axis = map_axis(self.grid)
+        arrays: dict[str, np.ndarray] = {"freq_u": axis, "freq_v": axis}
+        for key in ("psnr_perturbed", "psnr_clean", "bpp"):
+            est = cell_estimate(self.image_maps(key))
+            name = key.replace("psnr_", "")
+            arrays.update({f"map_{name}": est.mean, f"se_{name}": est.se,
+                           f"se_draws_{name}": est.se_draws})  # fmt: skip
+        atomic_save_npz(folder / "heatmap.npz", **arrays)
+        atomic_write_json(
+            folder / "heatmap.json",
+            json_safe({"nicspec": __version__, "keys": [r.key for r in self.results],
+                       "config": self.config, "timing": self.timing,
+                       "mean_psnr_perturbed": _nanmean(arrays["map_perturbed"]),
+                       "mean_psnr_clean": _nanmean(arrays["map_clean"]),
+                       "median_se_perturbed": _nanmedian(arrays["se_perturbed"]),
+                       "median_se_clean": _nanmedian(arrays["se_clean"]),
+                       "npz": "heatmap.npz"}),
+        )  # fmt: skip
+        return folder
+
+
+def heatmap_draws(codec_name: str, dataset: Any, draws: int = 3, seed: int = 0,
+                  **kwargs: Any) -> DrawSet:  # fmt: skip
+    """:func:`heatmap` under ``draws`` independent sign draws (seeds :func:`draw_seeds`), each
+    cached as its own heat map; ``kwargs`` go to :func:`heatmap`."""
+    return DrawSet(
+        [heatmap(codec_name, dataset, seed=s, **kwargs) for s in draw_seeds(seed, draws)]
+    )
+
+
+def _nanmedian(a: np.ndarray) -> float | None:
+    finite = a[np.isfinite(a)]
+    return float(np.median(finite)) if finite.size else None
 
 
 def _basis_path(folder: Path, r: int, c: int) -> Path:
@@ -503,374 +640,3 @@ def _compute(
         results = codec.compress_batch([im for batch in inputs for im in batch])
         for k, rc in enumerate(group):
             yield rc, _record(cleans, inputs[k], results[k * n : (k + 1) * n])
-
-
-# --- analysis: clean baselines, radial bands, profiles, checks, figures ---------------------------
-PAPER_CROP = 512
-PAPER_EPS = 4.0
-J2K = "jpeg2000"
-
-
-def scaled_eps(crop: int, eps: float = PAPER_EPS, ref_crop: int = PAPER_CROP) -> float:
-    """The L2 norm on a crop x crop plane that gives the per-pixel amplitude of ``eps`` on
-    ``ref_crop`` (a unit-norm basis has amplitude ~ 1 / crop, so the norm scales with the crop)."""
-    if crop < 1 or ref_crop < 1:
-        raise UsageError(f"crop sizes must be positive, got {crop} and {ref_crop}")
-    return float(eps) * int(crop) / int(ref_crop)
-
-
-def full_drop(baseline_psnr: float, eps: float, crop: int) -> float:
-    """PSNR drop (dB) from adding an error of L2 norm ``eps`` per channel on a crop x crop plane
-    (MSE eps^2 / crop^2, uncorrelated) to an error of PSNR ``baseline_psnr``: what G loses if a
-    codec removes the perturbation entirely, and R if it passes it on unchanged."""
-    base_mse = 10.0 ** (-float(baseline_psnr) / 10.0)
-    return 10.0 * math.log10(1.0 + (float(eps) / int(crop)) ** 2 / base_mse)
-
-
-def excess_share(
-    psnr: float | np.ndarray, baseline_psnr: float, eps: float, crop: int
-) -> float | np.ndarray:
-    """(MSE - clean MSE) / perturbation MSE, from PSNRs (MSE = 10^(-PSNR/10)): how much of the
-    perturbation's energy an error gained. For an output that passes a fraction ``a`` of the
-    perturbation on top of its clean error, about (1 - a)^2 against the perturbed input (G: the
-    share removed) and a^2 against the clean input (R: the share passed); 0 in both for a codec
-    whose error does not change. Independent of the clean PSNR, unlike a drop in dB."""
-    q = (float(eps) / int(crop)) ** 2
-    if q <= 0:
-        raise UsageError("the excess share needs a perturbation (eps > 0)")
-    return (10.0 ** (-np.asarray(psnr, dtype=np.float64) / 10.0)
-            - 10.0 ** (-float(baseline_psnr) / 10.0)) / q  # fmt: skip
-
-
-def map_frequency(grid: int, crop: int) -> np.ndarray:
-    """Radial frequency (cycles/px) of each map entry (u, v): sqrt(u^2 + v^2) / crop."""
-    a = map_axis(grid).astype(np.float64)
-    return np.hypot(a[:, None], a[None, :]) / float(crop)
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """A codec's mean PSNR (dB) and bpp on the unperturbed crops."""
-
-    psnr: float
-    bpp: float
-
-
-def clean_baseline(
-    codec_name: str,
-    dataset: Any,
-    crop: int,
-    images: Sequence[str] | None = None,
-    limit: int | None = None,
-    **kwargs: Any,
-) -> Baseline:
-    """Mean PSNR and bpp of a codec on the clean centre crops, through the engine (eps 0, the DC
-    entry of a 2 x 2 grid: the input is the clean crop), so it is cached like any heat map."""
-    r = heatmap(
-        codec_name, dataset, grid=2, crop=crop, images=images, limit=limit, eps=0.0,
-        bases=[(1, 1)], **kwargs,
-    )  # fmt: skip
-    return Baseline(psnr=float(r.table_perturbed[1, 1]), bpp=float(r.table_bpp[1, 1]))
-
-
-@dataclass
-class CodecMaps:
-    """One codec setting's heat map with its clean baseline and a display label."""
-
-    label: str
-    result: HeatmapResult
-    baseline: Baseline
-
-    def share_map(self, which: str = "perturbed") -> np.ndarray:
-        """:func:`excess_share` of each map entry (``which``: perturbed for G, clean for R)."""
-        maps = {"perturbed": self.result.map_perturbed, "clean": self.result.map_clean}
-        if which not in maps:
-            raise UsageError(f"which must be perturbed or clean, got {which!r}")
-        cfg = self.result.config
-        return np.asarray(excess_share(maps[which], self.baseline.psnr, cfg["eps"], cfg["crop"]))
-
-    def bands(self, edges: Sequence[float] | None = None) -> dict[str, dict[str, float]]:
-        """:func:`band_summary` of the map against the clean baseline."""
-        return band_summary(self.result, self.baseline, edges)
-
-
-def run_maps(
-    codec_name: str,
-    dataset: Any,
-    images: Sequence[str] | None,
-    grid: int,
-    crop: int,
-    eps: float,
-    label: str | None = None,
-    **kwargs: Any,
-) -> CodecMaps:
-    """Heat map and clean baseline of one codec setting (``kwargs`` go to :func:`heatmap`)."""
-    kwargs.setdefault("progress", False)
-    base_kw = {k: v for k, v in kwargs.items() if k not in ("bases", "seed")}
-    baseline = clean_baseline(codec_name, dataset, crop, images=images, **base_kw)
-    result = heatmap(codec_name, dataset, grid=grid, crop=crop, images=images, eps=eps, **kwargs)
-    return CodecMaps(label or codec_name, result, baseline)
-
-
-def rate_matched_pair(
-    model: str, dataset: Any, images: Sequence[str] | None, grid: int, crop: int, eps: float,
-    **kwargs: Any,
-) -> tuple[CodecMaps, CodecMaps]:  # fmt: skip
-    """(NIC, JPEG2000) maps: the shipped NIC ``model`` and JPEG2000 at the NIC model's mean bpp
-    on the clean crops (rounded to 4 decimals; JPEG2000 sets the ratio 24 / bpp per image)."""
-    nic = run_maps(f"nic:{model}", dataset, images, grid, crop, eps, label="NIC", **kwargs)
-    j2k_kw = {k: v for k, v in kwargs.items() if k not in ("estimate", "batch_size")}
-    j2k = run_maps(
-        J2K, dataset, images, grid, crop, eps, label="JPEG2000",
-        bpp=round(nic.baseline.bpp, 4), **j2k_kw,
-    )  # fmt: skip
-    return nic, j2k
-
-
-def _masked_mean(values: np.ndarray, mask: np.ndarray) -> float:
-    sel = values[mask]
-    sel = sel[~np.isnan(sel)]
-    return float(sel.mean()) if sel.size else math.nan
-
-
-def band_summary(
-    result: HeatmapResult, baseline: Baseline | None = None, edges: Sequence[float] | None = None
-) -> dict[str, dict[str, float]]:
-    """Per radial band (low / medium / high, cycles/px): number of map entries, their frequency
-    range, mean PSNR vs the perturbed and vs the clean input, mean bpp and, with a baseline,
-    the PSNR drops ``baseline.psnr - mean`` and the mean :func:`excess_share` of the entries
-    (NaN for a band with no entry in the window)."""
-    crop = int(result.config["crop"])
-    rho = map_frequency(result.grid, crop)
-    maps = {"perturbed": result.map_perturbed, "clean": result.map_clean, "bpp": result.map_bpp}
-    eps = float(result.config.get("eps", 0.0))
-    shares = {}
-    if baseline is not None and eps > 0:
-        for k in ("perturbed", "clean"):
-            shares[k] = np.asarray(excess_share(maps[k], baseline.psnr, eps, crop))
-    out: dict[str, dict[str, float]] = {}
-    from ..spectral import BAND_EDGES, band_masks
-
-    lo_hi = (float(edges[0]), float(edges[1])) if edges is not None else BAND_EDGES
-    bands = band_masks(rho, lo_hi)
-    for band, mask in bands.items():
-        rec: dict[str, float] = {"n": int(mask.sum())}
-        rec["rho_min"] = float(rho[mask].min()) if mask.any() else math.nan
-        rec["rho_max"] = float(rho[mask].max()) if mask.any() else math.nan
-        rec["psnr_perturbed"] = _masked_mean(maps["perturbed"], mask)
-        rec["psnr_clean"] = _masked_mean(maps["clean"], mask)
-        rec["bpp"] = _masked_mean(maps["bpp"], mask)
-        if baseline is not None:
-            rec["drop_perturbed"] = baseline.psnr - rec["psnr_perturbed"]
-            rec["drop_clean"] = baseline.psnr - rec["psnr_clean"]
-        for k, share in shares.items():
-            rec[f"share_{k}"] = _masked_mean(share, mask)
-        out[band] = rec
-    return out
-
-
-def top_band(summary: dict[str, dict[str, float]]) -> str:
-    """The highest-frequency band of a :func:`band_summary` with at least one map entry."""
-    filled = [b for b, rec in summary.items() if rec["n"] > 0]
-    if not filled:
-        raise DataError("the heat map has no entry in any band")
-    return filled[-1]
-
-
-def radial_psnr_profile(
-    result: HeatmapResult, which: str = "perturbed", baseline: Baseline | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean of a map over rings of radius round(sqrt(u^2 + v^2)) cycles/crop: (frequency in
-    cycles/px, mean, entries per ring). ``which``: perturbed / clean / bpp; with ``baseline``
-    (PSNR maps only) the mean is the drop ``baseline.psnr - PSNR``. Rings past the window's
-    half-width are partial (only the corners)."""
-    maps = {"perturbed": result.map_perturbed, "clean": result.map_clean, "bpp": result.map_bpp}
-    if which not in maps:
-        raise UsageError(f"which must be one of {', '.join(maps)}, got {which!r}")
-    crop = int(result.config["crop"])
-    ring = np.rint(map_frequency(result.grid, crop) * crop).astype(int)
-    values = maps[which]
-    radii = np.unique(ring)
-    means = np.array([_masked_mean(values, ring == k) for k in radii])
-    counts = np.array([int((ring == k).sum()) for k in radii])
-    if baseline is not None:
-        if which == "bpp":
-            raise UsageError("a baseline applies to the PSNR maps only")
-        means = baseline.psnr - means
-    return radii / float(crop), means, counts
-
-
-def summary_row(maps: CodecMaps, **labels: Any) -> dict[str, Any]:
-    """One table row: ``labels``, codec, clean bpp and PSNR, :func:`full_drop`, the G / R drops
-    (dB) and excess shares per band, and the mean bpp of the perturbed inputs."""
-    row: dict[str, Any] = {**labels, "codec": maps.label, "bpp": maps.baseline.bpp}
-    row["PSNR clean"] = maps.baseline.psnr
-    cfg = maps.result.config
-    row["full drop"] = full_drop(maps.baseline.psnr, cfg["eps"], cfg["crop"])
-    bands = maps.bands()
-    for metric in ("drop", "share"):
-        for measure, which in (("G", "perturbed"), ("R", "clean")):
-            for band, rec in bands.items():
-                row[f"{measure} {metric} {band}"] = rec.get(f"{metric}_{which}", math.nan)
-    row["bpp perturbed"] = _nanmean(maps.result.map_bpp)
-    return row
-
-
-def band_table(rows: Sequence[dict[str, Any]]) -> Any:
-    """A DataFrame of :func:`summary_row` rows, without the band columns that are empty."""
-    import pandas as pd
-
-    df = pd.DataFrame(list(rows))
-    empty = [c for c in df.columns if (" drop " in c or " share " in c) and df[c].isna().all()]
-    return df.drop(columns=empty)
-
-
-def _val(row: Any, measure: str, metric: str, band: str) -> float:
-    return float(row.get(f"{measure} {metric} {band}", math.nan))
-
-
-def table_bands(table: Any) -> list[str]:
-    """Bands with a G drop column in a :func:`band_table`, low to high."""
-    from ..spectral import BAND_NAMES
-
-    return [b for b in BAND_NAMES if f"G drop {b}" in table.columns]
-
-
-def heatmap_checks(table: Any, metric: str = "share") -> dict[str, list[bool]]:
-    """The paper's heat-map claims, one check per model (rows ``model`` x ``codec`` NIC /
-    JPEG2000 of a :func:`band_table`; ``top`` is the highest band in the window; ``metric``:
-    ``share`` (:func:`excess_share`, fair across clean PSNRs) or ``drop`` (dB)):
-
-    - ``g_nic``: NIC's G loss is larger in the top band than in the low band;
-    - ``g_vs_j2k``: NIC's G loss grows more from the low to the top band than JPEG2000's;
-    - ``r_vs_j2k``: NIC's R loss in the top band is below JPEG2000's (it passes less of the
-      high-frequency perturbation on).
-    """
-    bands = table_bands(table)
-    checks: dict[str, list[bool]] = {"g_nic": [], "g_vs_j2k": [], "r_vs_j2k": []}
-    if len(bands) < 2:
-        return checks
-    low, top = bands[0], bands[-1]
-    for _, g in table.groupby("model", sort=False):
-        nic, j2k = g[g["codec"] == "NIC"], g[g["codec"] == "JPEG2000"]
-        if nic.empty:
-            continue
-        n = nic.iloc[0]
-        checks["g_nic"].append(bool(_val(n, "G", metric, top) > _val(n, "G", metric, low)))
-        if j2k.empty:
-            continue
-        j = j2k.iloc[0]
-        n_rise = _val(n, "G", metric, top) - _val(n, "G", metric, low)
-        j_rise = _val(j, "G", metric, top) - _val(j, "G", metric, low)
-        checks["g_vs_j2k"].append(bool(n_rise > j_rise))
-        checks["r_vs_j2k"].append(bool(_val(n, "R", metric, top) < _val(j, "R", metric, top)))
-    return checks
-
-
-def variant_checks(table: Any, base: str, metric: str = "share") -> dict[str, bool]:
-    """Per pruned variant (``pruned`` in its model name): its R loss (``metric``) in the top
-    band is below the dense ``base`` model's (it removes high-frequency perturbations more)."""
-    bands = table_bands(table)
-    rows = {r["model"]: r for _, r in table[table["codec"] == "NIC"].iterrows()}
-    if not bands or base not in rows:
-        return {}
-    top = bands[-1]
-    ref = _val(rows[base], "R", metric, top)
-    return {m: bool(_val(r, "R", metric, top) < ref) for m, r in rows.items() if "pruned" in m}
-
-
-def plot_maps(
-    rows: Mapping[str, Mapping[str, np.ndarray]],
-    crop: int,
-    unit: str = "dB",
-    title: str = "",
-    cmap: str = "viridis",
-) -> Any:
-    """A figure of (G-1) x (G-1) maps: one row per entry of ``rows`` (row label -> column label
-    -> map; the row label heads the row's first panel), axes in cycles/px for a ``crop``-px crop,
-    one colour scale (and colour bar) shared within each row; non-finite entries blank."""
-    import matplotlib.pyplot as plt
-
-    if not rows or not any(rows.values()):
-        raise UsageError("nothing to plot")
-    ncols = max(len(r) for r in rows.values())
-    fig, axes = plt.subplots(
-        len(rows), ncols, figsize=(3.1 * ncols + 0.9, 2.9 * len(rows)), squeeze=False,
-        layout="constrained",
-    )  # fmt: skip
-    for axrow, (row_label, cols) in zip(axes, rows.items(), strict=True):
-        data = {k: np.ma.masked_invalid(np.asarray(m, dtype=np.float64)) for k, m in cols.items()}
-        finite = [d.compressed() for d in data.values() if d.count()]
-        both = np.concatenate(finite) if finite else np.array([0.0, 1.0])
-        vmin, vmax = float(both.min()), float(both.max())
-        im = None
-        for k, (ax, (col_label, shown)) in enumerate(zip(axrow, data.items(), strict=False)):
-            h = (shown.shape[0] // 2) / float(crop)
-            step = 0.5 / float(crop)
-            ext = (-h - step, h + step, h + step, -h - step)
-            im = ax.imshow(shown, extent=ext, cmap=cmap, vmin=vmin, vmax=vmax)
-            ax.set_title(col_label, fontsize=9)
-            ax.set_xlabel("horizontal (cycles/px)", fontsize=8)
-            ylabel = "vertical (cycles/px)"
-            ax.set_ylabel(f"{row_label}\n{ylabel}" if k == 0 else ylabel, fontsize=8)
-            ax.tick_params(labelsize=7)
-        for ax in axrow[len(data) :]:
-            ax.axis("off")
-        if im is not None:
-            fig.colorbar(im, ax=list(axrow), shrink=0.9, label=unit)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def plot_heatmaps(
-    rows: Mapping[str, Mapping[str, HeatmapResult]], which: str = "perturbed", title: str = ""
-) -> Any:
-    """:func:`plot_maps` of the results' PSNR (``which``: perturbed / clean) or bpp maps, one
-    colour scale per row."""
-    attr = {"perturbed": "map_perturbed", "clean": "map_clean", "bpp": "map_bpp"}
-    if which not in attr:
-        raise UsageError(f"which must be one of {', '.join(attr)}, got {which!r}")
-    crops = {int(r.config["crop"]) for cols in rows.values() for r in cols.values()}
-    if len(crops) > 1:
-        raise UsageError(f"maps of different crops in one figure: {sorted(crops)}")
-    arrays = {k: {c: getattr(r, attr[which]) for c, r in cols.items()} for k, cols in rows.items()}
-    unit = "bpp" if which == "bpp" else "dB"
-    return plot_maps(arrays, crops.pop() if crops else 1, unit, title)
-
-
-def plot_radial_profiles(
-    curves: Mapping[str, tuple[HeatmapResult, Baseline]], title: str = ""
-) -> Any:
-    """Radial profiles of the G and R PSNR drops (dB) against frequency (cycles/px), one line per
-    entry of ``curves`` (label -> (result, clean baseline)); labels ``"group: kind"`` share a
-    colour per group and a line style per kind. The band edges inside the window are marked."""
-    import matplotlib.pyplot as plt
-
-    from ..spectral import BAND_EDGES
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
-    styles = ["-", "--", ":", "-."]
-    groups: dict[str, int] = {}
-    kinds: dict[str, int] = {}
-    for label, (res, base) in curves.items():
-        group, _, kind = label.partition(": ")
-        colour = f"C{groups.setdefault(group, len(groups)) % 10}"
-        style = styles[kinds.setdefault(kind, len(kinds)) % len(styles)]
-        for ax, which in zip(axes, ("perturbed", "clean"), strict=True):
-            f, drop, _ = radial_psnr_profile(res, which, base)
-            ax.plot(f, drop, marker="o", ms=3, color=colour, ls=style, label=label)
-    xmax = max(radial_psnr_profile(r)[0].max() for r, _ in curves.values()) if curves else 0.1
-    for ax, name in zip(axes, ("G: PSNR drop vs perturbed input", "R: PSNR drop vs clean input"),
-                        strict=True):  # fmt: skip
-        for edge in BAND_EDGES:
-            if edge <= xmax:
-                ax.axvline(edge, color="grey", lw=0.8, ls="--")
-        ax.axhline(0.0, color="black", lw=0.5)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("radial frequency (cycles/px)")
-    axes[0].set_ylabel("clean PSNR − PSNR (dB)")
-    axes[1].legend(fontsize=7, loc="best")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
