@@ -24,11 +24,11 @@ def grid(out: Path, ids: list[str]) -> int:
     from nicspec_utils.chapters import rate_distortion as rd
     from nicspec_utils.engines import scheduler
 
-    settings = rd.classic_settings("jpeg,jpeg2000,webp", "", 4)
+    settings = rd.settings.classic_settings("jpeg,jpeg2000,webp", "", 4)
     submitted = 0
-    rd.rd_sweep(settings, "kodak", ids, out=out)
+    rd.study.rd_sweep(settings, "kodak", ids, out=out)
     submitted += scheduler.last_run["submitted"]
-    rd.bpp_inflation(
+    rd.study.bpp_inflation(
         settings[:4], "kodak", ids, "gaussian_noise,fog", "3", out=out
     )  # corrupted entries of the same settings
     submitted += scheduler.last_run["submitted"]

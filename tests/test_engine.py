@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 IDS = ["kodim01", "kodim02"]
 
 
-def _settings() -> list[rd.Setting]:
-    return rd.classic_settings("jpeg,jpeg2000", "jpeg=10,60;jpeg2000=80,20", None)
+def _settings() -> list[rd.settings.Setting]:
+    return rd.settings.classic_settings("jpeg,jpeg2000", "jpeg=10,60;jpeg2000=80,20", None)
 
 
 @engine.sweep
@@ -67,7 +67,7 @@ def test_cluster_records_equal_serial_records(
 
 
 def test_rd_sweep_on_the_cluster(cluster: None, tmp_path: Path) -> None:
-    table = rd.rd_sweep(_settings(), "kodak", IDS, out=tmp_path)
+    table = rd.study.rd_sweep(_settings(), "kodak", IDS, out=tmp_path)
     assert engine.last_run["submitted"] == 4 and not table["bpp"].isna().any()
     assert set(_records(tmp_path)["image_id"]) == set(IDS)
 
@@ -77,11 +77,11 @@ def test_a_killed_worker_still_completes_with_identical_records(
 ) -> None:
     client = engine.get_client()
     pids = sorted(client.run(os.getpid).values())
-    settings = rd.classic_settings("jpeg2000", "jpeg2000=160,80,40,20,10,5", None)
+    settings = rd.settings.classic_settings("jpeg2000", "jpeg2000=160,80,40,20,10,5", None)
     done: dict[str, object] = {}
 
     def run() -> None:
-        done["table"] = rd.rd_sweep(settings, "kodak", IDS, out=tmp_path / "par")
+        done["table"] = rd.study.rd_sweep(settings, "kodak", IDS, out=tmp_path / "par")
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -92,7 +92,7 @@ def test_a_killed_worker_still_completes_with_identical_records(
     thread.join(600)
     assert "table" in done
     monkeypatch.setenv(engine.SCHEDULER_ENV, engine.SERIAL)
-    rd.rd_sweep(settings, "kodak", IDS, out=tmp_path / "ser")
+    rd.study.rd_sweep(settings, "kodak", IDS, out=tmp_path / "ser")
     pd.testing.assert_frame_equal(_records(tmp_path / "par"), _records(tmp_path / "ser"))
 
 
@@ -104,8 +104,10 @@ def test_a_killed_client_reruns_only_unfinished_tasks(tmp_path: Path) -> None:
         from nicspec_utils.chapters import rate_distortion as rd
 
         def main():
-            s = rd.classic_settings("jpeg2000", "jpeg2000=240,160,120,80,60,40,30,20,10,5", None)
-            rd.rd_sweep(s, "kodak", {IDS!r}, out=sys.argv[1])
+            s = rd.settings.classic_settings(
+                "jpeg2000", "jpeg2000=240,160,120,80,60,40,30,20,10,5", None
+            )
+            rd.study.rd_sweep(s, "kodak", {IDS!r}, out=sys.argv[1])
             print("submitted", engine.last_run["submitted"])
 
         if __name__ == "__main__":

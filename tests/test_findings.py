@@ -83,7 +83,7 @@ def test_claim2_same_verdict_in_chapters_2_and_3(n: int) -> None:
     from nicspec_utils.chapters.spectral_analysis import claims
 
     study, rows = _chapter_inputs(n)
-    two = rd.claim_checks(rd.corrupted_units(study), n_boot=300).set_index("claim")
+    two = rd.claims.claim_checks(rd.study.corrupted_units(study), n_boot=300).set_index("claim")
     three = claims.claim_checks({"gr": rows}, n_boot=300)
     three = three[(three["matching"] == "bpp") & (three["rounding"] == "n/a")]
     for claim in ("2", "3"):

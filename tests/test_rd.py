@@ -12,9 +12,20 @@ import pandas as pd
 import pytest
 
 from nicspec_utils.chapters import rate_distortion as rd
-from nicspec_utils.corruptions import CORRUPTIONS, corruption_names
+from nicspec_utils.corruptions import CORRUPTIONS, corruption_names, group_of
 from nicspec_utils.errors import DataError, UsageError
+from nicspec_utils.findings import verdict
 from nicspec_utils.io import write_png_atomic
+from nicspec_utils.labels import (
+    ANCHOR,
+    CURVE_LADDER,
+    CURVE_MSSSIM,
+    CURVE_PRUNED,
+    CURVE_VR,
+    NIC_LABEL,
+    nic_kind,
+)
+from nicspec_utils.store import results_folder
 
 REPO = Path(__file__).resolve().parent.parent
 KODIM01 = REPO / "data" / "kodak" / "kodim01.png"
@@ -55,23 +66,25 @@ def _curve(name: str, bpp: list[float], psnr: list[float], family: str = "classi
 
 
 def test_parse_qualities_and_pick_points() -> None:
-    assert rd.parse_qualities("") == {}
-    assert rd.parse_qualities("jpeg=5, 10;jpeg2000=48") == {
+    assert rd.settings.parse_qualities("") == {}
+    assert rd.settings.parse_qualities("jpeg=5, 10;jpeg2000=48") == {
         "jpeg": (5.0, 10.0),
         "jpeg2000": (48.0,),
     }
     with pytest.raises(UsageError):
-        rd.parse_qualities("jpeg")
+        rd.settings.parse_qualities("jpeg")
     with pytest.raises(UsageError):
-        rd.parse_qualities("jpeg=a,b")
-    assert rd.pick_points([1, 2, 3, 4, 5], 2) == [1, 5]
-    assert rd.pick_points([1, 2, 3, 4, 5], 3) == [1, 3, 5]
-    assert rd.pick_points([1, 2, 3], None) == [1, 2, 3]
-    assert rd.pick_points([1, 2, 3], 9) == [1, 2, 3]
+        rd.settings.parse_qualities("jpeg=a,b")
+    assert rd.settings.pick_points([1, 2, 3, 4, 5], 2) == [1, 5]
+    assert rd.settings.pick_points([1, 2, 3, 4, 5], 3) == [1, 3, 5]
+    assert rd.settings.pick_points([1, 2, 3], None) == [1, 2, 3]
+    assert rd.settings.pick_points([1, 2, 3], 9) == [1, 2, 3]
 
 
 def test_classic_settings_types_and_labels() -> None:
-    s = rd.classic_settings("jpeg,jpeg2000,webp", "jpeg=10,60,90;jpeg2000=160,48,16", points=2)
+    s = rd.settings.classic_settings(
+        "jpeg,jpeg2000,webp", "jpeg=10,60,90;jpeg2000=160,48,16", points=2
+    )
     assert [(x.codec, x.quality) for x in s] == [
         ("jpeg", 10),
         ("jpeg", 90),
@@ -83,63 +96,65 @@ def test_classic_settings_types_and_labels() -> None:
     ]
     assert isinstance(s[0].quality, int) and isinstance(s[2].quality, float)
     assert s[2].curve == "JPEG2000" and "0.15 bpp" in s[2].label
-    assert len(rd.classic_settings("jpeg2000", points=2)) == len(rd.DEFAULT_QUALITIES["jpeg2000"])
+    assert len(rd.settings.classic_settings("jpeg2000", points=2)) == len(
+        rd.settings.DEFAULT_QUALITIES["jpeg2000"]
+    )
     with pytest.raises(UsageError):
-        rd.classic_settings("nic:sh-mse-0.0067")
+        rd.settings.classic_settings("nic:sh-mse-0.0067")
 
 
 def test_nic_settings_from_shipped_models() -> None:
-    shipped = rd.resolve_models("all")
+    shipped = rd.settings.resolve_models("all")
     if not shipped:
         pytest.skip("no shipped models")
-    assert rd.nic_kind(shipped[0]) == rd.CURVE_LADDER
-    assert rd.nic_kind("sh-vr-mse", {"architecture": "scale-hyperprior-vr"}) == rd.CURVE_VR
-    assert rd.nic_kind("x", {"metric": "ms-ssim"}) == rd.CURVE_MSSSIM
-    assert rd.nic_kind("x", {"sparsity": 0.95}) == rd.CURVE_PRUNED
+    assert nic_kind(shipped[0]) == CURVE_LADDER
+    assert nic_kind("sh-vr-mse", {"architecture": "scale-hyperprior-vr"}) == CURVE_VR
+    assert nic_kind("x", {"metric": "ms-ssim"}) == CURVE_MSSSIM
+    assert nic_kind("x", {"sparsity": 0.95}) == CURVE_PRUNED
     if "sh-vr-mse" in shipped:
-        vr = rd.nic_settings("sh-vr-mse", "0.0067,0.018")
+        vr = rd.settings.nic_settings("sh-vr-mse", "0.0067,0.018")
         assert [x.lmbda for x in vr] == [0.0067, 0.018]
         assert vr[0].options() == {"lmbda": 0.0067}
         with pytest.raises(UsageError):
-            rd.nic_setting("sh-vr-mse")
+            rd.settings.nic_setting("sh-vr-mse")
     with pytest.raises(UsageError):
-        rd.resolve_models("no-such-model")
+        rd.settings.resolve_models("no-such-model")
 
 
 def test_results_folder_is_anchored_at_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO / "tests")
     monkeypatch.delenv("NICSPEC_RESULTS", raising=False)
-    assert rd.results_folder("") == REPO / "results"
-    assert rd.results_folder("elsewhere") == REPO / "elsewhere"
+    assert results_folder("") == REPO / "results"
+    assert results_folder("elsewhere") == REPO / "elsewhere"
     monkeypatch.setenv("NICSPEC_RESULTS", "/tmp/x")
-    assert rd.results_folder("") == Path("/tmp/x")
+    assert results_folder("") == Path("/tmp/x")
 
 
 # --- real (tiny) evaluations --------------------------------------------------------------------
 
 
 def test_bpp_increases_with_quality(tiny: str, tmp_path: Path) -> None:
-    settings = rd.classic_settings("jpeg,jpeg2000", "jpeg=10,60;jpeg2000=96,24")
-    df = rd.rd_sweep(settings, tiny, ["img0"], out=tmp_path)
-    assert list(df.columns) == rd.POINT_COLUMNS
+    settings = rd.settings.classic_settings("jpeg,jpeg2000", "jpeg=10,60;jpeg2000=96,24")
+    df = rd.study.rd_sweep(settings, tiny, ["img0"], out=tmp_path)
+    assert list(df.columns) == rd.settings.POINT_COLUMNS
     for _, c in df.groupby("curve"):
         assert len(c) == 2
         lo, hi = c.iloc[0], c.iloc[1]  # ladder order: lower rate first
         assert hi["bpp"] > lo["bpp"] and hi["psnr"] > lo["psnr"]
     j2k = df[df["codec"] == "jpeg2000"]
     assert np.allclose(j2k["bpp"], [24 / 96, 24 / 24], rtol=0.1)
-    again = rd.rd_sweep(settings, tiny, ["img0"], out=tmp_path)  # read from the cache
+    again = rd.study.rd_sweep(settings, tiny, ["img0"], out=tmp_path)  # read from the cache
     assert again["key"].tolist() == df["key"].tolist()
 
 
 def test_inflation_of_the_none_codec_is_exactly_one(tiny: str, tmp_path: Path) -> None:
-    settings = rd.inflation_settings("none,jpeg")
-    df = rd.bpp_inflation(settings, tiny, ["img0"], "gaussian_noise", 2, out=tmp_path)
-    none = df[df["codec"] == rd.codec_label("none")]
+    settings = rd.settings.inflation_settings("none,jpeg")
+    df = rd.study.bpp_inflation(settings, tiny, ["img0"], "gaussian_noise", 2, out=tmp_path)
+    none = df[df["codec"] == rd.settings.codec_label("none")]
     assert none["inflation"].tolist() == [1.0]
     jpeg = df[df["codec"].str.startswith("JPEG")]
     assert jpeg["inflation"].iloc[0] > 1  # noise costs JPEG bits at a fixed quality
-    table = rd.inflation_table(df)
+    table = rd.study.inflation_table(df)
     assert "gaussian_noise" in table.columns and "mean high" in table.columns
 
 
@@ -150,7 +165,7 @@ def test_bd_rate_of_a_codec_against_itself_is_zero() -> None:
     pts = _curve("JPEG2000", [0.25, 0.5, 1.0, 1.5], [26.0, 29.0, 32.5, 34.0])
     pts += [dict(p, curve="copy") for p in pts]
     for method in ("pchip", "cubic"):
-        bd = rd.bd_table(pd.DataFrame(pts), method=method)
+        bd = rd.study.bd_table(pd.DataFrame(pts), method=method)
         row = bd.iloc[0]
         assert row["curve"] == "copy"
         assert abs(row["bd_rate_psnr_pct"]) < 1e-9 and abs(row["bd_psnr_db"]) < 1e-9
@@ -163,7 +178,7 @@ def test_bd_table_reports_no_overlap_and_single_points() -> None:
     pts += _curve("far", [2.0, 3.0], [40.0, 42.0])
     pts += _curve("one", [0.5], [30.0], family="nic")
     pts += _curve("better", [0.25, 0.5, 1.0], [27.0, 30.0, 33.0], family="nic")
-    bd = rd.bd_table(pd.DataFrame(pts)).set_index("curve")
+    bd = rd.study.bd_table(pd.DataFrame(pts)).set_index("curve")
     assert math.isnan(bd.loc["far", "bd_rate_psnr_pct"])
     assert "no overlap" in bd.loc["far", "note"] and bd.loc["far", "psnr_range"] == "none"
     assert bd.loc["one", "method"] == "point"
@@ -175,10 +190,10 @@ def test_bd_table_reports_no_overlap_and_single_points() -> None:
 # --- corrupted study (wiring, with a stand-in for evaluate) -------------------------------------
 
 
-def _fake_run(setting: rd.Setting, dataset: str, ids: Any, **kw: Any) -> dict[str, Any]:
+def _fake_run(setting: rd.settings.Setting, dataset: str, ids: Any, **kw: Any) -> dict[str, Any]:
     """NIC at 0.5 bpp; on high-frequency corruptions it is 1 dB closer to clean than JPEG2000
     and 1 dB further from its input (elsewhere: equal w.r.t. clean, 1 dB closer to its input)."""
-    high = kw.get("corruption") and rd.group_of(kw["corruption"]) == "high"
+    high = kw.get("corruption") and group_of(kw["corruption"]) == "high"
 
     def per_image(bpp: float, psnr: float, clean: float) -> list[dict]:
         noise = [0.1 * ((7 * k) % 5 - 2) for k in range(len(ids))]  # paired: the same per image
@@ -198,55 +213,56 @@ def _fake_run(setting: rd.Setting, dataset: str, ids: Any, **kw: Any) -> dict[st
 def test_corrupted_study_matches_rates_and_groups_cover_all_15(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(rd, "run_setting", _fake_run)
-    monkeypatch.setattr(rd, "nic_kind", lambda name, meta=None: rd.CURVE_LADDER)
-    study = rd.corrupted_study("m1,m2", "kodak", ["a"], "all", 3)
+    monkeypatch.setattr(rd.study, "run_setting", _fake_run)
+    for job in (rd.settings, rd.study):  # the modules that look the kind up
+        monkeypatch.setattr(job, "nic_kind", lambda name, meta=None: CURVE_LADDER)
+    study = rd.study.corrupted_study("m1,m2", "kodak", ["a"], "all", 3)
     assert len(study) == 15 * 2 * 2
-    j2k = study[study["codec"] == rd.ANCHOR]
+    j2k = study[study["codec"] == ANCHOR]
     assert (j2k["bpp"] == round(0.5 + 0.0001234, 4)).all()
-    deltas = rd.corrupted_deltas(study)
+    deltas = rd.study.corrupted_deltas(study)
     assert len(deltas) == 30 and set(deltas["corruption"]) == set(corruption_names())
-    summary = rd.group_summary(deltas, by_model=False).set_index("group")
+    summary = rd.study.group_summary(deltas, by_model=False).set_index("group")
     assert summary["corruptions"].to_dict() == {"low": 5, "medium": 7, "high": 3}
     assert summary.loc["high", "delta_psnr_clean"] == pytest.approx(1.0)
     assert summary.loc["low", "delta_psnr_clean"] == pytest.approx(0.0)
-    assert len(rd.group_summary(deltas)) == 6
+    assert len(rd.study.group_summary(deltas)) == 6
     groups = {c.name: c.group for c in CORRUPTIONS}
-    assert all(rd.group_of(n) == g for n, g in groups.items())
+    assert all(group_of(n) == g for n, g in groups.items())
 
     pts = pd.DataFrame(
         _curve("JPEG2000", [0.25, 0.5, 1.0], [26.0, 29.0, 32.0])
-        + _curve(rd.CURVE_LADDER, [0.25, 0.5, 1.0], [25.0, 28.0, 31.0], family="nic")
+        + _curve(CURVE_LADDER, [0.25, 0.5, 1.0], [25.0, 28.0, 31.0], family="nic")
     )
-    found = rd.findings(pts, deltas).set_index("claim")["verdict"]
+    found = rd.claims.findings(pts, deltas).set_index("claim")["verdict"]
     verdicts = dict(zip([c.split(":")[0] for c in found.index], found, strict=True))
     assert verdicts["Clean RD"] == "not reproduced"  # the ladder is 1 dB below JPEG2000
     assert verdicts["Claim 3"] == "reproduced"
     assert verdicts["Claim 2"] == "reproduced"  # high: -1 dB vs JPEG2000, others +1 dB
     assert verdicts["Claim 5"] == "not testable here"
     # per image (#16): one image is too few for a verdict, whatever its interval
-    units = rd.corrupted_units(study)
+    units = rd.study.corrupted_units(study)
     assert set(units["side"]) == {"NIC", "bpp"} and len(units) == 60
-    checks = rd.claim_checks(units, n_boot=200)
+    checks = rd.claims.claim_checks(units, n_boot=200)
     assert list(checks["verdict"][:2]) == ["inconclusive", "inconclusive"]
     assert checks["effect"].iloc[0] == pytest.approx(-1 - 1)  # high -1 dB minus others +1 dB
     assert "fewer than the" in checks["note"].iloc[0]
-    found = rd.findings(pts, deltas, paired=checks).set_index("claim")
+    found = rd.claims.findings(pts, deltas, paired=checks).set_index("claim")
     two = found[found.index.str.startswith("Claim 2")].iloc[0]
     assert two["verdict"] == "inconclusive" and two["was"] == "reproduced"
     assert "chapter 3" in two["ours"]
     # eight images: the same contrast gives a verdict
-    study8 = rd.corrupted_study("m1", "kodak", list("abcdefgh"), "fog,gaussian_noise", 3)
-    checks8 = rd.claim_checks(rd.corrupted_units(study8), n_boot=200)
+    study8 = rd.study.corrupted_study("m1", "kodak", list("abcdefgh"), "fog,gaussian_noise", 3)
+    checks8 = rd.claims.claim_checks(rd.study.corrupted_units(study8), n_boot=200)
     assert list(checks8["verdict"][:2]) == ["reproduced", "reproduced"]
 
 
 def test_verdict_words() -> None:
-    assert rd.verdict([True, True]) == "reproduced"
-    assert rd.verdict([True, False]) == "partly reproduced"
-    assert rd.verdict([False]) == "not reproduced"
-    assert rd.verdict([]) == "not testable here"
-    assert rd.verdict([True], ("observed", "partly", "not observed")) == "observed"
+    assert verdict([True, True]) == "reproduced"
+    assert verdict([True, False]) == "partly reproduced"
+    assert verdict([False]) == "not reproduced"
+    assert verdict([]) == "not testable here"
+    assert verdict([True], ("observed", "partly", "not observed")) == "observed"
 
 
 def test_plots_draw(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,14 +271,17 @@ def test_plots_draw(monkeypatch: pytest.MonkeyPatch) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    monkeypatch.setattr(rd, "run_setting", _fake_run)
-    monkeypatch.setattr(rd, "nic_kind", lambda name, meta=None: rd.CURVE_LADDER)
-    deltas = rd.corrupted_deltas(rd.corrupted_study("m1", "kodak", ["a"], "fog,shot_noise", 3))
-    fig = rd.plot_group_deltas(rd.group_summary(deltas))
+    monkeypatch.setattr(rd.study, "run_setting", _fake_run)
+    for job in (rd.settings, rd.study):  # the modules that look the kind up
+        monkeypatch.setattr(job, "nic_kind", lambda name, meta=None: CURVE_LADDER)
+    deltas = rd.study.corrupted_deltas(
+        rd.study.corrupted_study("m1", "kodak", ["a"], "fog,shot_noise", 3)
+    )
+    fig = rd.plots.plot_group_deltas(rd.study.group_summary(deltas))
     assert len(fig.axes) == 2
-    fig2 = rd.plot_corruption_deltas(deltas)
+    fig2 = rd.plots.plot_corruption_deltas(deltas)
     pts = pd.DataFrame(_curve("JPEG2000", [0.25, 0.5], [26.0, 29.0]))
-    ax = rd.plot_rd(pd.concat([pts, rd.published_points(["vtm"], dataset="d")]))
+    ax = rd.plots.plot_rd(pd.concat([pts, rd.study.published_points(["vtm"], dataset="d")]))
     assert ax.get_xlim()[1] == pytest.approx(0.5 * 1.3)
     plt.close("all")
     assert fig2 is not None
@@ -270,12 +289,12 @@ def test_plots_draw(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_real_nic_vs_matched_jpeg2000(tiny: str, tmp_path: Path) -> None:
     """One shipped model on one tiny noisy image: JPEG2000 lands near the NIC's rate."""
-    if "sh-mse-0.0067" not in rd.resolve_models("all"):
+    if "sh-mse-0.0067" not in rd.settings.resolve_models("all"):
         pytest.skip("sh-mse-0.0067 is not shipped")
-    study = rd.corrupted_study(
+    study = rd.study.corrupted_study(
         "sh-mse-0.0067", tiny, ["img0"], "gaussian_noise", 1, estimate=True, out=tmp_path
     )
-    nic, j2k = study.set_index("codec").loc[[rd.NIC_LABEL, rd.ANCHOR], "bpp"]
+    nic, j2k = study.set_index("codec").loc[[NIC_LABEL, ANCHOR], "bpp"]
     assert j2k == pytest.approx(nic, rel=0.15)
     assert study["psnr_wrt_clean"].notna().all()
 
@@ -301,12 +320,12 @@ def _tiny_checkpoint(path: Path, variable_rate: bool = False) -> Path:
 
 
 def test_extra_settings_parse_zoo_checkpoint_and_labels(tmp_path: Path) -> None:
-    assert rd.extra_settings("") == []
-    s = rd.extra_settings("zoo:bmshj2018-hyperprior-3")
+    assert rd.settings.extra_settings("") == []
+    s = rd.settings.extra_settings("zoo:bmshj2018-hyperprior-3")
     assert [(x.codec, x.quality, x.curve, x.family) for x in s] == [
         ("zoo:bmshj2018-hyperprior", 3, "zoo:bmshj2018-hyperprior", "nic")
     ]
-    s = rd.extra_settings("zoo:bmshj2018-factorized@1-3, zoo:mbt2018@2/5")
+    s = rd.settings.extra_settings("zoo:bmshj2018-factorized@1-3, zoo:mbt2018@2/5")
     assert [(x.codec, x.quality) for x in s] == [
         ("zoo:bmshj2018-factorized", 1),
         ("zoo:bmshj2018-factorized", 2),
@@ -314,19 +333,21 @@ def test_extra_settings_parse_zoo_checkpoint_and_labels(tmp_path: Path) -> None:
         ("zoo:mbt2018", 2),
         ("zoo:mbt2018", 5),
     ]
-    assert len(rd.extra_settings("zoo:bmshj2018-hyperprior")) == 8  # every quality
+    assert len(rd.settings.extra_settings("zoo:bmshj2018-hyperprior")) == 8  # every quality
     fixed = _tiny_checkpoint(tmp_path / "mine.safetensors")
     vr = _tiny_checkpoint(tmp_path / "vr.safetensors", variable_rate=True)
-    s = rd.extra_settings(f"checkpoint:{fixed}")
+    s = rd.settings.extra_settings(f"checkpoint:{fixed}")
     assert [(x.codec, x.curve, x.label, x.lmbda) for x in s] == [
         (f"checkpoint:{fixed.resolve()}", "checkpoint:mine.safetensors", "mine.safetensors", None)
     ]
-    assert rd.fixed_point_label(s[0]) == "checkpoint:mine.safetensors"
-    s = rd.extra_settings(f"checkpoint:{vr}@0.0067/0.018", vr_lambdas="0.1")
+    assert rd.settings.fixed_point_label(s[0]) == "checkpoint:mine.safetensors"
+    s = rd.settings.extra_settings(f"checkpoint:{vr}@0.0067/0.018", vr_lambdas="0.1")
     assert [x.lmbda for x in s] == [0.0067, 0.018] and s[0].options() == {"lmbda": 0.0067}
-    assert [x.lmbda for x in rd.extra_settings(f"checkpoint:{vr}", vr_lambdas="0.1")] == [0.1]
+    assert [x.lmbda for x in rd.settings.extra_settings(f"checkpoint:{vr}", vr_lambdas="0.1")] == [
+        0.1
+    ]
     # one label, one curve
-    s = rd.extra_settings(f"mine=checkpoint:{fixed}, mine=zoo:bmshj2018-hyperprior-1")
+    s = rd.settings.extra_settings(f"mine=checkpoint:{fixed}, mine=zoo:bmshj2018-hyperprior-1")
     assert {x.curve for x in s} == {"mine"} and len(s) == 2
     for bad in (
         "jpeg",
@@ -336,36 +357,36 @@ def test_extra_settings_parse_zoo_checkpoint_and_labels(tmp_path: Path) -> None:
         f"checkpoint:{tmp_path / 'missing.safetensors'}",
     ):
         with pytest.raises((UsageError, DataError)):
-            rd.extra_settings(bad)
+            rd.settings.extra_settings(bad)
 
 
 def test_extra_checkpoint_joins_the_rd_and_bd_tables(tiny: str, tmp_path: Path) -> None:
     """A user's checkpoint runs through the clean sweep, the BD table and the corrupted study."""
     ckpt = _tiny_checkpoint(tmp_path / "mine.safetensors")
     vr = _tiny_checkpoint(tmp_path / "vr.safetensors", variable_rate=True)
-    extra = rd.extra_settings(f"checkpoint:{ckpt},checkpoint:{vr}@0.0067/0.05")
-    j2k = rd.classic_settings("jpeg2000", "jpeg2000=96,48,24")
-    points = rd.rd_sweep(j2k + extra, tiny, ["img0"], estimate=True, out=tmp_path / "r")
+    extra = rd.settings.extra_settings(f"checkpoint:{ckpt},checkpoint:{vr}@0.0067/0.05")
+    j2k = rd.settings.classic_settings("jpeg2000", "jpeg2000=96,48,24")
+    points = rd.study.rd_sweep(j2k + extra, tiny, ["img0"], estimate=True, out=tmp_path / "r")
     ours = points[points["family"] == "nic"]
     assert set(ours["curve"]) == {"checkpoint:mine.safetensors", "checkpoint:vr.safetensors"}
     assert (ours["bpp"] > 0).all() and ours["psnr"].notna().all()
-    bd = rd.bd_table(points).set_index("curve")
+    bd = rd.study.bd_table(points).set_index("curve")
     assert set(bd.index) == {"checkpoint:mine.safetensors", "checkpoint:vr.safetensors"}
     assert bd.loc["checkpoint:mine.safetensors", "method"] == "point"
     assert bd.loc["checkpoint:vr.safetensors", "points"] == 2
-    study = rd.corrupted_study(
+    study = rd.study.corrupted_study(
         extra[:1], tiny, ["img0"], "gaussian_noise", 1, estimate=True, out=tmp_path / "r"
     )
     assert set(study["operating_point"]) == {"checkpoint:mine.safetensors"}
-    assert set(study["codec"]) == {rd.NIC_LABEL, rd.ANCHOR}
-    assert len(rd.corrupted_deltas(study)) == 1
+    assert set(study["codec"]) == {NIC_LABEL, ANCHOR}
+    assert len(rd.study.corrupted_deltas(study)) == 1
 
 
 # --- explorer -----------------------------------------------------------------------------------
 
 
 def _explorer_model() -> str:
-    if "sh-mse-0.0067" not in rd.resolve_models("all"):
+    if "sh-mse-0.0067" not in rd.settings.resolve_models("all"):
         pytest.skip("sh-mse-0.0067 is not shipped")
     return "sh-mse-0.0067"
 
@@ -392,19 +413,19 @@ def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
     from nicspec_utils.metrics import psnr
 
     model = _explorer_model()
-    ex = rd.explorer_panels(
+    ex = rd.widgets.explorer_panels(
         model, tiny, "img0", "gaussian_noise", 2, estimate=True, crop=64, cache_dir=None
     )
-    assert ex.corruptions == [rd.EXPLORER_CLEAN, "gaussian_noise"]
+    assert ex.corruptions == [rd.widgets.EXPLORER_CLEAN, "gaussian_noise"]
     assert len(ex.panels) == 2 * 1 * 2
     assert set(ex.inputs) == set(ex.corruptions)
     assert ex.nbytes == sum(map(len, ex.inputs.values())) + sum(len(p.image) for p in ex.panels)
     clean = get_dataset(tiny).load("img0")
     for name in ex.corruptions:
-        inp = clean if name == rd.EXPLORER_CLEAN else corrupt(clean, name, 2)
+        inp = clean if name == rd.widgets.EXPLORER_CLEAN else corrupt(clean, name, 2)
         nic = get_codec(f"nic:{model}", estimate=True).compress(inp)
         j2k = get_codec("jpeg2000", bpp=round(float(nic.bpp), 4)).compress(inp)
-        for codec, res in ((rd.NIC_LABEL, nic), (rd.ANCHOR, j2k)):
+        for codec, res in ((NIC_LABEL, nic), (ANCHOR, j2k)):
             p = ex.panel(name, model, codec)
             rec = np.asarray(res.reconstruction)
             numbers = [float(x) for x in re.findall(r"(\d+\.\d+) (?:bpp|dB)", p.caption)]
@@ -413,12 +434,12 @@ def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
             )
             assert p.psnr == pytest.approx(psnr(rec, inp))
             assert Image.open(io.BytesIO(p.image)).size == (64, 64)
-        if name == rd.EXPLORER_CLEAN:
-            assert ex.panel(name, model, rd.NIC_LABEL).psnr_clean == pytest.approx(
-                ex.panel(name, model, rd.NIC_LABEL).psnr
+        if name == rd.widgets.EXPLORER_CLEAN:
+            assert ex.panel(name, model, NIC_LABEL).psnr_clean == pytest.approx(
+                ex.panel(name, model, NIC_LABEL).psnr
             )
-    j2k_rate = ex.panel("gaussian_noise", model, rd.ANCHOR).bpp
-    assert j2k_rate == pytest.approx(ex.panel("gaussian_noise", model, rd.NIC_LABEL).bpp, rel=0.2)
+    j2k_rate = ex.panel("gaussian_noise", model, ANCHOR).bpp
+    assert j2k_rate == pytest.approx(ex.panel("gaussian_noise", model, NIC_LABEL).bpp, rel=0.2)
 
 
 def test_explorer_reuses_only_vouched_for_corrupted_files(tiny: str, tmp_path: Path) -> None:
@@ -431,12 +452,12 @@ def test_explorer_reuses_only_vouched_for_corrupted_files(tiny: str, tmp_path: P
     want = corrupt(clean, "gaussian_noise", 1)
     study.build_set(ds, ["gaussian_noise"], [1], ["img0"], 0, tmp_path)
     path = settings.set_dir(tmp_path, ds.name) / "gaussian_noise" / "1" / "img0.png"
-    got = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
+    got = rd.widgets.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
     np.testing.assert_array_equal(got, want)
     write_png_atomic(path, np.zeros_like(clean))  # no longer what the manifest lists
-    got = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
+    got = rd.widgets.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, cache_dir=tmp_path)
     np.testing.assert_array_equal(got, want)
-    other_seed = rd.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, 5, tmp_path)
+    other_seed = rd.widgets.cached_corrupted(ds, "img0", clean, "gaussian_noise", 1, 5, tmp_path)
     np.testing.assert_array_equal(other_seed, corrupt(clean, "gaussian_noise", 1, seed=5))
 
 
@@ -446,10 +467,10 @@ def test_explorer_widget_uses_jslinks_only(tiny: str) -> None:
     from ipywidgets.widgets import widget as W
     from ipywidgets.widgets.widget_link import DirectionalLink, Link
 
-    ex = rd.explorer_panels(
+    ex = rd.widgets.explorer_panels(
         _explorer_model(), tiny, "img0", "fog", 1, estimate=True, crop=48, cache_dir=None
     )
-    box = rd.explorer_widget(ex)
+    box = rd.widgets.explorer_widget(ex)
     tree = _walk(box)
     drops = [x for x in tree if isinstance(x, ipywidgets.Dropdown)]
     stacks = [x for x in tree if isinstance(x, ipywidgets.Stack)]
