@@ -335,3 +335,94 @@ def test_figures_render(tmp_path: Path) -> None:
     fig.savefig(tmp_path / "grid.png")
     fig = plots.plot_radial_profiles([_fake(), _fake("clic2025-val")])
     fig.savefig(tmp_path / "radial.png")
+
+
+# --- the grouping claim in the one statistical model (#16) -----------------------------------
+
+
+def test_each_image_has_its_own_band_shares_and_they_survive_the_cache(
+    tiny_dataset: str, synthetic: None, tmp_path: Path
+) -> None:
+    first = _spectra(tiny_dataset, tmp_path / "cache")
+    again = _spectra(tiny_dataset, tmp_path / "cache")
+    assert first.computed == 6 and again.computed == 0
+    images = study.image_table([again])
+    assert len(images) == 3 * 2 * 2 and set(images["image"]) == {"img0", "img1"}
+    np.testing.assert_allclose(images[list(BAND_NAMES)].sum(axis=1), 1.0)
+    noise = images[images["corruption"] == "gaussian_noise"]
+    assert (noise["high"] > 0.99).all()
+    for key, entry in first.entries.items():
+        np.testing.assert_array_equal(entry.image_shares, again.entries[key].image_shares)
+    # two images: too few for a verdict, whatever the margins
+    checks = claims.grouping_checks([again], n_boot=200)
+    assert list(checks["verdict"]) == ["inconclusive"] * 3
+    assert (checks["effect"].astype(float) > 0.5).all()
+
+
+def _synthetic_spectra(
+    margins: dict[str, float], n: int, sd: float, seed: int, datasets: int = 1
+) -> list[study.CorruptionSpectra]:
+    """Per-image shares with a known mean margin per corruption: the paper's band holds
+    (1 + m) / 3 of the energy, the other two (1 - m / 2) / 3 each, plus image noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d in range(datasets):
+        ids = [f"img{i}" for i in range(n)]
+        spectra = study.CorruptionSpectra(f"set{d}", ids, 0)
+        for name, m in margins.items():
+            own = BAND_NAMES.index(PAPER_GROUPS[name])
+            for severity in (1, 3):
+                shares = np.empty((n, 3))
+                for i in range(n):
+                    mi = m + sd * rng.standard_normal()
+                    row = np.full(3, (1 - mi / 2) / 3)
+                    row[own] = (1 + mi) / 3
+                    shares[i] = row
+                spectra.entries[(name, severity)] = study.SeveritySpectrum(
+                    name, severity, np.ones((8, 12), np.float32), {}, np.zeros(3), n, "k",
+                    shares, tuple(ids),
+                )  # fmt: skip
+        out.append(spectra)
+    return out
+
+
+def test_grouping_verdicts_come_from_the_interval() -> None:
+    margins = {"fog": 0.3, "gaussian_noise": -0.3, "defocus_blur": 0.0}
+    checks = claims.grouping_checks(_synthetic_spectra(margins, 12, 0.05, 1), n_boot=500)
+    by = checks.set_index("claim")
+    # the effect is the margin: (1 + m) / 3 - (1 - m / 2) / 3 = m / 2
+    assert by.loc["3. fog", "effect"] == pytest.approx(0.15, abs=0.02)
+    assert by.loc["3. fog", "verdict"] == "reproduced"
+    assert by.loc["3. fog", "ci_low"] > 0 and by.loc["3. fog", "n_images"] == 12
+    assert by.loc["13. gaussian noise", "verdict"] == "contradicted"
+    assert by.loc["8. defocus blur", "verdict"] == "inconclusive"
+    assert by.loc["8. defocus blur", "ci_low"] < 0 < by.loc["8. defocus blur", "ci_high"]
+    assert claims.grouping_verdict(checks) == "inconclusive"
+    good = claims.grouping_checks(_synthetic_spectra({"fog": 0.3}, 12, 0.05, 2), n_boot=500)
+    assert claims.grouping_verdict(good) == "reproduced"
+    # seeded: the same data give the same interval
+    again = claims.grouping_checks(_synthetic_spectra(margins, 12, 0.05, 1), n_boot=500)
+    assert list(again["ci_low"]) == list(checks["ci_low"])
+
+
+def test_grouping_pools_datasets_stratified_and_states_the_change() -> None:
+    spectra = _synthetic_spectra({"fog": 0.3, "snow": 0.0}, 4, 0.02, 3, datasets=2)
+    checks = claims.grouping_checks(spectra, n_boot=300)
+    fog = checks.set_index("claim").loc["3. fog"]
+    assert fog["n_images"] == 8 and "stratified by dataset" in fog["method"]
+    assert fog["verdict"] == "reproduced"
+    former = ("partly reproduced", "")
+    text = claims.change_sentence(former, checks)
+    assert "Verdict: inconclusive" in text and "was *partly reproduced*" in text
+    assert "1 reproduced, 0 contradicted, 1 inconclusive of 2" in text
+    assert "changed from *partly reproduced* to *inconclusive*" in text
+
+
+def test_the_interval_covers_a_known_margin_about_95_percent_of_the_time() -> None:
+    covered = 0
+    runs = 60
+    for seed in range(runs):
+        checks = claims.grouping_checks(_synthetic_spectra({"fog": 0.2}, 20, 0.1, seed), n_boot=300)
+        row = checks.iloc[0]
+        covered += row["ci_low"] <= 0.1 <= row["ci_high"]
+    assert 0.85 * runs <= covered <= runs

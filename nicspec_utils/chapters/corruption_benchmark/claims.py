@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ... import corruptions as C
 from ...errors import UsageError
-from ...spectral import (
-    BAND_NAMES,
-)
+from ...spectral import BAND_NAMES
 from .settings import HIGH_EDGE_GRID, LOW_EDGE_GRID, VERDICTS, _fmt_name, _pct, severity_span
-from .study import CorruptionSpectra, band_table
+from .study import CorruptionSpectra, band_table, image_table
 
 
 def grouping_agreement(table: Any) -> Any:
@@ -163,3 +163,100 @@ def sensitivity_sentence(sensitivities: Mapping[str, Any]) -> str:
         f"Over the {cells} pairs of band edges tried, the corruptions whose dominant band "
         f"matches the paper's group number {'; '.join(parts)}."
     )
+
+
+# --- the verdict with weight (#16) -----------------------------------------------------------
+
+GROUPING_PAPER = "above 0: the paper's band holds the largest share of the corruption's energy"
+
+
+def dominance_margin(images: Any) -> Any:
+    """Per row of :func:`study.image_table`: the share of the energy in the paper's band minus
+    the largest share of the two other bands (above 0: the paper's band dominates)."""
+    shares = images[list(BAND_NAMES)].to_numpy(dtype=float)
+    own = np.array([BAND_NAMES.index(g) for g in images["group"]], dtype=int)
+    rows = np.arange(len(images))
+    paper = shares[rows, own]
+    others = shares.copy()
+    others[rows, own] = -np.inf
+    return paper - others.max(axis=1)
+
+
+def grouping_checks(spectra: Sequence[CorruptionSpectra], n_boot: int = 2000, seed: int = 0) -> Any:
+    """The grouping claim per corruption, in the book's one model (:mod:`nicspec_utils.stats`
+    through :func:`findings.check`): the effect is each image's :func:`dominance_margin` (its
+    severities pooled within the image), with a seeded cluster-bootstrap interval over images
+    (of every dataset, stratified by dataset when there are several). One findings row per
+    corruption, in the paper's order."""
+    import pandas as pd
+
+    from ... import findings
+
+    images = image_table(spectra)
+    if images.empty:
+        return pd.DataFrame()
+    images = images.assign(value=dominance_margin(images))
+    strata = "dataset" if images["dataset"].nunique() > 1 else None
+    rows = []
+    for name in C.corruption_names():
+        eff = images[images["corruption"] == name]
+        if eff.empty:
+            continue
+        c = C.get_corruption(name)
+        rows.append(
+            findings.check(
+                f"{c.number}. {_fmt_name(name)}",
+                f"share in the paper's band ({c.group}) minus the largest other, per image",
+                1,
+                eff,
+                matching="n/a",
+                strata=strata,
+                paper=GROUPING_PAPER,
+                n_boot=n_boot,
+                seed=seed,
+            )  # fmt: skip
+        )
+    return pd.DataFrame(rows)
+
+
+def grouping_verdict(checks: Any) -> str:
+    """One word for the grouping claim: :func:`stats.combine` of the corruptions' verdicts."""
+    from ... import stats
+
+    if checks is None or len(checks) == 0:
+        return "not testable here"
+    return stats.combine(v for v in checks["verdict"] if v in stats.VERDICTS)
+
+
+def former_verdicts(agreements: Mapping[str, Any]) -> dict[str, str]:
+    """Per corruption (as :func:`grouping_checks` names it), what the former rule saw: its
+    dominant band in the mean spectrum against the paper's, on how many datasets."""
+    out: dict[str, str] = {}
+    for name in C.corruption_names():
+        agree = [bool(a.loc[a["corruption"] == name, "agree"].iloc[0])
+                 for a in agreements.values() if (a["corruption"] == name).any()]  # fmt: skip
+        if agree:
+            c = C.get_corruption(name)
+            out[f"{c.number}. {_fmt_name(name)}"] = f"agrees on {sum(agree)} of {len(agree)}"
+    return out
+
+
+def change_sentence(former: tuple[str, str], checks: Any) -> str:
+    """Markdown: the former verdict (a count of (dataset, corruption) pairs whose mean spectrum
+    puts its largest share in the paper's band) against the interval verdict, with numbers."""
+    word, _ = former
+    new = grouping_verdict(checks)
+    counts = checks["verdict"].value_counts() if len(checks) else {}
+    parts = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("reproduced", "contradicted",
+                                                              "inconclusive"))  # fmt: skip
+    n_images = int(checks["n_images"].max()) if len(checks) else 0
+    text = (
+        f"**Verdict: {new}** (was *{word}*). The former rule counted the (dataset, corruption) "
+        f"pairs whose mean spectrum has its largest share in the paper's band; the verdict now "
+        f"comes from each image's margin and its bootstrap interval over {n_images} images, one "
+        f"claim per corruption: {parts} of {len(checks)}, combined (all reproduced: "
+        f"reproduced; all contradicted: contradicted; otherwise inconclusive)."
+    )
+    if new != word:
+        text += f" The verdict changed from *{word}* to *{new}*."
+    return text

@@ -18,7 +18,7 @@ from ...spectral import (
     MAX_RADIUS,
 )
 
-SCHEMA = 1
+SCHEMA = 2  # 2: entries hold each image's band shares (#16)
 # Rings of radial frequency for the stored energy profile: 1/384 cycles/pixel, so that 1/64,
 # 1/32, 1/16 (low edges) and 1/4, 1/3, 5/12 (high edges) fall exactly on ring boundaries.
 RING_STEP = 1.0 / 384.0

@@ -61,7 +61,8 @@ def build_set(
 
 @dataclass(frozen=True)
 class SeveritySpectrum:
-    """One (corruption, severity) over the selected images: mean |F|, band shares, rings."""
+    """One (corruption, severity) over the selected images: mean |F|, band shares, rings, and
+    each image's own band shares (``image_shares``: images x bands, in ``image_ids`` order)."""
 
     corruption: str
     severity: int
@@ -70,6 +71,8 @@ class SeveritySpectrum:
     ring_energy: np.ndarray
     n_images: int
     key: str
+    image_shares: np.ndarray = field(default_factory=lambda: np.zeros((0, len(BAND_NAMES))))
+    image_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,6 +167,8 @@ def _load_entry(path: Path, config: dict[str, Any], key: str) -> SeveritySpectru
             np.array(z["ring_energy"]),
             int(z["n_images"]),
             key,
+            np.array(z["image_shares"], dtype=np.float64),
+            tuple(config["image_ids"]),
         )
     except (DataError, ValueError, KeyError):
         return None
@@ -184,9 +189,11 @@ def _compute_entry(
     normalisation: Any,
     key: str,
 ) -> SeveritySpectrum:
-    """Average |F| and |F|^2 of (corrupted - clean) over the images of ``clean``."""
+    """Average |F| and |F|^2 of (corrupted - clean) over the images of ``clean``, and each
+    image's band shares of its own energy |F|^2."""
     total: np.ndarray | None = None
     power: np.ndarray | None = None
+    per_image = []
     for image_id, x in clean.items():
         x_tilde = read_image(folder / corruption / str(severity) / f"{image_id}.png")
         spec = error_spectrum(x_tilde, x, normalisation)
@@ -197,6 +204,8 @@ def _compute_entry(
         assert power is not None
         total += spec
         power += spec**2
+        own = band_energies(spec**2, power=True)
+        per_image.append([own[b] for b in BAND_NAMES])
     assert total is not None and power is not None
     n = len(clean)
     mean, mean_power = total / n, power / n
@@ -204,7 +213,10 @@ def _compute_entry(
     rings = np.bincount(
         ring_index(mean.shape).ravel(), weights=zero_dc(mean_power).ravel(), minlength=N_RINGS
     )
-    return SeveritySpectrum(corruption, severity, mean.astype(np.float32), bands, rings, n, key)
+    return SeveritySpectrum(
+        corruption, severity, mean.astype(np.float32), bands, rings, n, key,
+        np.asarray(per_image, dtype=np.float64), tuple(clean),
+    )  # fmt: skip
 
 
 def corruption_spectra(
@@ -250,6 +262,7 @@ def corruption_spectra(
                         "magnitude": entry.magnitude,
                         "bands": np.array([entry.bands[b] for b in BAND_NAMES]),
                         "ring_energy": entry.ring_energy,
+                        "image_shares": entry.image_shares,
                         "n_images": np.asarray(entry.n_images),
                         "config": np.asarray(canonical_json(config)),
                     },
@@ -262,6 +275,25 @@ def corruption_spectra(
 
 
 # --- tables ----------------------------------------------------------------------------------
+
+
+def image_table(spectra: Sequence[CorruptionSpectra]) -> Any:
+    """Each image's own band shares: one row per (dataset, image, corruption, severity) with
+    ``group`` (the paper's) and ``low``, ``medium``, ``high`` (fractions summing to 1)."""
+    import pandas as pd
+
+    rows = []
+    for s in spectra:
+        for (name, severity), entry in s.entries.items():
+            group = C.get_corruption(name).group
+            for image_id, shares in zip(entry.image_ids, entry.image_shares, strict=True):
+                rows.append(
+                    {"dataset": s.dataset, "image": image_id, "corruption": name,
+                     "group": group, "severity": severity}
+                    | dict(zip(BAND_NAMES, map(float, shares), strict=True))
+                )  # fmt: skip
+    cols = ["dataset", "image", "corruption", "group", "severity", *BAND_NAMES]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def shares_from_rings(
