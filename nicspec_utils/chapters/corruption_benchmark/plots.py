@@ -9,11 +9,7 @@ import numpy as np
 
 from ... import corruptions as C
 from ...selection import dataset_label
-from ...spectral import (
-    BAND_EDGES,
-    radial_profile,
-    zero_dc,
-)
+from ...spectral import BAND_EDGES, radial_profile, zero_dc
 from .settings import GROUP_COLOURS, _fmt_name, severity_span
 from .study import CorruptionSpectra
 

@@ -14,9 +14,7 @@ from ... import corruptions as C
 from ...cache import project_root
 from ...data import Dataset
 from ...errors import UsageError
-from ...spectral import (
-    MAX_RADIUS,
-)
+from ...spectral import MAX_RADIUS
 
 SCHEMA = 2  # 2: entries hold each image's band shares (#16)
 # Rings of radial frequency for the stored energy profile: 1/384 cycles/pixel, so that 1/64,

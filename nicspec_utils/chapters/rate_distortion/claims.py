@@ -9,11 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ...findings import verdict
-from ...labels import (
-    ANCHOR,
-    CURVE_LADDER,
-    dataset_label,
-)
+from ...labels import ANCHOR, CURVE_LADDER, dataset_label
 from .settings import PUBLISHED_IMAGES, PUBLISHED_LABELS
 from .study import curve_bd_rate
 

@@ -12,13 +12,7 @@ import numpy as np
 
 from ...codecs import is_neural_name
 from ...errors import UsageError
-from ...labels import (
-    CURVE_LADDER,
-    CURVE_MSSSIM,
-    CURVE_PRUNED,
-    CURVE_VR,
-    nic_kind,
-)
+from ...labels import CURVE_LADDER, CURVE_MSSSIM, CURVE_PRUNED, CURVE_VR, nic_kind
 from ...selection import split_list
 
 CLASSIC_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "hevc")

@@ -15,12 +15,7 @@ import pandas as pd
 from ...corruptions import corruption_info
 from ...engines.scheduler import sweep
 from ...errors import DataError
-from ...labels import (
-    ANCHOR,
-    CURVE_PRUNED,
-    NIC_LABEL,
-    nic_kind,
-)
+from ...labels import ANCHOR, CURVE_PRUNED, NIC_LABEL, nic_kind
 from ...selection import first_ids, split_list
 from .settings import (
     POINT_COLUMNS,

@@ -11,11 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import DataError, UsageError
-from ...labels import (
-    ANCHOR,
-    NIC_LABEL,
-    dataset_label,
-)
+from ...labels import ANCHOR, NIC_LABEL, dataset_label
 from ...selection import split_list
 from ...widgets import linked_stack
 from .settings import nic_setting
