@@ -36,6 +36,12 @@ ifneq ($(wildcard ../shared/data/.),)
 export NICSPEC_DATA_MIRROR := $(abspath ../shared/data)
 endif
 endif
+# The committed results bundles (data/results/<profile>/) serve the store entries they hold;
+# FRESH=1 ignores them and recomputes everything (NICSPEC_FRESH=1).
+FRESH ?=
+ifeq ($(FRESH),1)
+export NICSPEC_FRESH := 1
+endif
 # site-test checks the book a newcomer gets: the mirror hidden (SITE_NO_MIRROR=0 keeps it).
 SITE_NO_MIRROR ?= 1
 
@@ -53,6 +59,7 @@ help:
 	@echo "make site-test  build the $(SITE_PROFILE) book without the data mirror, open every page in"
 	@echo "                headless Chromium (pytest -m site)"
 	@echo "make chapters   execute the chapters only (papermill), no site; PROFILE=, NO_MIRROR=1"
+	@echo "                FRESH=1 (book, chapters): ignore the results bundles in data/results"
 	@echo "make lint       ruff check + format --check ($(LINT_PATHS), the notebooks), mypy"
 	@echo "make clean      remove _build and caches;  make distclean: also $(VENV)"
 	@echo "data mirror: NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}"

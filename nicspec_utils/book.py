@@ -117,6 +117,7 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
     partial = EXECUTED / f".{chapter}.partial.ipynb"
     params = chapter_parameters(profile, chapter)
     start = time.perf_counter()
+    log_uses(profile, chapter)
     # the chapter's kernel publishes its verdicts under this profile (nicspec_utils.ledger)
     previous = os.environ.get("NICSPEC_PROFILE")
     os.environ["NICSPEC_PROFILE"] = profile
@@ -143,6 +144,19 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
     add_provenance(partial, provenance(profile))
     os.replace(partial, target)
     return time.perf_counter() - start
+
+
+def log_uses(profile: str, chapter: str) -> Path:
+    """Point ``$NICSPEC_USES_LOG`` at a fresh log of the store keys that ``chapter`` uses under
+    ``profile`` (its kernel inherits it): ``nicspec results bundle --profile`` exports those."""
+    from .bundle import uses_log
+    from .store import USES_ENV
+
+    log = uses_log(profile, chapter)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    os.environ[USES_ENV] = str(log)
+    return log
 
 
 PROVENANCE_TAG = "nicspec-provenance"

@@ -117,8 +117,9 @@ def write_records(
 def load_records(
     root: str | os.PathLike[str] | None = None, keys: Iterable[str] | None = None
 ) -> Any:
-    """Every finished entry's records under ``root`` (default the results folder) as one table;
-    ``keys`` limits it to those entries. Entries without records (older schemas) are skipped."""
+    """Every finished entry's records under ``root`` (default the results folder, backed by the
+    bundles: :func:`bundle_dirs`) as one table; ``keys`` limits it to those entries. Entries
+    without records (older schemas) are skipped."""
     import pandas as pd
 
     from .cache import results_dir
@@ -136,6 +137,8 @@ def load_records(
             raise DataError(
                 f"unreadable record file {path} ({exc}); delete it to recompute"
             ) from None
+    if root is None:
+        frames += _bundle_records(keys, {str(f["key"].iloc[0]) for f in frames if len(f)})
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -271,3 +274,82 @@ def claim(folder: Path) -> Iterator[None]:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# --- results bundles ---------------------------------------------------------------------------
+# A bundle (``data/results/<name>/``, written by ``nicspec results bundle``, see
+# :mod:`nicspec_utils.bundle`) holds finished entries as ``entries/<key>/metrics.json`` (+
+# ``spectra.npz``) and their records in one ``records.parquet``. It backs the results folder
+# read-only: an entry missing there is served from the first bundle that holds it. Bundles are
+# never written by the store; ``NICSPEC_FRESH=1`` ignores them (``make book FRESH=1``).
+BUNDLES_DIR = Path("data") / "results"
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_ENTRIES = "entries"
+FRESH_ENV = "NICSPEC_FRESH"
+USES_ENV = "NICSPEC_USES_LOG"
+
+
+def bundles_root() -> Path:
+    """The folder that holds the bundles: ``data/results`` in the project."""
+    from .cache import project_root
+
+    return project_root() / BUNDLES_DIR
+
+
+def bundle_dirs() -> list[Path]:
+    """The bundles the store reads (folders with a manifest, by name), or none when
+    ``$NICSPEC_FRESH`` is set (to anything but empty or 0)."""
+    if os.environ.get(FRESH_ENV, "").strip() not in ("", "0"):
+        return []
+    root = bundles_root()
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir() if not p.name.startswith(".") and (p / BUNDLE_MANIFEST).is_file()
+    )
+
+
+def bundle_entry(key: str) -> Path | None:
+    """The folder of ``key`` in the first bundle that has it finished, else None."""
+    for bundle in bundle_dirs():
+        folder = bundle / BUNDLE_ENTRIES / key
+        if (folder / "metrics.json").is_file():
+            return folder
+    return None
+
+
+def note_use(key: str) -> None:
+    """Append ``key`` to the log named by ``$NICSPEC_USES_LOG`` (the book sets one per chapter,
+    so ``nicspec results bundle`` knows which entries a profile uses); nothing without it."""
+    log = os.environ.get(USES_ENV, "").strip()
+    if not log:
+        return
+    try:
+        with open(log, "a", encoding="utf-8") as handle:  # O_APPEND: one line per write
+            handle.write(key + "\n")
+    except OSError:
+        pass  # a log that cannot be written costs the bundle its key list, not the result
+
+
+def _bundle_records(keys: Iterable[str] | None, exclude: set[str]) -> list[Any]:
+    """Record tables of the bundles' entries (``keys`` only, if given), less ``exclude``."""
+    import pandas as pd
+
+    wanted = None if keys is None else set(keys)
+    frames = []
+    for bundle in bundle_dirs():
+        path = bundle / RECORDS_FILE
+        if not path.is_file():
+            continue
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"unreadable bundle records {path} ({exc})") from None
+        keep = ~frame["key"].isin(exclude)
+        if wanted is not None:
+            keep &= frame["key"].isin(wanted)
+        frame = frame[keep]
+        exclude = exclude | set(frame["key"])
+        if len(frame):
+            frames.append(frame)
+    return frames

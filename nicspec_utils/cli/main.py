@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "nicspec_utils.cli.book",
     "nicspec_utils.cli.fhm",
     "nicspec_utils.cli.classify",
+    "nicspec_utils.cli.results",
 )
 
 

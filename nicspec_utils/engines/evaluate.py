@@ -209,6 +209,26 @@ def _cached(metrics_path: Path, config: dict[str, Any], maps: bool = True) -> di
     return data
 
 
+def _stored(plan: Plan, maps: bool = True) -> tuple[Path, dict[str, Any] | None]:
+    """The planned entry's metrics.json path and its metrics if finished (None if not): from
+    the store's folder, else, when that folder is the results folder, from a bundle
+    (:func:`store.bundle_entry`, read-only). A hit is noted in the uses log
+    (:func:`store.note_use`)."""
+    from ..store import bundle_entry, note_use
+
+    metrics_path = plan.folder / "metrics.json"
+    hit = _cached(metrics_path, plan.config, maps)
+    if hit is None and plan.folder.parent.resolve() == results_dir().resolve():
+        bundled = bundle_entry(plan.key)
+        if bundled is not None:
+            found = _cached(bundled / "metrics.json", plan.config, maps)
+            if found is not None:
+                metrics_path, hit = bundled / "metrics.json", found
+    if hit is not None:
+        note_use(plan.key)
+    return metrics_path, hit
+
+
 def _corrupt_all(plan: Plan, ids: Sequence[str], cleans: list[np.ndarray]) -> list[np.ndarray]:
     """The corrupted inputs of ``ids``, each computed once and shared: read from the store's
     corrupted set (``<results>/corrupted/<dataset>``, the one chapter 1 and ``nicspec
@@ -391,18 +411,19 @@ def run_with_codec(
     The entry is claimed (an exclusive lock on its folder) while it is computed, so two
     processes never compute it twice: the second waits and then reads the first one's result.
     """
-    from ..store import claim
+    from ..store import claim, note_use
 
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
-    metrics_path = plan.folder / "metrics.json"
-    hit = _cached(metrics_path, plan.config, maps)
+    metrics_path, hit = _stored(plan, maps)
     if hit is None:
         with claim(plan.folder):
             hit = _cached(metrics_path, plan.config, maps)  # another process finished it
             if hit is None:
-                return metrics_path, _compute_entry(codec, plan, progress, batch_size, maps), False
+                computed = _compute_entry(codec, plan, progress, batch_size, maps)
+                note_use(plan.key)
+                return metrics_path, computed, False
     if progress:
         print(f"cached: {metrics_path}", file=sys.stderr)
     return metrics_path, hit, True
@@ -664,8 +685,7 @@ def evaluate_entry(
     codec = get_codec(codec_name, quality=quality, bpp=bpp, **options)
     if collector is not None:
         plan = plan_entry(codec, dataset, image_ids, corruption, severity, seed, out, limit)
-        metrics_path = plan.folder / "metrics.json"
-        hit = _cached(metrics_path, plan.config, maps)
+        metrics_path, hit = _stored(plan, maps)
         if hit is not None:
             return metrics_path, hit, True
         task = {

@@ -1,0 +1,686 @@
+"""Results bundles: finished store entries exported with the repository, and their check.
+
+``nicspec results bundle --profile P`` writes ``data/results/P/`` (:func:`write_bundle`):
+
+- ``entries/<key>/metrics.json`` (and ``spectra.npz`` where the entry has maps): the store's
+  own files, copied unchanged (maps in the store's float16 encoding, :func:`store.save_maps`);
+- ``records.parquet``: every entry's per-image records as one table (the store's columns,
+  one row per (entry, image)), and ``records.csv``, the same table for readers;
+- ``manifest.json``: the code version (git commit, ``nicspec_utils.__version__``, the store's
+  ``MEASURE_VERSION``), every entry's configuration, the sha256 of every other file, the
+  machine (CPU model, cores) and the wall times (the entries' own, and the chapters' of the
+  last book build of the profile).
+
+Which entries: those the profile's chapters used in the last ``nicspec book --profile P``
+(each chapter's keys are logged to ``<results>/uses/P/<chapter>.keys`` while it executes,
+:func:`store.note_use`), or with ``--all`` every finished entry in the results folder. The
+bundle is written beside its target and renamed into place, so a failed run leaves the old
+one as it was.
+
+The store serves a bundle's entries read-only where the results folder lacks them
+(:func:`store.bundle_entry`); ``NICSPEC_FRESH=1`` ignores bundles.
+
+``nicspec results verify`` (:func:`verify`) checks every file's sha256 against the manifest,
+then recomputes a seeded random sample of entries from their stored configurations in a
+temporary folder and compares them with the bundle (:data:`TOLERANCES`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import DataError, UsageError
+
+FORMAT = "nicspec-bundle-1"
+MANIFEST = "manifest.json"
+ENTRIES = "entries"
+RECORDS_PARQUET = "records.parquet"
+RECORDS_CSV = "records.csv"
+USES_DIR = "uses"
+SIZE_BUDGET_MB = 60.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_KEY = re.compile(r"^[0-9a-f]{16}$")
+
+# What verify accepts as equal, by the field's name. A recomputed entry runs through the same
+# code, so on the same libraries the numbers are bit-identical; the tolerances leave room for
+# another CPU's float rounding only.
+TOLERANCES = {
+    "rate": "bits and bpp exact for classic codecs, 1e-6 relative for neural ones",
+    "quality": "psnr* and ms_ssim* within 1e-6 relative (1e-9 absolute)",
+    "other": "other floats (band shares, energies, radial profiles) within 1e-5 relative",
+    "maps": "maps within two float16 roundings (2**-10 relative) plus 1e-6 of the map's peak",
+}
+# Fields that measure the machine, not the result.
+_UNCOMPARED = {"nicspec", "config", "key", "wall_time_s", "codec_time_s"}
+
+
+# --- where things are ----------------------------------------------------------------------------
+
+
+def check_name(name: str, what: str = "profile") -> str:
+    """``name`` if it is a plain folder name, else UsageError."""
+    if not _NAME.match(name or ""):
+        raise UsageError(f"{what} {name!r} is not a plain name (letters, digits, _ . -)")
+    return name
+
+
+def uses_log(profile: str, chapter: str, results: Path | None = None) -> Path:
+    """The file that logs the store keys ``chapter`` uses under ``profile``."""
+    from .cache import results_dir
+
+    base = results if results is not None else results_dir()
+    return base / USES_DIR / check_name(profile) / f"{chapter}.keys"
+
+
+def profile_keys(profile: str, results: Path | None = None) -> list[str]:
+    """The keys the profile's chapters used in their last execution (first use first)."""
+    folder = uses_log(profile, "x", results).parent
+    logs = sorted(folder.glob("*.keys")) if folder.is_dir() else []
+    if not logs:
+        raise DataError(
+            f"no record of the entries profile {profile!r} uses ({folder} has no logs): "
+            f"build it first (nicspec book --profile {profile}), or pass --all"
+        )
+    keys: dict[str, None] = {}
+    for log in logs:
+        for line in log.read_text(encoding="utf-8").split():
+            if _KEY.match(line):
+                keys[line] = None
+    return list(keys)
+
+
+def all_bundles() -> list[Path]:
+    """Every bundle under ``data/results`` (whatever ``NICSPEC_FRESH`` says)."""
+    from .store import bundles_root
+
+    root = bundles_root()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _finished(folder: Path) -> dict[str, Any] | None:
+    """The metrics of a finished, real entry in ``folder`` (not a placeholder), else None."""
+    from .cache import read_json
+
+    data = read_json(folder / "metrics.json")
+    if not isinstance(data, dict) or data.get("placeholder") or not data.get("config"):
+        return None
+    if data.get("key") != folder.name:
+        return None
+    return data
+
+
+def finished_keys(results: Path) -> list[str]:
+    """The keys of every finished entry in a results folder."""
+    if not results.is_dir():
+        return []
+    return [
+        p.name for p in sorted(results.iterdir()) if _KEY.match(p.name) and _finished(p) is not None
+    ]
+
+
+def _source_of(key: str, results: Path) -> Path | None:
+    """Where an entry's files are: the results folder, else a bundle that has it."""
+    from .store import BUNDLE_ENTRIES
+
+    if _finished(results / key) is not None:
+        return results / key
+    for bundle in all_bundles():
+        if _finished(bundle / BUNDLE_ENTRIES / key) is not None:
+            return bundle / BUNDLE_ENTRIES / key
+    return None
+
+
+def _entry_records(folder: Path, metrics: Mapping[str, Any]) -> Any:
+    """An entry's per-image records: its records.parquet, else rebuilt from metrics.json."""
+    import pandas as pd
+
+    from .engines.evaluate import _record_meta
+    from .store import RECORDS_FILE, records_frame
+
+    path = folder / RECORDS_FILE
+    if path.is_file():
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"unreadable record file {path} ({exc})") from None
+    if (folder.parent.parent / RECORDS_PARQUET).is_file():  # an entry of a bundle
+        frame = pd.read_parquet(folder.parent.parent / RECORDS_PARQUET)
+        return frame[frame["key"] == folder.name]
+    config = metrics["config"]
+    digests = dict(zip(config["image_ids"], config["inputs"], strict=True))
+    return records_frame(metrics["per_image"], _record_meta(dict(metrics)), digests)
+
+
+def _git(*args: str) -> str | None:
+    from .cache import project_root
+
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=project_root(), text=True, capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_version() -> dict[str, Any]:
+    """The code that wrote the bundle: git commit (and whether tracked files had local
+    changes), the package version, the store's measure version."""
+    from .store import MEASURE_VERSION
+
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "local_changes": bool(status) if status is not None else None,
+        "nicspec": __version__,
+        "measure_version": MEASURE_VERSION,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """The machine: CPU model, cores, platform, Python."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _chapter_times(profile: str) -> dict[str, Any]:
+    """The chapters' times of the profile's last book build (book/chapters/timings.json)."""
+    from .cache import project_root, read_json
+
+    timings = read_json(project_root() / "book" / "chapters" / "timings.json") or {}
+    return {
+        name: t
+        for name, t in timings.items()
+        if isinstance(t, dict) and t.get("profile") == profile
+    }
+
+
+def sha256_tree(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``folder`` but the manifest."""
+    from .io import sha256_file
+
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST
+    }
+
+
+def write_bundle(
+    profile: str,
+    out: str | Path | None = None,
+    keys: Sequence[str] | None = None,
+    results: str | Path | None = None,
+) -> dict[str, Any]:
+    """Export entries into a bundle folder (default ``data/results/<profile>``); return its
+    manifest. ``keys``: the entries (default: those the profile's chapters used,
+    :func:`profile_keys`); ``results``: the results folder to read (default the store's)."""
+    import pandas as pd
+
+    from .cache import results_dir
+    from .io import atomic_write_json, check_output_folder
+    from .store import BUNDLE_ENTRIES, bundles_root
+
+    started = time.perf_counter()
+    check_name(profile)
+    base = Path(results) if results is not None else results_dir()
+    wanted = list(keys) if keys is not None else profile_keys(profile, base)
+    if not wanted:
+        raise DataError(f"no finished entries to bundle in {base}")
+    target = Path(out).expanduser() if out is not None else bundles_root() / profile
+    check_output_folder(target.parent, "--out")
+    if target.exists() and not (target / MANIFEST).is_file():
+        raise DataError(f"--out {target} exists and is not a bundle; choose another folder")
+    sources: dict[str, Path] = {}
+    missing = []
+    for key in wanted:
+        source = _source_of(key, base)
+        if source is None:
+            missing.append(key)
+        else:
+            sources[key] = source
+    if missing:
+        raise DataError(
+            f"{len(missing)} of the {len(wanted)} entries are not finished in {base} or any "
+            f"bundle (first: {missing[0]}); compute them (nicspec book --profile {profile})"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        entries: dict[str, Any] = {}
+        frames = []
+        for key, source in sources.items():
+            metrics = _finished(source)
+            assert metrics is not None
+            folder = staging / BUNDLE_ENTRIES / key
+            folder.mkdir(parents=True)
+            shutil.copyfile(source / "metrics.json", folder / "metrics.json")
+            maps = metrics.get("spectra")
+            if maps:
+                shutil.copyfile(source / maps, folder / maps)
+            frames.append(_entry_records(source, metrics))
+            config = metrics["config"]
+            corruption = config.get("corruption") or {}
+            entries[key] = {
+                "codec": metrics.get("codec"),
+                "dataset": metrics.get("dataset"),
+                "corruption": corruption.get("name"),
+                "severity": corruption.get("severity"),
+                "n_images": metrics.get("n_images"),
+                "maps": bool(maps),
+                "computed_by": metrics.get("nicspec"),
+                "wall_time_s": metrics.get("wall_time_s"),
+                "config": config,
+            }
+        table = pd.concat(frames, ignore_index=True)
+        table.to_parquet(staging / RECORDS_PARQUET, index=False)
+        table.to_csv(staging / RECORDS_CSV, index=False)
+        files = sha256_tree(staging)
+        size = sum((staging / f).stat().st_size for f in files)
+        entry_s = sum(float(e["wall_time_s"] or 0.0) for e in entries.values())
+        manifest = {
+            "format": FORMAT,
+            "profile": profile,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "code": code_version(),
+            "machine": machine(),
+            "wall_time_s": {
+                "entries": round(entry_s, 3),
+                "chapters": _chapter_times(profile),
+                "bundle": round(time.perf_counter() - started, 3),
+            },
+            "n_entries": len(entries),
+            "n_records": int(len(table)),
+            "size_bytes": size,
+            "tolerances": TOLERANCES,
+            "entries": entries,
+            "files": files,
+        }
+        atomic_write_json(staging / MANIFEST, manifest)
+        os.chmod(staging, 0o755)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` onto ``target``; an old bundle there goes only once the new one is in
+    (a crash in between leaves it under a hidden name, which no reader looks at)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- reading and checking ----------------------------------------------------------------------
+
+
+def read_manifest(bundle: Path) -> dict[str, Any]:
+    """A bundle's manifest; DataError in one line when it is missing or not a bundle's."""
+    path = bundle / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{bundle} is not a results bundle: it has no {MANIFEST}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"unreadable bundle manifest {path} ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DataError(f"{path} is not a {FORMAT} manifest")
+    return data
+
+
+def check_files(bundle: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """What does not match the manifest: changed, missing and unlisted files."""
+    from .io import sha256_file
+
+    listed: Mapping[str, str] = manifest.get("files") or {}
+    problems = []
+    for rel, digest in listed.items():
+        path = bundle / rel
+        if not path.is_file():
+            problems.append(f"{rel} is missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{rel} does not match its sha256 in the manifest")
+    for path in sorted(bundle.rglob("*")):
+        rel = path.relative_to(bundle).as_posix()
+        if path.is_file() and rel != MANIFEST and rel not in listed:
+            problems.append(f"{rel} is not in the manifest")
+    return problems
+
+
+class Unavailable(Exception):
+    """An entry that cannot be recomputed on this machine (its reason in one line)."""
+
+
+def rebuild_codec(cfg: Mapping[str, Any]) -> Any:
+    """The codec whose configuration is ``cfg`` (a store entry's ``config["codec"]``), or
+    Unavailable when this machine cannot build that very codec."""
+    from .codecs import CLASSIC, RateTargetCodec, get_codec, is_neural_name
+    from .engines.evaluate import _codec_config
+
+    name = str(cfg.get("codec"))
+    opts = {k: v for k, v in cfg.items() if k not in ("codec", "version")}
+    rate = opts.pop("rate_control", None)
+    target = None
+    if rate == "per-image":
+        target = (opts.pop("target_bpp"), opts.pop("rate_tol"), opts.pop("rate_side", "nearest"))
+    if name in CLASSIC:
+        allowed = set(CLASSIC[name].OPTIONS) | {"target_psnr", "psnr_tol"}
+    elif is_neural_name(name):
+        from .codecs import neural
+
+        allowed = set(neural.NeuralCodec.OPTIONS) | set(neural.ZooCodec.OPTIONS)
+    else:
+        raise Unavailable(f"codec {name} is not in the registry (a chapter's own model)")
+    try:
+        codec = get_codec(name, **{k: v for k, v in opts.items() if k in allowed})
+        knob = getattr(codec, "knob", None)
+        if knob is not None and knob.param not in allowed and opts.get(knob.param) is not None:
+            codec = codec.at(opts[knob.param])
+        if target is not None:
+            codec = RateTargetCodec(codec, float(target[0]), float(target[1]), str(target[2]))
+    except (UsageError, DataError, ImportError) as exc:
+        raise Unavailable(f"codec {name} cannot be built here ({exc})") from None
+    built = json.loads(json.dumps(_codec_config(codec), default=str))
+    if built != json.loads(json.dumps(dict(cfg), default=str)):
+        fields = sorted(k for k in set(built) | set(cfg) if built.get(k) != cfg.get(k))
+        if fields == ["version"]:
+            raise Unavailable(
+                f"codec {name} here is {built.get('version')!r}, the bundle's "
+                f"{cfg.get('version')!r}"
+            )
+        raise Unavailable(f"codec {name} rebuilt from its config differs in {', '.join(fields)}")
+    return codec
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """The path of the first difference between two JSON values, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            d = _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+            if d:
+                return d
+        return None
+    return None if a == b else (path or "<value>")
+
+
+def _close(name: str, a: Any, b: Any, exact_rate: bool) -> bool:
+    """Whether two values of field ``name`` agree within :data:`TOLERANCES`."""
+    if (
+        isinstance(a, bool)
+        or isinstance(b, bool)
+        or not (isinstance(a, (int, float)) and isinstance(b, (int, float)))
+    ):
+        if _missing(a) and _missing(b):
+            return True
+        return bool(a == b)
+    fa, fb = float(a), float(b)
+    if math.isnan(fa) or math.isnan(fb):
+        return math.isnan(fa) and math.isnan(fb)
+    base = name.rsplit(".", 1)[-1]
+    if base in ("bits", "bpp", "n_images", "n_lossless", "height", "width"):
+        if exact_rate or base not in ("bits", "bpp"):
+            return fa == fb
+        return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=0.0)
+    if base.startswith(("psnr", "ms_ssim")):
+        return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
+    return math.isclose(fa, fb, rel_tol=1e-5, abs_tol=1e-12)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def compare_values(stored: Any, fresh: Any, exact_rate: bool, path: str = "") -> str | None:
+    """The first field of ``fresh`` that differs from ``stored`` beyond the tolerances (as
+    ``path: stored vs fresh``), or None; timing fields are not compared."""
+    if isinstance(stored, Mapping) and isinstance(fresh, Mapping):
+        for k in sorted(set(stored) | set(fresh)):
+            if k in _UNCOMPARED or str(k).endswith("_time_s"):
+                continue
+            where = f"{path}.{k}" if path else str(k)
+            if k not in stored or k not in fresh:
+                return f"{where}: only in the {'bundle' if k in stored else 'recomputation'}"
+            d = compare_values(stored[k], fresh[k], exact_rate, where)
+            if d:
+                return d
+        return None
+    if isinstance(stored, list) and isinstance(fresh, list):
+        if len(stored) != len(fresh):
+            return f"{path}: {len(stored)} items vs {len(fresh)}"
+        for i, (a, b) in enumerate(zip(stored, fresh, strict=True)):
+            d = compare_values(a, b, exact_rate, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if _close(path, stored, fresh, exact_rate) else f"{path}: {stored!r} vs {fresh!r}"
+
+
+def compare_records(stored: Any, fresh: Any, exact_rate: bool) -> str | None:
+    """The first per-image record cell that differs (rows matched by image id), or None."""
+    if sorted(stored["image_id"]) != sorted(fresh["image_id"]):
+        return "records: the images differ"
+    # the bundle's table holds every entry's columns: one entry's are those not all empty
+    a = stored.set_index("image_id").sort_index().dropna(axis=1, how="all")
+    b = fresh.set_index("image_id").sort_index().dropna(axis=1, how="all")
+    cols = [c for c in a.columns if not c.endswith("_time_s")]
+    extra = sorted(set(b.columns) - set(a.columns))
+    if extra:
+        return f"records: column {extra[0]} only in the recomputation"
+    for col in cols:
+        if col not in b.columns:
+            return f"records: column {col} only in the bundle"
+        for image_id in a.index:
+            x, y = a.at[image_id, col], b.at[image_id, col]
+            x, y = (v.item() if hasattr(v, "item") else v for v in (x, y))
+            if not _close(col, x, y, exact_rate):
+                return f"records[{image_id}].{col}: {x!r} vs {y!r}"
+    return None
+
+
+def compare_maps(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> str | None:
+    """The first map or array that differs beyond the tolerances, or None."""
+    import numpy as np
+
+    from .store import MAP_MIN_SIDE
+
+    if set(stored) != set(fresh):
+        return f"maps: {sorted(set(stored) ^ set(fresh))[0]} only in one of them"
+    for name in sorted(stored):
+        a = np.asarray(stored[name], dtype=np.float64)
+        b = np.asarray(fresh[name], dtype=np.float64)
+        if a.shape != b.shape:
+            return f"maps.{name}: shape {a.shape} vs {b.shape}"
+        finite = np.isfinite(a)
+        if not np.array_equal(finite, np.isfinite(b)):
+            return f"maps.{name}: non-finite cells differ"
+        if not finite.any():
+            continue
+        peak = float(np.max(np.abs(a[finite])))
+        if a.ndim == 2 and min(a.shape) >= MAP_MIN_SIDE:
+            tol = 2.0**-10 * np.maximum(np.abs(a), np.abs(b)) + 1e-6 * peak
+        else:
+            tol = 1e-5 * np.abs(a) + 1e-12 * peak
+        err = np.abs(a - b)[finite]
+        if np.any(err > tol[finite]):
+            worst = float(np.max(err / np.maximum(tol[finite], 1e-300)))
+            return f"maps.{name}: differs by up to {worst:.3g}x its tolerance"
+    return None
+
+
+@dataclass
+class Checked:
+    """One sampled entry's verification: ``ok``, ``mismatch`` or ``skipped``."""
+
+    key: str
+    label: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    """What :func:`verify` found in one bundle."""
+
+    bundle: Path
+    sampled: list[Checked] = field(default_factory=list)
+    n_entries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def verified(self) -> list[Checked]:
+        """The entries recomputed and compared (matching or not)."""
+        return [c for c in self.sampled if c.status != "skipped"]
+
+    @property
+    def mismatches(self) -> list[Checked]:
+        """The entries that differ from the bundle."""
+        return [c for c in self.sampled if c.status == "mismatch"]
+
+
+def _label(entry: Mapping[str, Any]) -> str:
+    where = str(entry.get("dataset"))
+    if entry.get("corruption"):
+        where += f" + {entry['corruption']}-{entry['severity']}"
+    n = entry.get("n_images")
+    return f"{entry.get('codec')} on {where} ({n} image{'' if n == 1 else 's'})"
+
+
+def default_seed() -> int:
+    """Today's date as YYYYMMDD (UTC): a different sample every day."""
+    return int(datetime.now(timezone.utc).strftime("%Y%m%d"))
+
+
+def verify_entry(bundle: Path, key: str, entry: Mapping[str, Any], scratch: Path) -> Checked:
+    """Recompute one bundle entry in ``scratch`` and compare it with the bundle."""
+    import pandas as pd
+
+    from .cache import canonical_json
+    from .codecs import is_neural_name
+    from .data import get_dataset
+    from .engines.evaluate import plan_entry, run_with_codec
+    from .store import BUNDLE_ENTRIES, load_maps
+
+    started = time.perf_counter()
+    label = _label(entry)
+    config = json.loads(canonical_json(entry["config"]))
+
+    def done(status: str, detail: str = "") -> Checked:
+        return Checked(key, label, status, detail, time.perf_counter() - started)
+
+    folder = bundle / BUNDLE_ENTRIES / key
+    stored = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    if stored.get("config") != config:
+        return done("mismatch", "metrics.json holds another configuration than the manifest")
+    corruption = config.get("corruption") or {}
+    try:
+        codec = rebuild_codec(config["codec"])
+        try:
+            ds = get_dataset(config["dataset"]).select(config["image_ids"])
+        except (UsageError, DataError) as exc:
+            raise Unavailable(
+                f"dataset {config['dataset']} is not available here ({exc})"
+            ) from None
+        name, severity, seed = (corruption.get(k) for k in ("name", "severity", "seed"))
+        plan = plan_entry(codec, ds, config["image_ids"], name, severity, seed or 0, scratch)
+    except Unavailable as why:
+        return done("skipped", str(why))
+    if plan.key != key:
+        where = _first_difference(config, json.loads(canonical_json(plan.config)))
+        if where == "inputs":
+            return done("skipped", "the images here differ from the ones the bundle used")
+        return done("skipped", f"stale: this code plans another key for it ({where} changed)")
+    maps = bool(entry.get("maps"))
+    path, fresh, _ = run_with_codec(codec, ds, config["image_ids"], name, severity, seed or 0,
+                                    scratch, progress=False, maps=maps)  # fmt: skip
+    exact = not is_neural_name(str(config["codec"].get("codec")))
+    problem = compare_values(stored, fresh, exact)
+    if problem is None:
+        records = pd.read_parquet(bundle / RECORDS_PARQUET)
+        problem = compare_records(records[records["key"] == key], pd.read_parquet(
+            path.parent / "records.parquet"), exact)  # fmt: skip
+    if problem is None and maps:
+        problem = compare_maps(load_maps(folder / stored["spectra"]),
+                               load_maps(path.parent / fresh["spectra"]))  # fmt: skip
+    return done("mismatch", problem) if problem else done("ok")
+
+
+def verify(
+    bundle: str | Path,
+    sample: int = 5,
+    seed: int | None = None,
+    max_seconds: float | None = None,
+    keys: Iterable[str] | None = None,
+    on_entry: Callable[[Checked], None] | None = None,
+) -> Report:
+    """Check a bundle: every file against its sha256 (DataError on the first that differs),
+    then recompute ``sample`` entries drawn with ``seed`` (default :func:`default_seed`) from
+    those whose stored wall time is at most ``max_seconds`` (or ``keys``), in a temporary
+    folder; entries this machine cannot recompute are skipped and the next drawn instead."""
+    import random
+
+    if sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
+    started = time.perf_counter()
+    folder = Path(bundle).expanduser()
+    if not folder.is_dir():
+        raise UsageError(f"bundle {folder} is not a folder")
+    manifest = read_manifest(folder)
+    problems = check_files(folder, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DataError(f"bundle {folder}: {problems[0]}{more}")
+    entries: Mapping[str, Any] = manifest.get("entries") or {}
+    pool = sorted(entries) if keys is None else [k for k in keys if k in entries]
+    if max_seconds is not None:
+        pool = [k for k in pool if float(entries[k].get("wall_time_s") or 0) <= max_seconds]
+    random.Random(default_seed() if seed is None else seed).shuffle(pool)
+    report = Report(folder, n_entries=len(entries))
+    with tempfile.TemporaryDirectory(prefix="nicspec-verify-") as tmp:
+        for key in pool:
+            if len(report.verified) >= sample:
+                break
+            checked = verify_entry(folder, key, entries[key], Path(tmp))
+            report.sampled.append(checked)
+            if on_entry is not None:
+                on_entry(checked)
+    report.seconds = time.perf_counter() - started
+    return report
