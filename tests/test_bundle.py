@@ -1,0 +1,248 @@
+"""Results bundles (nicspec_utils.bundle): the committed sample bundle recomputes to the same
+numbers (a date-seeded sample, so different days check different entries); a tampered or
+drifted bundle fails verify; the store serves a bundle's entries read-only unless
+NICSPEC_FRESH is set; ``nicspec results bundle`` writes what it says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nicspec_utils import bundle, store
+from nicspec_utils.cli.main import main
+from nicspec_utils.engines.evaluate import evaluate
+from nicspec_utils.errors import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "results" / "sample"
+
+
+def _classic_keys(folder: Path = SAMPLE) -> list[str]:
+    entries = bundle.read_manifest(folder)["entries"]
+    return sorted(k for k, e in entries.items() if not str(e["codec"]).startswith("nic:"))
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "bundle"
+    shutil.copytree(SAMPLE, target)
+    return target
+
+
+def _reseal(folder: Path) -> None:
+    """Rewrite the manifest's sha256s after an edit (a bundle edited consistently)."""
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    manifest["files"] = bundle.sha256_tree(folder)
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_sample_bundle_recomputes_to_its_numbers() -> None:
+    """At least 5 cheap entries of the committed bundle, drawn with today's date, recompute
+    within the stated tolerances."""
+    keys = _classic_keys()
+    assert len(keys) >= 5
+    report = bundle.verify(SAMPLE, sample=5, seed=bundle.default_seed(), keys=keys)
+    details = [f"{c.key} {c.status}: {c.detail}" for c in report.sampled if c.status != "ok"]
+    assert not report.mismatches, details
+    assert len(report.verified) == 5, details  # none skipped: Kodak is in the repository
+
+
+@pytest.mark.slow
+def test_sample_bundle_nic_entry_recomputes() -> None:
+    entries = bundle.read_manifest(SAMPLE)["entries"]
+    nic = [k for k, e in entries.items() if str(e["codec"]).startswith("nic:")]
+    report = bundle.verify(SAMPLE, sample=len(nic), keys=nic)
+    assert [c.status for c in report.sampled] == ["ok"] * len(nic), report.sampled
+
+
+def test_a_tampered_file_fails_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _copy(tmp_path)
+    csv = folder / bundle.RECORDS_CSV
+    csv.write_text(csv.read_text().replace("kodim01", "kodim99", 1))
+    with pytest.raises(DataError, match="records.csv does not match its sha256"):
+        bundle.verify(folder, sample=1)
+    assert main(["results", "verify", "--bundle", str(folder), "--sample", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nicspec: error: bundle {folder}: records.csv does not match its sha256 "
+                   "in the manifest"]  # fmt: skip
+
+
+def test_an_unlisted_or_missing_file_fails_verify(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    (folder / "entries" / "extra.txt").write_text("x")
+    with pytest.raises(DataError, match="not in the manifest"):
+        bundle.verify(folder, sample=1)
+    (folder / "entries" / "extra.txt").unlink()
+    (folder / bundle.RECORDS_PARQUET).unlink()
+    with pytest.raises(DataError, match="records.parquet is missing"):
+        bundle.verify(folder, sample=1)
+
+
+def test_a_drifted_number_fails_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bundle whose sha256s are consistent but whose PSNR is not what the code computes."""
+    folder = _copy(tmp_path)
+    key = _classic_keys(folder)[0]
+    path = folder / "entries" / key / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["per_image"][0]["psnr"] *= 1 + 1e-5  # beyond the 1e-6 tolerance
+    path.write_text(json.dumps(metrics))
+    _reseal(folder)
+    report = bundle.verify(folder, sample=1, keys=[key])
+    assert [c.status for c in report.sampled] == ["mismatch"]
+    assert "per_image[0].psnr" in report.sampled[0].detail
+    # within the tolerance it passes
+    metrics["per_image"][0]["psnr"] /= 1 + 1e-5
+    metrics["per_image"][0]["psnr"] *= 1 + 1e-8
+    path.write_text(json.dumps(metrics))
+    _reseal(folder)
+    assert bundle.verify(folder, sample=1, keys=[key]).sampled[0].status == "ok"
+
+
+def test_a_drifted_map_fails_verify(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    entries = bundle.read_manifest(folder)["entries"]
+    key = next(k for k in _classic_keys(folder) if entries[k]["maps"])
+    npz = folder / "entries" / key / "spectra.npz"
+    maps = store.load_maps(npz)
+    name = next(n for n, a in maps.items() if np.ndim(a) == 2)
+    maps[name] = maps[name] * 1.01
+    store.save_maps(npz, maps)
+    _reseal(folder)
+    report = bundle.verify(folder, sample=1, keys=[key])
+    assert report.sampled[0].status == "mismatch"
+    assert report.sampled[0].detail.startswith(f"maps.{name}")
+
+
+def test_an_entry_without_its_dataset_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _copy(tmp_path)
+    key = _classic_keys(folder)[0]
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    path = folder / "entries" / key / "metrics.json"
+    metrics = json.loads(path.read_text())
+    for config in (manifest["entries"][key]["config"], metrics["config"]):
+        config["dataset"] = f"folder:{tmp_path / 'absent'}"
+    path.write_text(json.dumps(metrics))
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+    _reseal(folder)
+    report = bundle.verify(folder, sample=1, keys=[key])
+    assert report.sampled[0].status == "skipped"
+    assert "is not available here" in report.sampled[0].detail
+    # nothing else to recompute: the command says so and fails
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    manifest["entries"] = {key: manifest["entries"][key]}
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+    for other in (folder / "entries").iterdir():
+        if other.name != key:
+            shutil.rmtree(other)
+    _reseal(folder)
+    assert main(["results", "verify", "--bundle", str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert "skipped" in captured.out
+    assert captured.err.count("\n") == 1 and "none could be recomputed here" in captured.err
+
+
+def test_verify_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "verify", "--bundle", str(tmp_path / "nope")]) == 2
+    assert main(["results", "verify", "--bundle", str(tmp_path)]) == 1  # no manifest
+    assert main(["results", "verify", "--bundle", str(SAMPLE), "--sample", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("nicspec: error: ") for line in err)
+    assert "has no manifest.json" in err[1]
+
+
+def _results(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A results folder with two cheap entries (one with maps)."""
+    results = tmp_path / "results"
+    keys = []
+    for ids, maps in ((["kodim01", "kodim02"], False), (["kodim03"], True)):
+        path = evaluate("jpeg", "kodak", image_ids=ids, quality=40, out=results,
+                        progress=False, maps=maps)  # fmt: skip
+        keys.append(json.loads(path.read_text())["key"])
+    return results, keys
+
+
+def test_write_bundle_exports_and_the_store_serves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    results, keys = _results(tmp_path)
+    root = tmp_path / "bundles"
+    monkeypatch.setattr(store, "bundles_root", lambda: root)
+    code = main(["results", "bundle", "--profile", "t", "--all", "--results", str(results)])
+    assert code == 0, capsys.readouterr().err
+    folder = root / "t"
+    manifest = bundle.read_manifest(folder)
+    assert sorted(manifest["entries"]) == sorted(keys)
+    assert bundle.check_files(folder, manifest) == []
+    assert manifest["code"]["nicspec"] and manifest["machine"]["cores"]
+    assert set(manifest["files"]) == {
+        "records.parquet", "records.csv", f"entries/{keys[0]}/metrics.json",
+        f"entries/{keys[1]}/metrics.json", f"entries/{keys[1]}/spectra.npz",
+    }  # fmt: skip
+    csv = pd.read_csv(folder / bundle.RECORDS_CSV)
+    assert len(csv) == 3 and set(csv["key"]) == set(keys)
+    assert manifest["entries"][keys[1]]["config"]["image_ids"] == ["kodim03"]
+
+    # the store serves the bundle where the results folder lacks an entry, read-only
+    empty = tmp_path / "fresh-results"
+    monkeypatch.setenv("NICSPEC_RESULTS", str(empty))
+    before = bundle.sha256_tree(folder)
+    path = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
+    assert path == folder / "entries" / keys[1] / "metrics.json"
+    assert not (empty / keys[1]).exists() and bundle.sha256_tree(folder) == before
+    assert len(store.load_records()) == 3  # the bundle's records back the store's table
+    # an explicit --out folder is not backed by bundles; NICSPEC_FRESH ignores them
+    assert evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False,
+                    out=tmp_path / "other").parent.parent == tmp_path / "other"  # fmt: skip
+    monkeypatch.setenv("NICSPEC_FRESH", "1")
+    path = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
+    assert path == empty / keys[1] / "metrics.json"
+    assert store.load_records().shape[0] == 1
+
+    # a rewrite replaces the bundle whole; a verify of it passes
+    monkeypatch.delenv("NICSPEC_FRESH")
+    bundle.write_bundle("t", keys=keys[:1], results=results)
+    assert sorted(bundle.read_manifest(folder)["entries"]) == keys[:1]
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+    assert not bundle.verify(folder, sample=1).mismatches
+
+
+def test_the_profile_uses_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys a chapter uses go to $NICSPEC_USES_LOG (set by the book); bundle reads them."""
+    results = tmp_path / "results"
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    with pytest.raises(DataError, match="no record of the entries profile 'p' uses"):
+        bundle.write_bundle("p", results=results)
+    log = bundle.uses_log("p", "02_rate_distortion", results)
+    log.parent.mkdir(parents=True)
+    monkeypatch.setenv(store.USES_ENV, str(log))
+    first = evaluate("jpeg", "kodak", image_ids=["kodim01"], quality=40, out=results,
+                     progress=False, maps=False)  # fmt: skip
+    evaluate("jpeg", "kodak", image_ids=["kodim01"], quality=40, out=results,
+             progress=False, maps=False)  # a cached use, logged once more  # fmt: skip
+    key = first.parent.name
+    assert log.read_text().split() == [key, key]
+    assert bundle.profile_keys("p", results) == [key]
+    manifest = bundle.write_bundle("p", results=results)
+    assert list(manifest["entries"]) == [key]
+
+
+def test_bundle_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (tmp_path / "file").write_text("x")
+    assert main(["results", "bundle", "--profile", "../x", "--all"]) == 2
+    assert main(["results", "bundle", "--profile", "x", "--all", "--results", str(results)]) == 1
+    entries = str(SAMPLE / "entries")  # finished entries, read where they are
+    code = main(["results", "bundle", "--profile", "x", "--all", "--results", entries,
+                 "--out", str(tmp_path / "file" / "b")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("nicspec: error: ") for line in err)
+    assert not (tmp_path / "file").is_dir()
