@@ -141,7 +141,7 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
             os.environ.pop("NICSPEC_PROFILE", None)
         else:
             os.environ["NICSPEC_PROFILE"] = previous
-    add_provenance(partial, provenance(profile))
+    add_provenance(partial, provenance(profile, chapter))
     os.replace(partial, target)
     return time.perf_counter() - start
 
@@ -162,8 +162,9 @@ def log_uses(profile: str, chapter: str) -> Path:
 PROVENANCE_TAG = "nicspec-provenance"
 
 
-def provenance(profile: str) -> str:
-    """One line for a chapter's top: the profile, the code version, the data, the machine."""
+def provenance(profile: str, chapter: str | None = None) -> str:
+    """One line for a chapter's top: the profile, the code version, the data, the machine (and
+    the results bundles that served the chapter's entries, :func:`bundle.served_from`)."""
     import platform
     from datetime import datetime, timezone
 
@@ -174,9 +175,13 @@ def provenance(profile: str) -> str:
     data = "the data mirror" if mirror else "no data mirror (Kodak only where others are absent)"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs"
+    from .bundle import served_from
+
+    bundled = served_from(profile, chapter) if chapter else None
     return (
         f"*Computed with the **{profile}** profile, code {commit}, {data}, on {when} "
-        f"({machine}). Other profiles build into their own sites.*"
+        f"({machine}).{' ' + bundled if bundled else ''} Other profiles build into their own "
+        "sites.*"
     )
 
 

@@ -96,10 +96,52 @@ def profile_keys(profile: str, results: Path | None = None) -> list[str]:
         )
     keys: dict[str, None] = {}
     for log in logs:
-        for line in log.read_text(encoding="utf-8").split():
-            if _KEY.match(line):
-                keys[line] = None
+        keys.update(dict.fromkeys(_read_log(log)))
     return list(keys)
+
+
+def _read_log(log: Path) -> dict[str, str | None]:
+    """A uses log: key -> the bundle that served it (None: the results folder)."""
+    out: dict[str, str | None] = {}
+    try:
+        lines = log.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        key, _, source = line.strip().partition("\t")
+        if _KEY.match(key):
+            out[key] = source or out.get(key)
+    return out
+
+
+def served_from(profile: str, chapter: str) -> str | None:
+    """One sentence for a chapter's top on the bundles that served its entries in its last
+    execution (code version, date, machine), or None when none did."""
+    from .store import bundles_root
+
+    uses = _read_log(uses_log(profile, chapter))
+    names = sorted({s for s in uses.values() if s})
+    if not names:
+        return None
+    parts = []
+    for name in names:
+        n = sum(1 for s in uses.values() if s == name)
+        try:
+            manifest = read_manifest(bundles_root() / name)
+        except DataError:
+            parts.append(f"{n} came from the bundle data/results/{name}")
+            continue
+        code, where = manifest.get("code") or {}, manifest.get("machine") or {}
+        parts.append(
+            f"{n} came from the bundle data/results/{name} (code {str(code.get('commit'))[:10]}, "
+            f"{str(manifest.get('created', ''))[:10]}, {where.get('cpu')}, "
+            f"{where.get('cores')} cores)"
+        )
+    return (
+        f"Of the {len(uses)} store entries it read, "
+        + "; ".join(parts)
+        + " (make book FRESH=1 recomputes them)."
+    )
 
 
 def all_bundles() -> list[Path]:

@@ -318,15 +318,16 @@ def bundle_entry(key: str) -> Path | None:
     return None
 
 
-def note_use(key: str) -> None:
-    """Append ``key`` to the log named by ``$NICSPEC_USES_LOG`` (the book sets one per chapter,
-    so ``nicspec results bundle`` knows which entries a profile uses); nothing without it."""
+def note_use(key: str, bundle: str | None = None) -> None:
+    """Append ``key`` (and the name of the bundle that served it) to the log named by
+    ``$NICSPEC_USES_LOG`` (the book sets one per chapter, so ``nicspec results bundle`` knows
+    which entries a profile uses and the page which bundle it read); nothing without it."""
     log = os.environ.get(USES_ENV, "").strip()
     if not log:
         return
     try:
         with open(log, "a", encoding="utf-8") as handle:  # O_APPEND: one line per write
-            handle.write(key + "\n")
+            handle.write(key + (f"\t{bundle}" if bundle else "") + "\n")
     except OSError:
         pass  # a log that cannot be written costs the bundle its key list, not the result
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nicspec_utils import bundle, store
+from nicspec_utils import book, bundle, store
 from nicspec_utils.cli.main import main
 from nicspec_utils.engines.evaluate import evaluate
 from nicspec_utils.errors import DataError
@@ -193,9 +193,19 @@ def test_write_bundle_exports_and_the_store_serves_it(
     empty = tmp_path / "fresh-results"
     monkeypatch.setenv("NICSPEC_RESULTS", str(empty))
     before = bundle.sha256_tree(folder)
+    monkeypatch.setenv(store.USES_ENV, "")  # restored after the test
+    log = book.log_uses("t", "02_chapter")  # as the book does before a chapter executes
     path = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
     assert path == folder / "entries" / keys[1] / "metrics.json"
     assert not (empty / keys[1]).exists() and bundle.sha256_tree(folder) == before
+    assert log.read_text() == f"{keys[1]}\tt\n"  # served by the bundle named t
+    line = book.provenance("t", "02_chapter")
+    commit = str(manifest["code"]["commit"])[:10]
+    assert (
+        f"Of the 1 store entries it read, 1 came from the bundle data/results/t (code {commit}, "
+        in line
+    )
+    monkeypatch.delenv(store.USES_ENV)
     assert len(store.load_records()) == 3  # the bundle's records back the store's table
     # an explicit --out folder is not backed by bundles; NICSPEC_FRESH ignores them
     assert evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False,

@@ -218,14 +218,15 @@ def _stored(plan: Plan, maps: bool = True) -> tuple[Path, dict[str, Any] | None]
 
     metrics_path = plan.folder / "metrics.json"
     hit = _cached(metrics_path, plan.config, maps)
+    source = None
     if hit is None and plan.folder.parent.resolve() == results_dir().resolve():
         bundled = bundle_entry(plan.key)
         if bundled is not None:
             found = _cached(bundled / "metrics.json", plan.config, maps)
             if found is not None:
-                metrics_path, hit = bundled / "metrics.json", found
+                metrics_path, hit, source = bundled / "metrics.json", found, bundled.parent.parent
     if hit is not None:
-        note_use(plan.key)
+        note_use(plan.key, source.name if source is not None else None)
     return metrics_path, hit
 
 
