@@ -183,3 +183,115 @@ def test_cached_arrays_compute_once(tmp_path) -> None:
     assert len(calls) == 1 and np.array_equal(a["x"], b["x"])
     study._cached_arrays("demo", {"n": 4}, compute, tmp_path)
     assert len(calls) == 2
+
+
+# --- claim 4 and the shift prediction in the one statistical model (#16) -----------------------
+
+
+class _FieldTraining:
+    """A stand-in for :class:`study.TrainingSet`: the Gaussian fields, four per 'dataset'."""
+
+    seed = 0
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.images = images
+
+    def config(self) -> dict:
+        return {"fields": len(self.images)}
+
+    def refs(self) -> list[tuple[str, str]]:
+        return [(f"set{i // 4}", f"f{i}") for i in range(len(self.images))]
+
+    def lumas(self) -> list[np.ndarray]:
+        return self.images
+
+
+def _exact_ae(pca: study.PCA, k: int) -> study.LinearAE:
+    """The rank-k PCA projection written as a linear AE (what training should reach)."""
+    u = pca.components[:k]
+    return study.LinearAE(pca.size, k, pca.mean, u, u.T.copy(), np.zeros(1))
+
+
+def test_image_transfer_stops_the_high_band(
+    field_images: list[np.ndarray], pca8: study.PCA
+) -> None:
+    x = study.sample_patches(field_images[:1], 8, 400, seed=1)
+    r, ratio, high = study.image_transfer(pca8.projection(8), x, pca8.mean, 8)
+    assert high < 0.1 and ratio[0] == pytest.approx(1.0, abs=0.05)
+    assert not np.isnan(study.cutoff(r, ratio))
+    r, ratio, high = study.image_transfer(np.eye(64), x, pca8.mean, 8)
+    assert high == pytest.approx(1.0) and np.isnan(study.cutoff(r, ratio))
+
+
+def test_claim4_claims_from_per_image_effects(field_images: list[np.ndarray], tmp_path) -> None:
+    training = _FieldTraining(field_images)
+    pca = study.patch_pca(study.sample_patches(field_images, 8, 400, seed=0), 8)
+    aes = {k: _exact_ae(pca, k) for k in (4, 16)}
+    models = study.image_model_table(training, pca, aes, 400)
+    assert len(models) == 8 * 2 and set(models["dataset"]) == {"set0", "set1"}
+    np.testing.assert_allclose(models["AE MSE"], models["PCA MSE"], rtol=1e-9)
+    pcas = study.image_pca_fits(training, [8], 400, out=tmp_path)
+    assert len(pcas) == 8 and (pcas["R^2"] > 0.9).all()
+    rng = np.random.default_rng(7)
+    steep = pd.DataFrame({"dataset": "d", "image": [f"i{j}" for j in range(8)],
+                          "alpha": 2.0 + 0.1 * rng.standard_normal(8), "R^2": 0.99})  # fmt: skip
+    flat = steep.assign(alpha=1.0 + 0.1 * rng.standard_normal(8))
+    checks = claims.claim4_claims({"steep": steep, "flat": flat}, pcas, models, n_boot=300)
+    by = checks.set_index(["claim", "measure"])["verdict"]
+    assert by[("power spectrum of steep is a falling power law", "alpha - 1 per image")] == (
+        "reproduced"
+    )
+    assert by[("power spectrum of flat is a falling power law", "alpha - 1 per image")] == (
+        "inconclusive"
+    )
+    name = "trained AE (k=4) learns the top-k projection"
+    assert by[(name, "1.02 - AE MSE / PCA MSE per image")] == "reproduced"
+    low_pass = checks[checks["claim"] == "PCA rank-k maps are low-pass"].set_index("measure")
+    k4 = low_pass.loc["k=4: 0.1 - the share of the image's high band (rho >= 1/3) passed"]
+    assert k4["verdict"] == "reproduced" and k4["n_images"] == 8
+    assert "stratified by dataset" in k4["method"]
+    # an identity passes the whole high band: 0.1 - 1 on every image
+    ident = models.assign(**{"PCA high pass": 1.0})
+    worse = claims.claim4_claims({}, pcas, ident, n_boot=300)
+    assert set(worse[worse["claim"] == "PCA rank-k maps are low-pass"]["verdict"]) == {
+        "contradicted"
+    }
+    assert checks.set_index("claim").loc["PCA cut-off grows with k", "verdict"] == "reproduced"
+    summary = claims.combined(checks).set_index("claim")
+    assert summary.loc["power spectrum of flat is a falling power law", "verdict"] == "inconclusive"
+    assert summary.loc["PCA rank-k maps are low-pass", "reproduced"] == 2
+
+
+def _shift_images(effects: dict[tuple[str, str, str], tuple[float, float]], n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    rows = []
+    for (model, name, group), (dg, dr) in effects.items():
+        for i in range(n):
+            e = 0.05 * rng.standard_normal(2)
+            rows.append({"model": model, "corruption": name, "group": group, "dataset": "kodak",
+                         "image": f"k{i}", "dG": dg + e[0], "dR": dr + e[1]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_shift_claims_per_image() -> None:
+    effects = {
+        ("a", "fog", "low"): (0.1, 0.9),
+        ("a", "defocus_blur", "medium"): (0.5, 0.5),
+        ("a", "gaussian_noise", "high"): (0.9, 0.1),
+        ("b", "fog", "low"): (0.9, 0.1),  # the wrong way round
+        ("b", "gaussian_noise", "high"): (0.5, 0.5),  # no effect
+    }
+    checks = claims.shift_claims(_shift_images(effects, 8), "test", n_boot=300)
+    a = checks[checks["claim"] == "shift prediction, test: a"]
+    assert list(a["verdict"]) == ["reproduced"] * 4  # fog, noise, low > medium > high
+    b = checks[checks["claim"] == "shift prediction, test: b"].set_index("measure")["verdict"]
+    assert b["fog (low): dR - dG per image"] == "contradicted"
+    assert b["gaussian_noise (high): dG - dR per image"] == "inconclusive"
+    summary = claims.combined(checks).set_index("claim")["verdict"]
+    assert summary["shift prediction, test: a"] == "reproduced"
+    assert summary["shift prediction, test: b"] == "inconclusive"
+    # too few images: inconclusive whatever the interval
+    few = claims.shift_claims(_shift_images(effects, 4), "test", n_boot=300)
+    assert set(few["verdict"]) == {"inconclusive"}
+    text = claims.change_sentence("shift, test", "partly reproduced", (4, 6), checks)
+    assert "was *partly reproduced*: 4 of 6 checks" in text and "inconclusive" in text

@@ -757,6 +757,23 @@ def shift_prediction(
     }  # fmt: skip
 
 
+def _shift_config(
+    pca: PCA,
+    ks: Sequence[int],
+    dataset: str,
+    ids: Sequence[str],
+    corruptions: Sequence[str],
+    severity: int,
+    seed: int,
+) -> dict[str, Any]:
+    """What identifies a closed-form shift computation (for its cache key)."""
+    pca_id = pca.config or {"size": pca.size, "n": pca.n_patches, "eig": pca.eigenvalues[:8]}
+    return {
+        "pca": pca_id, "ks": [int(k) for k in ks], "dataset": dataset, "ids": list(ids),
+        "corruptions": list(corruptions), "severity": int(severity), "seed": int(seed),
+    }  # fmt: skip
+
+
 def closed_form_shift(
     pca: PCA,
     ks: Sequence[int],
@@ -769,11 +786,7 @@ def closed_form_shift(
 ) -> pd.DataFrame:
     """:func:`shift_prediction` of the rank-k PCA projection for each corruption of the images
     (non-overlapping blocks of each RGB channel; cached). One row per (k, corruption)."""
-    pca_id = pca.config or {"size": pca.size, "n": pca.n_patches, "eig": pca.eigenvalues[:8]}
-    cfg = {
-        "pca": pca_id, "ks": [int(k) for k in ks], "dataset": dataset, "ids": list(ids),
-        "corruptions": list(corruptions), "severity": int(severity), "seed": int(seed),
-    }  # fmt: skip
+    cfg = _shift_config(pca, ks, dataset, ids, corruptions, severity, seed)
 
     def compute() -> list[dict[str, Any]]:
         blocks: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
@@ -885,3 +898,264 @@ def shift_table(
 
 def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
+
+
+# --- per-image measurements for the claims' intervals (#16) -------------------------------------
+
+
+def image_patches(
+    training: TrainingSet, size: int, per_image: int
+) -> list[tuple[str, str, np.ndarray]]:
+    """``(dataset, image id, patches)`` of each training image: the patches :func:`pca_study`
+    and :func:`ae_study` draw (the same seeded positions), split by image."""
+    p = sample_patches(training.lumas(), size, per_image, training.seed)
+    return [
+        (d, i, p[j * per_image : (j + 1) * per_image]) for j, (d, i) in enumerate(training.refs())
+    ]
+
+
+def image_power_fits(
+    dataset: str,
+    ids: Sequence[str],
+    lo: float = 0.01,
+    hi: float = 0.25,
+    crop: int = 512,
+    n_bins: int = 128,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """Power law of each image's own radial power spectrum (profiles cached): one row per
+    image with ``dataset``, ``image``, ``alpha`` and ``R^2`` (as :func:`power_spectrum_table`)."""
+    cfg = {"dataset": dataset, "ids": list(ids), "crop": crop, "n_bins": n_bins}
+
+    def compute() -> dict[str, np.ndarray]:
+        from ...data import get_dataset
+
+        ds = get_dataset(dataset)
+        return {"profiles": np.stack([image_power_profile(ds.load(i), crop, n_bins) for i in ids])}
+
+    profiles = _cached_arrays("power-images", cfg, compute, out)["profiles"]
+    radius = (np.arange(n_bins) + 0.5) * 0.5 / n_bins
+    rows = []
+    for image_id, prof in zip(ids, profiles, strict=True):
+        f = fit_power_law(radius, prof, lo, hi)
+        rows.append({"dataset": dataset, "image": image_id, "alpha": f.exponent, "R^2": f.r2})
+    return pd.DataFrame(rows, columns=["dataset", "image", "alpha", "R^2"])
+
+
+def image_pca_fits(
+    training: TrainingSet,
+    sizes: Sequence[int],
+    per_image: int,
+    n_components: int = 32,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """Each training image's own patch PCA, cached: one row per (image, patch size) with the
+    eigenvalues' power-law ``exponent`` and ``R^2`` (:func:`eigen_power_law`) and the
+    ``rank-radius correlation`` of its leading components (as :func:`closeness_summary`).
+
+    An image gives its PCA at least twice as many patches as a patch has pixels (``per_image``
+    or ``2 * size**2``, drawn as :func:`image_patches` draws them): with fewer, the sample
+    covariance of one image has more dimensions than patches and its eigenvalue tail is noise."""
+    patches = {int(s): max(int(per_image), 2 * int(s) ** 2) for s in sizes}
+    cfg = {
+        "training": training.config(),
+        "patches": {str(s): n for s, n in patches.items()},
+        "n_components": int(n_components),
+    }
+
+    def compute() -> list[dict[str, Any]]:
+        rows = []
+        for size, n in patches.items():
+            for dataset, image_id, x in image_patches(training, size, n):
+                p = patch_pca(x, size)
+                fit = eigen_power_law(p.eigenvalues)
+                c = fourier_closeness(p.images(min(n_components, p.components.shape[0])))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "image": image_id,
+                        "patch": int(size),
+                        "exponent": fit.exponent,
+                        "R^2": fit.r2,
+                        "rank-radius correlation": spearman(c["rank"], c["centroid_radius"]),
+                    }
+                )
+        return rows
+
+    return pd.DataFrame(_cached_record("pca-images", cfg, compute, out))
+
+
+def image_transfer(
+    projection: np.ndarray, patches: np.ndarray, mean: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """What a linear map does to one image's (centred) patches, by frequency: each patch's
+    part in a ring of radial frequency (width ``1 / size``, as :func:`radial_gain`; the patch's
+    own periodic DFT, so no leakage from its edges) goes through the map, and the ratio of the
+    energy that comes out to the energy that went in is the ring's gain *for this image* (the
+    map's :func:`frequency_response` weighted by the image's spectrum). The same for the whole
+    high band, ``rho >= 1/3``. Returns ``(radius, ring gains, high-band gain)``."""
+    x = (np.asarray(patches, dtype=np.float64) - mean).reshape(-1, size, size)
+    p = np.asarray(projection)
+    spectrum = np.fft.fft2(x)
+    f = np.fft.fftfreq(size)
+    rho = np.hypot(f[:, None], f[None, :])
+    ring = np.rint(rho * size).astype(int)
+
+    def gain(mask: np.ndarray) -> float:
+        part = np.fft.ifft2(spectrum * mask).real.reshape(len(x), -1)
+        energy = float((part**2).sum())
+        return float(((part @ p.T) ** 2).sum()) / energy if energy > 0 else float("nan")
+
+    rings = np.unique(ring)
+    gains = np.array([gain(ring == j) for j in rings])
+    keep = np.isfinite(gains)
+    return rings[keep] / size, gains[keep], gain(rho >= 1 / 3)
+
+
+def image_model_table(
+    training: TrainingSet, pca: PCA, aes: Mapping[int, LinearAE], per_image: int
+) -> pd.DataFrame:
+    """Per training image and rank k, on the image's own patches (those the models were fitted
+    on): the MSE of the trained AE and of the rank-k PCA projection, the variance each keeps
+    (AE: in its decoder's span), the share of the high band (``rho >= 1/3``) each passes, and
+    each map's cut-off on the image (:func:`cutoff` of its ring ratios)."""
+    rows = []
+    for dataset, image_id, x in image_patches(training, pca.size, per_image):
+        xc = x - pca.mean
+        total = float((xc**2).sum())
+        for k, ae in aes.items():
+            q, _ = np.linalg.qr(ae.decoder)
+            u = pca.components[:k]
+            row: dict[str, Any] = {
+                "dataset": dataset,
+                "image": image_id,
+                "k": int(k),
+                "AE MSE": reconstruction_mse(x, ae.mean, ae.projection()),
+                "PCA MSE": reconstruction_mse(x, pca.mean, pca.projection(k)),
+                "AE variance": float(((xc @ q) ** 2).sum()) / total,
+                "PCA variance": float(((xc @ u.T) ** 2).sum()) / total,
+            }
+            for kind, proj, mean in (
+                ("PCA", pca.projection(k), pca.mean),
+                ("AE", ae.projection(), ae.mean),
+            ):
+                r, ratio, high = image_transfer(proj, x, mean, pca.size)
+                row[f"{kind} high pass"] = high
+                row[f"{kind} cut-off"] = cutoff(r, ratio)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def corruption_energies(
+    dataset: str,
+    ids: Sequence[str],
+    corruption: str,
+    severity: int,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> dict[str, float]:
+    """Per image: the per-pixel RGB MSE of (corrupted - clean), [0, 1] units (cached); the
+    mean of these is :func:`corruption_energy`."""
+    cfg = {
+        "dataset": dataset,
+        "ids": list(ids),
+        "corruption": corruption,
+        "severity": int(severity),
+        "seed": int(seed),
+    }
+
+    def compute() -> dict[str, float]:
+        return {
+            i: float(((bad.astype(np.float64) - clean.astype(np.float64)) ** 2).mean()) / 255.0**2
+            for i, (clean, bad) in zip(
+                ids, _pairs(dataset, ids, corruption, severity, seed), strict=True
+            )
+        }
+
+    return {
+        str(k): float(v)
+        for k, v in _cached_record("corruption-energies", cfg, compute, out).items()
+    }
+
+
+def _per_image_mse(metrics: Mapping[str, Any], key: str) -> dict[str, float]:
+    """Per image id: the per-pixel MSE behind its PSNR ``key`` (NaN where not recorded)."""
+    return {
+        str(r["id"]): (float("nan") if r.get(key) is None else 10.0 ** (-float(r[key]) / 10.0))
+        for r in metrics["per_image"]
+    }
+
+
+@sweep
+def shift_images(
+    codecs: Mapping[str, str | PatchCodec],
+    dataset: str,
+    ids: Sequence[str],
+    corruptions: Sequence[str],
+    severity: int,
+    seed: int = 0,
+    estimate: bool = True,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """:func:`shift_table`'s ``dG`` and ``dR`` per image (the same cached runs): one row per
+    (model, corruption, image) with ``group``, ``dG`` and ``dR``."""
+    rows = []
+    for label, codec in codecs.items():
+        clean = _per_image_mse(_run(codec, dataset, ids, estimate, seed, out).metrics, "psnr")
+        for name in corruptions:
+            p = _run(codec, dataset, ids, estimate, seed, out, corruption=name, severity=severity)
+            e = corruption_energies(dataset, ids, name, severity, seed, out)
+            g, r = _per_image_mse(p.metrics, "psnr"), _per_image_mse(p.metrics, "psnr_wrt_clean")
+            for i in ids:
+                rows.append(
+                    {
+                        "model": label,
+                        "corruption": name,
+                        "group": group_of(name),
+                        "dataset": dataset,
+                        "image": i,
+                        "dG": (g[i] - clean[i]) / e[i],
+                        "dR": (r[i] - clean[i]) / e[i],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def closed_form_images(
+    pca: PCA,
+    ks: Sequence[int],
+    dataset: str,
+    ids: Sequence[str],
+    corruptions: Sequence[str],
+    severity: int,
+    seed: int = 0,
+    out: str | Path | None = None,
+) -> pd.DataFrame:
+    """:func:`closed_form_shift` per image (each image's own blocks; cached): one row per
+    (k, corruption, image) with ``group``, ``dG`` and ``dR`` (the predictions 1 - pi, pi)."""
+    cfg = _shift_config(pca, ks, dataset, ids, corruptions, severity, seed)
+
+    def compute() -> list[dict[str, Any]]:
+        rows = []
+        for name in corruptions:
+            for i, (clean, bad) in zip(
+                ids, _pairs(dataset, ids, name, severity, seed), strict=True
+            ):
+                xb = _channel_blocks(clean, pca.size)
+                delta = _channel_blocks(bad, pca.size) - xb
+                for k in ks:
+                    pred = shift_prediction(pca.projection(k), pca.mean, xb, delta)
+                    rows.append(
+                        {
+                            "model": f"PCA k={k}",
+                            "corruption": name,
+                            "group": group_of(name),
+                            "dataset": dataset,
+                            "image": i,
+                            "dG": pred["dG"],
+                            "dR": pred["dR"],
+                        }
+                    )
+        return rows
+
+    return pd.DataFrame(_cached_record("closed-form-images", cfg, compute, out))
