@@ -9,8 +9,9 @@ written to ``<out>/<config_key>/``:
   shifted |F| (float32 once loaded), DC kept (zero it with :func:`spectral.zero_dc` before
   plotting). Clean input: ``D``; corrupted input: ``G`` (vs the corrupted input), ``R`` (vs
   the clean image) and ``C`` (the corruption itself: corrupted vs clean, no codec). Each also
-  as ``<name>_rounded`` (the reference code's rounding quirk), ``radial_<name>`` (radial
-  profile of the DC-less mean spectrum) with ``radius`` (cycles/pixel), and ``n_images``.
+  as ``<name>_rounded`` (the reference code's rounding quirk; of these only ``D_rounded`` is
+  stored as a map, see :data:`UNSTORED_MAPS`), ``radial_<name>`` (radial profile of the DC-less
+  mean spectrum) with ``radius`` (cycles/pixel), and ``n_images``.
   Not written for an entry computed with ``maps=False`` (``metrics["spectra"]`` is null).
 - ``metrics.json`` (written last; its presence marks a finished run): means over images of
   ``bpp``, ``psnr`` and ``ms_ssim`` (w.r.t. the codec's input), ``psnr_wrt_clean`` and
@@ -52,6 +53,10 @@ from ..errors import DataError, UsageError
 from ..io import atomic_write_json
 
 SCHEMA = 1
+# Mean maps no figure draws: the rounded G, R and C (their per-image band energies stay in the
+# records, their mean-map band shares and radial profiles in metrics.json and spectra.npz).
+# D_rounded is drawn (chapter 3 compares the two definitions on it).
+UNSTORED_MAPS = frozenset({"G_rounded", "R_rounded", "C_rounded"})
 DEFAULT_BATCH = 8
 
 
@@ -489,7 +494,8 @@ def _compute_entry(
     bands: dict[str, dict[str, float]] = {}
     for name, acc in accs.items():
         mean = acc.result()
-        arrays[name] = mean.astype(np.float32)
+        if name not in UNSTORED_MAPS:
+            arrays[name] = mean.astype(np.float32)
         arrays["radius"], arrays[f"radial_{name}"] = radial_profile(zero_dc(mean))
         bands[name] = band_energies(acc.result_power(), power=True)
 
