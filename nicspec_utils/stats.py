@@ -491,8 +491,8 @@ def draw_correlation(values: ArrayLike) -> float:
     v = np.asarray(values, dtype=np.float64)
     maps = v.mean(axis=0).reshape(v.shape[1], -1)
     maps = maps[:, np.all(np.isfinite(maps), axis=0)]
-    if maps.shape[0] < 2 or maps.shape[1] < 2:
-        return math.nan
+    if maps.shape[0] < 2 or maps.shape[1] < 2 or np.any(maps.std(axis=1) == 0):
+        return math.nan  # too few draws or cells, or a draw without any spread
     c = np.corrcoef(maps)
     return float(c[np.triu_indices(len(c), 1)].mean())
 

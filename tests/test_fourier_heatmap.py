@@ -323,6 +323,11 @@ def test_identical_codecs_are_inconclusive_and_fully_greyed() -> None:
     assert all("every difference is 0" in n for n in vs["note"])
     diff = ch.difference_table({"r": (a, b)}, n_boot=200)
     assert (diff["cells beyond 2 SE"] == 0).all() and (diff["mean"] == 0).all()
+    floor = ch.noise_floor(a, b)
+    assert math.isnan(floor["corr_G"]) and floor["distinct_G"] == 0.0  # no difference at all
+    assert floor["cell_se_G"] == floor["band_se_R"] == 0.0
+    assert floor["corr_nic_G"] == floor["corr_j2k_G"] > 0.9  # the radial signal repeats
+    assert floor["rate_jitter_nic"] == pytest.approx(0.0, abs=1e-12)  # constant payloads
 
 
 def test_difference_greys_noise_and_keeps_a_known_effect() -> None:
@@ -332,6 +337,8 @@ def test_difference_greys_noise_and_keeps_a_known_effect() -> None:
     a, b = maps_of(nic, label="NIC"), maps_of(j2k, label="JPEG2000")
     d = ch.difference(a, b, "G", "drop")
     grey = d.indistinct(ch.SE_K)
+    floor = ch.noise_floor(a, b, "drop")
+    assert floor["corr_G"] > 0.9 and floor["distinct_G"] > 0.8  # the effect repeats every draw
     rho = ch.map_frequency(8, 64) * 64
     assert not grey[rho >= 2].any()  # 0.6 dB and more against a noise of 0.02 dB
     assert grey[rho == 0].all()  # the DC cell has no effect
@@ -443,5 +450,6 @@ def test_rate_matched_pair_matches_payloads(tmp_path: Path) -> None:
     assert match.nic_payload_bpp == pytest.approx(nic.baseline.payload_bpp)
     assert match.nic_estimate_bpp != match.nic_payload_bpp  # coded for real, not estimated
     assert nic.eps == 1.0 and nic.draws.timing["computed"] == 24
+    assert ch.rate_jitter(j2k) > 0  # its payload moves with the perturbation
     band = ch.band_table([({"codec": "NIC"}, nic)], n_boot=100)
     assert set(band["measure"]) == {"G", "R"} and np.isfinite(band["mean"]).all()

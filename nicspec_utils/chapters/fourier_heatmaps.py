@@ -356,8 +356,8 @@ def noise_floor(nic: CodecMaps, j2k: CodecMaps, metric: str = "share") -> dict[s
     """The measurement's noise, per measure G / R of NIC minus JPEG2000: the cell-by-cell
     correlation between draws (``corr_<m>``, also of each codec alone), the median per-cell
     standard error over images (``cell_se_<m>``) and of the draws alone (``cell_se_draws_<m>``),
-    the share of cells beyond :data:`SE_K` SEs (``distinct_<m>``) and the largest band SE
-    (``band_se_<m>``)."""
+    the share of cells beyond :data:`SE_K` SEs (``distinct_<m>``), the largest band SE
+    (``band_se_<m>``) and each codec's :func:`rate_jitter` (``rate_jitter_nic`` / ``_j2k``)."""
     out: dict[str, float] = {}
     for m in MEASURES:
         d = nic.values(m, metric) - j2k.values(m, metric)
@@ -370,7 +370,17 @@ def noise_floor(nic: CodecMaps, j2k: CodecMaps, metric: str = "share") -> dict[s
         out[f"distinct_{m}"] = float(np.mean(~cell.indistinct(SE_K)))
         nb, jb = nic.band_values(m, metric), j2k.band_values(m, metric)
         out[f"band_se_{m}"] = max(float(stats.cell_estimate(nb[b] - jb[b]).se) for b in nb)
+    out["rate_jitter_nic"] = rate_jitter(nic)
+    out["rate_jitter_j2k"] = rate_jitter(j2k)
     return out
+
+
+def rate_jitter(maps: CodecMaps) -> float:
+    """How much a codec's payload moves under the perturbations: the median over images of the
+    standard deviation, over map entries and draws, of payload / clean payload - 1."""
+    pay = maps.draws.image_maps("bpp_payload")
+    rel = pay / maps.baseline.payloads[:, None, None, None] - 1.0
+    return _median(rel.reshape(rel.shape[0], -1).std(axis=1))
 
 
 def _median(a: np.ndarray) -> float:

@@ -193,9 +193,30 @@ def perturbed_inputs(
     return perturb(cleans, basis, eps, _basis_rng(seed, r, c))
 
 
+# Centre crops of this process, by the files they come from (a chapter asks for the same
+# crops in every heat map it draws; decoding the full images each time cost it more than the
+# codecs).
+_CROPS: dict[tuple[Any, ...], np.ndarray] = {}
+_CROPS_KEEP = 4
+
+
+def _clean_crops(ds: Any, crop: int) -> np.ndarray:
+    """images x crop x crop x 3 centre crops of a dataset's images (read-only, cached by the
+    files' paths, sizes and modification times and the dataset's transform)."""
+    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in ds.files]
+    key = (ds.transform, int(crop), tuple(stats))
+    if key not in _CROPS:
+        while len(_CROPS) >= _CROPS_KEEP:
+            del _CROPS[next(iter(_CROPS))]
+        arr = np.stack([centre_crop(ds.load(i), crop) for i in ds.image_ids])
+        arr.setflags(write=False)
+        _CROPS[key] = arr
+    return _CROPS[key]
+
+
 # Codecs of this process (a worker's), by their arguments: a NIC model is loaded once.
 _CODECS: dict[str, Any] = {}
-_CODECS_KEEP = 2
+_CODECS_KEEP = 4
 
 
 def _task_codec(codec_args: tuple[str, Any, Any, dict[str, Any]]) -> Any:
@@ -396,7 +417,7 @@ def heatmap(
     """
     from ..data import Dataset, get_dataset
     from . import scheduler as engine
-    from .evaluate import _codec_config, get_codec, is_neural_codec
+    from .evaluate import _codec_config, is_neural_codec
 
     started = time.perf_counter()
     grid, crop, eps = int(grid), int(crop), float(eps)
@@ -407,14 +428,14 @@ def heatmap(
         options.setdefault("estimate", bool(estimate))
         if options["estimate"]:
             options.setdefault("batch_size", int(batch_size))
-    codec = get_codec(codec_name, quality=quality, bpp=bpp, **options)
+    codec = _task_codec((codec_name, quality, bpp, options))  # loaded once per process
     getattr(codec, "_require_setting", lambda: None)()  # fail before any work
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
     ds = ds.select(list(images) if images else None, limit)
     ids = ds.image_ids
     if not ids:
         raise DataError(f"dataset {ds.name!r} has no images")
-    cleans = np.stack([centre_crop(ds.load(i), crop) for i in ids])
+    cleans = _clean_crops(ds, crop)
 
     codec_cfg = _codec_config(codec)
     codec_cfg.pop("batch_size", None)
