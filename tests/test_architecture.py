@@ -25,6 +25,7 @@ NOTEBOOK_CHAPTER = {
     "04_lowpass_theory": "lowpass_theory",
     "05_classification": "classification",
     "06_beyond_the_paper": "beyond_the_paper",
+    "07_claims": None,  # the summary page reads the ledger, no chapter
 }
 
 
