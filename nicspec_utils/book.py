@@ -418,8 +418,35 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     from .io import atomic_write_json
 
     atomic_write_json(timings_path, timings)
+    write_downloads(profile)
     out = _place_site(build_html(), profile) if html else EXECUTED
     return {"timings": timings, "output": str(out)}
+
+
+DOWNLOADS = REPO / "book" / "_static" / "downloads"
+
+
+def write_downloads(profile: str, folder: Path = DOWNLOADS) -> dict[str, int]:
+    """The site's downloads (``_static/downloads/``, linked from the summary page): the
+    per-image records of every store entry the profile's chapters used (``records.csv``) and
+    every check of the ledger (``claims.csv``). Returns the rows of each."""
+    import pandas as pd
+
+    from .bundle import profile_keys
+    from .io import atomic_write_bytes
+    from .ledger import collect
+    from .store import load_records
+
+    try:
+        keys: list[str] | None = profile_keys(profile)
+    except DataError:  # no chapter logged its entries under this profile yet
+        keys = None
+    records = load_records(keys=keys) if keys else pd.DataFrame(columns=["key", "image_id"])
+    claims = collect(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in (("records.csv", records), ("claims.csv", claims)):
+        atomic_write_bytes(folder / name, table.to_csv(index=False).encode())
+    return {"records.csv": len(records), "claims.csv": len(claims)}
 
 
 def _place_site(built: Path, profile: str) -> Path:

@@ -200,3 +200,33 @@ def test_provenance_goes_under_the_title(tmp_path: Path) -> None:
     cells = nbformat.read(path, as_version=4).cells
     assert [c.cell_type for c in cells] == ["markdown", "markdown", "code"]
     assert cells[1].source == line
+
+
+def test_the_downloads_hold_the_profiles_records_and_claims(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from nicspec_utils import book, ledger
+    from nicspec_utils.bundle import uses_log
+    from nicspec_utils.engines.evaluate import evaluate
+
+    monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("NICSPEC_FRESH", "1")  # the store alone, no committed bundle
+    path = evaluate("none", "kodak", ["kodim01"], progress=False, maps=False)
+    key = path.parent.name
+    log = uses_log("smoke", "02_rate_distortion")
+    log.parent.mkdir(parents=True)
+    log.write_text(key + "\n")
+    checks = pd.DataFrame([{"claim": "2", "verdict": "inconclusive", "effect": 0.1,
+                            "ci_low": -0.2, "ci_high": 0.4}])  # fmt: skip
+    ledger.publish("02_rate_distortion", checks, profile="smoke")
+    rows = book.write_downloads("smoke", tmp_path / "downloads")
+    assert rows == {"records.csv": 1, "claims.csv": 1}
+    records = pd.read_csv(tmp_path / "downloads" / "records.csv")
+    assert list(records["key"]) == [key] and list(records["image_id"]) == ["kodim01"]
+    claims = pd.read_csv(tmp_path / "downloads" / "claims.csv")
+    assert list(claims["verdict"]) == ["inconclusive"] and claims["interval"][0] == "[-0.2, +0.4]"
+    # a profile no chapter ran under: empty tables, still written
+    assert book.write_downloads("paper", tmp_path / "none") == {"records.csv": 0, "claims.csv": 0}
+    assert (tmp_path / "none" / "records.csv").read_text().startswith("key,image_id")

@@ -376,3 +376,31 @@ def test_chapter_widgets_fit_the_text_column(visit: object, page: str) -> None:
     if page == "<no widgets>":
         pytest.skip("no chapter saved widget state")
     _widgets_fit(visit(page), page)
+
+
+SUMMARY = "book/chapters/07_claims.html"
+
+
+def test_summary_page_lists_verdicts_and_its_downloads_resolve(visit: object) -> None:
+    import csv
+
+    assert SUMMARY in PAGES, "the summary page (The paper's claims, verdict by verdict) is missing"
+    v = visit(SUMMARY)
+    text = v.page.inner_text("body")
+    assert "verdict by verdict" in text and "Every check" in text
+    links = v.page.eval_on_selector_all(
+        "a.nicspec-download", "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert sorted(Path(h).name for h in links) == ["claims.csv", "records.csv"]
+    page_dir = (SITE / SUMMARY).parent
+    for href in links:
+        target = (page_dir / href).resolve()
+        assert target.is_file(), f"{SUMMARY}: download {href} is not in the site"
+        with target.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows, f"{href}: no rows (the chapters published nothing?)"
+        if target.name == "claims.csv":
+            assert {"chapter", "claim", "verdict", "interval"} <= set(rows[0])
+            assert all(r["verdict"] for r in rows), f"{href}: a check without a verdict"
+        else:
+            assert {"key", "image_id", "bpp"} <= set(rows[0])
