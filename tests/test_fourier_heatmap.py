@@ -451,5 +451,8 @@ def test_rate_matched_pair_matches_payloads(tmp_path: Path) -> None:
     assert match.nic_estimate_bpp != match.nic_payload_bpp  # coded for real, not estimated
     assert nic.eps == 1.0 and nic.draws.timing["computed"] == 24
     assert ch.rate_jitter(j2k) > 0  # its payload moves with the perturbation
+    table = ch.rate_table({"m": match}, {"m": (nic, j2k)}, ["medium"])
+    assert table.loc[0, "rate"] == "medium" and table.loc[0, "JPEG2000 header (bytes)"] > 100
+    assert table.loc[0, "NIC PSNR clean (dB)"] == pytest.approx(nic.baseline.psnr)
     band = ch.band_table([({"codec": "NIC"}, nic)], n_boot=100)
     assert set(band["measure"]) == {"G", "R"} and np.isfinite(band["mean"]).all()

@@ -291,6 +291,31 @@ def rate_matched_pair(
     return nic, j2k, match
 
 
+def rate_table(
+    matches: Mapping[str, RateMatch],
+    pairs: Mapping[str, tuple[CodecMaps, CodecMaps]],
+    rates: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per model: how JPEG2000 was matched to it (:class:`RateMatch`) and both codecs'
+    clean PSNR; ``rates`` names the rows (default: the models)."""
+    names = list(rates) if rates is not None else list(matches)
+    rows = []
+    for name, (model, r) in zip(names, matches.items(), strict=True):
+        nic, j2k = pairs[model]
+        rows.append({
+            "rate": name, "model": model,
+            "NIC payload bpp (coded)": r.nic_payload_bpp,
+            "NIC likelihood estimate bpp": r.nic_estimate_bpp,
+            "JPEG2000 payload bpp": r.j2k_payload_bpp,
+            "JPEG2000 whole file bpp": r.j2k_total_bpp,
+            "JPEG2000 header (bytes)": r.j2k_header_bytes,
+            "header share of the file": r.header_share,
+            "NIC PSNR clean (dB)": nic.baseline.psnr,
+            "JPEG2000 PSNR clean (dB)": j2k.baseline.psnr,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 # --- cells, bands and the noise floor -------------------------------------------------------------
 def difference(
     a: CodecMaps, b: CodecMaps, measure: str, metric: str = "share"
