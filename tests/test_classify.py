@@ -429,3 +429,12 @@ def test_findings_in_the_stats_model(tmp_path: Path) -> None:
     assert "clustered McNemar p" in text
     grid_v = ch.verdict_grid(checks).set_index("claim")
     assert grid_v.loc["3 (top-1)", "matched bpp"] == high["verdict"]
+
+
+def test_keep_heap_applies_on_glibc() -> None:
+    """The malloc setting that spares the classifier's and NIC's page faults (Linux / glibc)."""
+    import platform
+
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert cl.keep_heap() is expected
+    assert cl.keep_heap() is expected  # once per process, then cached

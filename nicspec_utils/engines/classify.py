@@ -57,6 +57,11 @@ SIZE = 256
 RESULT_NAME = "classify.json"
 DEFAULT_CLASSIFIER = "efficientnet-lite0"
 DEFAULT_BATCH = 8
+# Images per classifier forward pass. One at a time is the cheapest on a CPU core: EfficientNet-
+# Lite0 at 256x256 took 38 ms an image alone, 43 / 51 / 62 ms in batches of 2 / 4 / 8 (CPU time,
+# best of 4, one thread, the 2-core Xeon of the README's benchmarks): a batch's activations
+# outgrow the cache. The codecs' batches (``batch_size``) are separate.
+PREDICT_BATCH = 1
 # The PSNR target of a lossless image: out of JPEG2000's reach, so that pair stays unmatched.
 UNMATCHED_PSNR = 99.0
 # How JPEG2000 is matched to a NIC run, per image: same bpp, or same PSNR w.r.t. the input.
@@ -89,19 +94,26 @@ class Classifier:
         """What determines the predictions (for cache keys)."""
         return {"name": self.name, "version": self.version, "normalisation": self.normalisation}
 
-    def predict(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Top-1 (N,) and top-5 (N, 5) class indices of images (uint8, or float in [0, 1])."""
+    def predict(
+        self, images: Sequence[np.ndarray], batch: int = PREDICT_BATCH
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-1 (N,) and top-5 (N, 5) class indices of images (uint8, or float in [0, 1]),
+        ``batch`` images per forward pass (:data:`PREDICT_BATCH`)."""
         import torch
 
         if not len(images):
             return np.zeros(0, dtype=np.int64), np.zeros((0, 5), dtype=np.int64)
-        x = torch.from_numpy(np.stack([as_float(im) for im in images])).permute(0, 3, 1, 2)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
-        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            logits = self.model(x)
-        top5 = logits.topk(5, dim=1).indices.cpu().numpy().astype(np.int64)
+        parts = []
+        for start in range(0, len(images), max(1, int(batch))):
+            chunk = images[start : start + max(1, int(batch))]
+            x = torch.from_numpy(np.stack([as_float(im) for im in chunk])).permute(0, 3, 1, 2)
+            x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                logits = self.model(x)
+            parts.append(logits.topk(5, dim=1).indices.cpu().numpy().astype(np.int64))
+        top5 = np.concatenate(parts)
         return top5[:, 0].copy(), top5
 
 
@@ -230,6 +242,34 @@ def available(name: str) -> tuple[bool, str]:
     except (DataError, UsageError) as exc:
         return False, str(exc)
     return True, ""
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+# glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+KEEP_HEAP_BYTES = 1 << 30
+
+
+@lru_cache(maxsize=1)
+def keep_heap() -> bool:
+    """Make glibc's malloc serve large blocks from its heap and keep up to 1 GiB of freed memory
+    (once per process; True when applied, False off glibc). By default every activation above
+    its mmap threshold (NIC's 256x256x192 floats are 50 MB) is mapped and unmapped per layer,
+    so each forward pass page-faults its memory in anew: on this machine's 2-core Xeon,
+    EfficientNet-Lite0 plus NIC on 16 images twice took 5.7-6.1 CPU-s (1.5 of them in the
+    kernel, ~600,000 page faults), 3.6-3.7 CPU-s with this (0.1 s in the kernel)."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(
+            libc.mallopt(_M_TRIM_THRESHOLD, KEEP_HEAP_BYTES)
+        )
+    except (OSError, AttributeError):
+        return False
 
 
 # --- preprocessing ------------------------------------------------------------------------------
@@ -507,6 +547,7 @@ def classify(
     if cache_only:
         raise _NotCached(key)
 
+    keep_heap()
     is_reference = codec_cfg.get("codec") == "none" and corruption is None
     ref_preds: list[int] | None = None
     if not is_reference:
@@ -643,9 +684,10 @@ def summary_line(data: Mapping[str, Any]) -> str:
 
 # --- the chapter's grid -------------------------------------------------------------------------
 
-# Corruptions that cost far more than the others at 256x256 (glass blur's pixel shuffle is a
-# Python loop, ~2 s an image; zoom blur ~0.2 s; the rest 1-90 ms): their conditions are
-# submitted first, so that they do not finish last on an otherwise idle cluster.
+# Corruptions that cost far more than the others at 256x256: zoom blur ~0.3-0.6 s an image (the
+# rest 1-90 ms); glass blur's numba kernel compiles on its first call in each process (5-15 s
+# here), then ~0.1 s an image. Their conditions are submitted first, so that they do not finish
+# last on an otherwise idle cluster.
 SLOW_CORRUPTIONS = ("glass_blur", "zoom_blur")
 
 
@@ -704,14 +746,6 @@ class Grid:
                     "jpeg2000", self.dataset, self.ids, codec_options=targets, **ckw
                 )
         return out
-
-    def complete(self, corruption: str | None) -> bool:
-        """Whether every configuration of a condition is in the cache."""
-        try:
-            self.condition(corruption, cache_only=True)
-        except _NotCached:
-            return False
-        return True
 
     def results(self) -> dict[tuple[str, str], Result]:
         """{(condition, system): Result} of the whole grid (computing what is missing here)."""
@@ -776,57 +810,56 @@ def make_grid(
 def run_grids(grids: Sequence[Grid]) -> list[dict[tuple[str, str], Result]]:
     """Every grid's results ({(condition, system): Result}, :meth:`Grid.results`), cached.
 
-    The conditions not complete in the cache are Dask tasks (:mod:`.scheduler`; the ``serial``
-    setting computes them here, in order), one per (grid, condition), all grids' submitted
-    together: a task prepares and corrupts its images once and runs every system of its
-    condition on them (NIC first, then the JPEG2000 matched to it), so no image is corrupted
-    twice and no configuration waits on another task, except for the clean, uncompressed
-    reference run of each grid, a task of its own that the others wait for (they compare
-    with its predictions). Conditions of slow corruptions (:data:`SLOW_CORRUPTIONS`) go
-    first. Each configuration writes its ``classify.json`` when it finishes; the results are
-    then read back from the cache.
+    On Dask (:mod:`.scheduler`; the ``serial`` setting computes everything here, in order)
+    every (grid, condition) is one task, all grids' submitted together: a task prepares and
+    corrupts its images once, runs every system of its condition on them that the cache lacks
+    (NIC first, then the JPEG2000 matched to it) and returns the condition's results read
+    back from the cache (a complete condition is only read). So no image is corrupted twice,
+    no configuration waits on another task except the clean, uncompressed reference run of
+    each grid (a task of its own: the others compare with its predictions), slow corruptions
+    (:data:`SLOW_CORRUPTIONS`) go first, and the NIC models are loaded by the workers only,
+    which keep them. Each configuration writes its ``classify.json`` when it finishes.
     """
     from . import scheduler as engine
 
     client = engine.get_client()
-    if client is not None:
-        _grid_tasks(client, grids)
-    return [g.results() for g in grids]
+    if client is None:
+        return [g.results() for g in grids]
+    done = _grid_tasks(client, grids)
+    return [
+        {(condition_label(c), s): r for c in g.corruptions for s, r in done[k, c].items()}
+        for k, g in enumerate(grids)
+    ]
 
 
-def _grid_tasks(client: Any, grids: Sequence[Grid]) -> None:
-    """Submit the missing conditions of ``grids`` to the Dask client and wait for them."""
+def _grid_tasks(
+    client: Any, grids: Sequence[Grid]
+) -> dict[tuple[int, str | None], dict[str, Result]]:
+    """Run every condition of ``grids`` on the Dask client; {(grid index, condition): its
+    {system: Result}}."""
     from ..corruptions import registered_corruptions
     from . import scheduler as engine
 
     registered = registered_corruptions()
-    futures: list[Any] = []
     references: dict[str, Any] = {}
-    for g in grids:
+    tasks: dict[Any, tuple[int, str | None]] = {}
+    for k, g in enumerate(grids):
         ref_key, ref = probe("none", g.dataset, g.ids, **g.kw(None))
         if ref is None and ref_key not in references:
             references[ref_key] = client.submit(
                 _reference_task, g, registered, key=f"nicspec-classify-{ref_key}", priority=10
             )
-            futures.append(references[ref_key])
         after = references.get(ref_key)
         for corruption in g.corruptions:
-            if g.complete(corruption):
-                continue
             slow = corruption in SLOW_CORRUPTIONS
-            futures.append(
-                client.submit(
-                    _condition_task,
-                    g,
-                    corruption,
-                    registered,
-                    after,
-                    pure=False,
-                    priority=5 if slow else 0,
-                )  # fmt: skip
-            )
-    for _ in engine.finished(futures, "classify grid"):
-        pass
+            future = client.submit(_condition_task, g, corruption, registered, after,
+                                   pure=False, priority=5 if slow else 0)  # fmt: skip
+            tasks[future] = (k, corruption)
+    done: dict[tuple[int, str | None], dict[str, Result]] = {}
+    for future in engine.finished([*references.values(), *tasks], "classify grid"):
+        if future in tasks:
+            done[tasks[future]] = future.result()
+    return done
 
 
 def _task_setup(registered: Sequence[Any]) -> None:
@@ -847,8 +880,9 @@ def _reference_task(g: Grid, registered: Sequence[Any]) -> str:
 
 def _condition_task(
     g: Grid, corruption: str | None, registered: Sequence[Any], *after: Any
-) -> list[str]:
-    """Every system of one condition as a Dask task (``after``: the reference it waits for);
-    the keys it wrote or found."""
+) -> dict[str, Result]:
+    """Every system of one condition as a Dask task (``after``: the reference it waits for):
+    computes what the cache lacks, then returns {system: Result} as read back from it."""
     _task_setup(registered)
-    return [r.key for r in g.condition(corruption).values()]
+    g.condition(corruption)
+    return g.condition(corruption, cache_only=True)
