@@ -168,3 +168,31 @@ def verdict_counts(table: Any) -> Any:
         return pd.DataFrame()
     counts = pd.crosstab(table["chapter"], table["verdict"])
     return counts.rename_axis(index="chapter", columns=None).reset_index()
+
+
+def reconcile(table: Any) -> Any:
+    """One row per claim that more than one chapter tests: each chapter's word for it
+    (:func:`stats.combine` of its checks) and the book's one verdict over every check of every
+    chapter (reproduced only if all are, contradicted only if all are). Checks a chapter could
+    not test on this machine are left out of the words."""
+    import pandas as pd
+
+    from .stats import VERDICTS, combine
+
+    columns = ["claim", "chapters", "per chapter", "checks", "verdict"]
+    if len(table) == 0:
+        return pd.DataFrame(columns=columns)
+    testable = table[table["verdict"].isin(VERDICTS)]
+    rows = []
+    for claim, group in testable.groupby("claim", sort=True):
+        chapters = list(dict.fromkeys(group["chapter"]))
+        if len(chapters) < 2:
+            continue
+        words = []
+        for ch in chapters:
+            n = int((group["chapter"] == ch).sum())
+            word = combine(group.loc[group["chapter"] == ch, "verdict"])
+            words.append(f"{ch}: {word} ({n} check{'s' if n != 1 else ''})")
+        rows.append({"claim": claim, "chapters": len(chapters), "per chapter": "; ".join(words),
+                     "checks": len(group), "verdict": combine(group["verdict"])})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

@@ -82,3 +82,25 @@ def test_bad_names_tables_and_files_are_one_line(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(DataError, match="rerun its chapter"):
         ledger.collect("quick", root=tmp_path)
+
+
+def test_a_claim_two_chapters_test_gets_one_verdict(tmp_path: Path) -> None:
+    ch2 = pd.DataFrame([{"claim": "2", "verdict": "reproduced"},
+                        {"claim": "2", "verdict": "reproduced"},
+                        {"claim": "3", "verdict": "not testable here"}])  # fmt: skip
+    ch3 = pd.DataFrame([{"claim": "2", "verdict": "reproduced"},
+                        {"claim": "2", "verdict": "inconclusive"},
+                        {"claim": "3", "verdict": "contradicted"},
+                        {"claim": "1", "verdict": "reproduced"}])  # fmt: skip
+    ledger.publish("02_rate_distortion", ch2, profile="quick", root=tmp_path)
+    ledger.publish("03_spectral_analysis", ch3, profile="quick", root=tmp_path)
+    one = ledger.reconcile(ledger.collect("quick", root=tmp_path))
+    assert list(one["claim"]) == ["2"]  # claim 3: chapter 2 could not test it; claim 1: one chapter
+    row = one.iloc[0]
+    assert row["verdict"] == "inconclusive" and row["checks"] == 4 and row["chapters"] == 2
+    assert row["per chapter"] == (
+        "02_rate_distortion: reproduced (2 checks); 03_spectral_analysis: inconclusive (2 checks)"
+    )
+    agree = ledger.reconcile(ledger.collect("quick", root=tmp_path).iloc[[0, 1, 3]])
+    assert list(agree["verdict"]) == ["reproduced"]
+    assert ledger.reconcile(ledger.collect("none", root=tmp_path)).empty
