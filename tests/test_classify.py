@@ -438,3 +438,6 @@ def test_keep_heap_applies_on_glibc() -> None:
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert cl.keep_heap() is expected
     assert cl.keep_heap() is expected  # once per process, then cached
+    from nicspec_utils.runtime import keep_heap
+
+    assert keep_heap is cl.keep_heap  # one home (runtime), used by the NIC codecs too

@@ -345,6 +345,9 @@ def _cache_get(key: tuple, load: Any) -> tuple[Any, dict]:
     if key in _MODEL_CACHE:
         _MODEL_CACHE.move_to_end(key)
         return _MODEL_CACHE[key]
+    from ..runtime import keep_heap
+
+    keep_heap()  # a process that runs a network: no mmap/munmap of its activations per layer
     value = load()
     _MODEL_CACHE[key] = value
     while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:

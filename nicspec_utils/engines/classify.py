@@ -51,6 +51,7 @@ from .. import __version__
 from ..cache import canonical_json, config_key, json_safe, read_json
 from ..errors import DataError, UsageError
 from ..io import atomic_write_json
+from ..runtime import keep_heap
 
 SCHEMA = 2  # 2: per-image PSNR w.r.t. the codec's input
 SIZE = 256
@@ -242,34 +243,6 @@ def available(name: str) -> tuple[bool, str]:
     except (DataError, UsageError) as exc:
         return False, str(exc)
     return True, ""
-
-
-# --- memory ---------------------------------------------------------------------------------------
-
-# glibc's mallopt parameters
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-KEEP_HEAP_BYTES = 1 << 30
-
-
-@lru_cache(maxsize=1)
-def keep_heap() -> bool:
-    """Make glibc's malloc serve large blocks from its heap and keep up to 1 GiB of freed memory
-    (once per process; True when applied, False off glibc). By default every activation above
-    its mmap threshold (NIC's 256x256x192 floats are 50 MB) is mapped and unmapped per layer,
-    so each forward pass page-faults its memory in anew: on this machine's 2-core Xeon,
-    EfficientNet-Lite0 plus NIC on 16 images twice took 5.7-6.1 CPU-s (1.5 of them in the
-    kernel, ~600,000 page faults), 3.6-3.7 CPU-s with this (0.1 s in the kernel)."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(
-            libc.mallopt(_M_TRIM_THRESHOLD, KEEP_HEAP_BYTES)
-        )
-    except (OSError, AttributeError):
-        return False
 
 
 # --- preprocessing ------------------------------------------------------------------------------
