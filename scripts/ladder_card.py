@@ -1,9 +1,9 @@
 """Write the pruning ladder's bars into data/models/MODEL_CARD.md (between <!-- TABLE:ladder -->
 and <!-- END -->) and data/models/ladder/bars.json: each rung's sparsity and its clean Kodak
-PSNR against the dense family's curve, with real entropy coding on every Kodak image.
+PSNR against the dense family's curve (by default real entropy coding on every Kodak image; the
+table says which images and which rate it used).
 
-Usage: python scripts/ladder_card.py [--limit N] [--estimate]
-(a partial or estimated run prints the table and writes nothing)
+Usage: python scripts/ladder_card.py [--limit N] [--estimate] [--dry-run]
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ LEVELS = (0, 50, 80, 90, 95)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Benchmark the ladder; on the full Kodak set with real coding, write the card and JSON."""
+    """Benchmark the ladder; write the card's table and the JSON (unless ``--dry-run``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, help="first N Kodak images only (writes nothing)")
-    parser.add_argument("--estimate", action="store_true", help="likelihood rate (writes nothing)")
+    parser.add_argument("--limit", type=int, help="first N Kodak images only")
+    parser.add_argument("--estimate", action="store_true", help="likelihood rate, not real coding")
+    parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*")
     try:
@@ -37,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     except NicspecError as exc:
         print(f"ladder_card: error: {exc}", file=sys.stderr)
         return 1
-    table = bp.bars_markdown(bars)
+    rate = "the likelihood estimate of the rate" if args.estimate else "real entropy coding"
+    table = f"Measured on {len(ids)} Kodak image(s) with {rate}.\n\n" + bp.bars_markdown(bars)
     print(table)
-    if args.limit is not None or args.estimate:
+    if args.dry_run:
         return 0
     card = MODELS_DIR / "MODEL_CARD.md"
     text = card.read_text()
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     atomic_write_bytes(card, replace_between_marks(text, MARK, table).encode())
     out = bp.ladder_dir() / "bars.json"
-    atomic_write_bytes(out, (json.dumps(bars.to_dict("records"), indent=2) + "\n").encode())
+    record = {"images": ids, "rate": rate, "bars": bars.to_dict("records")}
+    atomic_write_bytes(out, (json.dumps(record, indent=2) + "\n").encode())
     print(f"wrote {card} and {out}")
     return 0
 

@@ -150,6 +150,15 @@ def test_one_dataset_is_split_in_halves_that_fit_each_other() -> None:
     assert [(f[0], f[2]) for f in two] == [("A", "B"), ("B", "A")]
 
 
+def test_a_gap_beyond_the_dense_curve_is_a_bound_from_its_last_point() -> None:
+    from nicspec_utils.nic.reference import make_curve
+
+    curve = make_curve("dense", [0.2, 0.4, 0.8], [28.0, 30.0, 32.0])
+    assert bp.gap_to_curve(curve, 0.4, 29.0) == (pytest.approx(-1.0), False)
+    assert bp.gap_to_curve(curve, 1.0, 20.0) == (pytest.approx(-12.0), True)
+    assert bp.gap_to_curve(curve, 0.1, 27.0) == (pytest.approx(-1.0), True)
+
+
 def test_slopes_against_sparsity_recover_a_linear_trend() -> None:
     rows = []
     for s in (0.0, 0.5, 0.9):
@@ -173,3 +182,24 @@ def test_the_checks_table_says_which_side_was_expected_in_plain_words() -> None:
     table = bp.checks_table([up, down])
     assert table["expected"].tolist() == ["> 0", "< 0"]
     assert table["verdict"].tolist() == ["as predicted", "the other way"]
+
+
+def test_conclusions_set_broken_rungs_apart_and_read_the_choice_intervals() -> None:
+    from nicspec_utils.stats import ClaimCheck, paired_effect
+
+    table = pd.DataFrame(
+        {"model": ["c", "p95"], "sparsity": [0.0, 0.95], "gap to dense (dB)": [0.0, -15.7]}
+    )
+    assert bp.recovered(table) == ["c"]
+    # a gap that is only a bound (bpp beyond the dense curve) never counts as recovered
+    bound = table.assign(**{"gap to dense (dB)": [0.0, 0.5], "gap is a bound": [False, True]})
+    assert bp.recovered(bound) == ["c"]
+    better = ClaimCheck(
+        "fit A → test B: rule − always NIC (dB)",
+        +1,
+        paired_effect(np.linspace(0.5, 1.5, 8), cluster=list("abcdefgh")),
+    )
+    text = bp.conclusions(table, ["c"], [], [], [better], steps=200)
+    assert "95 % (-15.70 dB)" in text and "did not recover" in text
+    assert "No trend over the ladder" in text
+    assert "the rule is better" in text

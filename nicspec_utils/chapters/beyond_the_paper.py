@@ -36,6 +36,7 @@ from ..engines.evaluate import Point, run_point
 from ..engines.scheduler import sweep
 from ..errors import DataError, UsageError
 from ..spectral import BAND_EDGES, BAND_NAMES, band_energies, error_spectrum, radial_profile
+from ..stats import MIN_IMAGES as MIN_IMAGES
 from ..stats import ClaimCheck, paired_effect
 
 J2K = "jpeg2000"
@@ -54,6 +55,7 @@ FIT_BAND = (1 / 64, 1 / 16)
 NATURAL_ALPHA = 2.0
 FEATURE_VERSION = 1
 BPP_DIGITS = 4
+SPARSITY_TOL = 0.005  # a rung may lie this far above its target sparsity (fp16 zeros)
 
 
 # --- the ladder's models -----------------------------------------------------------------------
@@ -130,7 +132,7 @@ def ladder_models(levels: Sequence[int], folder: Path | None = None) -> list[Lad
     return out
 
 
-def ladder_reached(models: Sequence[LadderModel], tol: float = 0.005) -> pd.DataFrame:
+def ladder_reached(models: Sequence[LadderModel], tol: float = SPARSITY_TOL) -> pd.DataFrame:
     """Target and measured sparsity of each rung and whether it reached its target (the
     pruner masks at least the target fraction; fp16 storage may zero a few more weights)."""
     rows = [
@@ -148,13 +150,14 @@ def ladder_reached(models: Sequence[LadderModel], tol: float = 0.005) -> pd.Data
 LADDER_GAP_DB = 1.5  # the family's bar for its pruned model: within 1.5 dB of the dense curve
 
 
+@sweep
 def ladder_bars(
     models: Sequence[LadderModel], dataset: str, ids: Sequence[str], estimate: bool = False,
     **kw: Any,
 ) -> pd.DataFrame:  # fmt: skip
     """The model card's bars of each rung on clean ``ids``: sparsity reached
     (:func:`ladder_reached`) and its PSNR within :data:`LADDER_GAP_DB` of the dense family's
-    curve at its bpp (log-bpp interpolation; NaN, and no, outside the curve's range)."""
+    curve at its bpp (:func:`gap_to_curve`; outside the curve's range a bound, judged no)."""
     from ..nic.reference import make_curve
 
     dense = []
@@ -167,12 +170,13 @@ def ladder_bars(
     rows = []
     for m in models:
         p = run_point(m.codec, dataset, ids, estimate=estimate, maps=False, **kw)
-        gap = float(p.metrics["psnr"]) - curve.at(p.bpp)
+        gap, bound = gap_to_curve(curve, p.bpp, float(p.metrics["psnr"]))
         rows.append({
             "model": m.name, "target": m.target, "sparsity": m.sparsity,
             "sparsity reached": bool(reached.loc[m.name, "reached"]), "bpp": p.bpp,
             "PSNR": float(p.metrics["psnr"]), "gap to dense (dB)": gap,
-            f"within {LADDER_GAP_DB} dB": bool(math.isfinite(gap) and gap >= -LADDER_GAP_DB),
+            "gap is a bound": bound,
+            f"within {LADDER_GAP_DB} dB": bool(not bound and gap >= -LADDER_GAP_DB),
             "images": int(p.metrics["n_images"]),
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -188,9 +192,33 @@ def bars_markdown(bars: pd.DataFrame) -> str:
         lines.append(
             f"| {r['model']} | {r['target']:.2f} | {r['sparsity']:.6f} | "
             f"{yes[bool(r['sparsity reached'])]} | {r['bpp']:.3f} | {r['PSNR']:.2f} | "
-            f"{r['gap to dense (dB)']:+.2f} | {yes[bool(r[f'within {LADDER_GAP_DB} dB'])]} |"
+            f"{_gap_text(r).removesuffix(' dB')} | {yes[bool(r[f'within {LADDER_GAP_DB} dB'])]} |"
         )
     return "\n".join(lines)
+
+
+def family_jpeg2000_gaps() -> tuple[float, float]:
+    """The smallest and largest loss (dB, positive) of the dense family to JPEG2000 at the
+    same bpp on Kodak, from the shipped manifest (``nicspec models report``)."""
+    from ..nic.models import read_manifest
+
+    models = read_manifest().get("models", {})
+    gaps = [
+        -float(models[n]["kodak_real_coding"]["default"]["gap_to_jpeg2000_db"])
+        for n in DENSE_FAMILY
+        if n in models
+    ]
+    if not gaps:
+        raise DataError("the manifest has no Kodak numbers for the dense family")
+    return min(gaps), max(gaps)
+
+
+def ladder_recipe(level: int = 0) -> dict[str, Any]:
+    """Steps, crop, batch and learning rate of a ladder recipe (recipes.yaml)."""
+    from ..nic.train import get_recipe
+
+    r = get_recipe(ladder_name(level))
+    return {k: r[k] for k in ("steps", "crop", "batch_size", "lr")}
 
 
 # --- study 1: pruning and denoising ---------------------------------------------------------
@@ -292,6 +320,18 @@ def dense_curve(rows: Sequence[Mapping[str, Any]]) -> Any:
     return make_curve("dense", [b for b, _ in pts], [p for _, p in pts], [math.nan] * len(pts))
 
 
+def gap_to_curve(curve: Any, bpp: float, psnr: float) -> tuple[float, bool]:
+    """PSNR minus the dense curve's at ``bpp`` (log-bpp interpolation) and whether it is only a
+    bound: above the curve's bpp range the curve would be at least its last point's PSNR, so
+    ``psnr`` minus that point's is an upper bound of the gap (below the range: a lower bound)."""
+    gap = float(psnr - curve.at(bpp))
+    if math.isfinite(gap):
+        return gap, False
+    if bpp > curve.bpp[-1]:
+        return float(psnr - curve.psnr[-1]), True
+    return float(psnr - curve.psnr[0]), True
+
+
 def ladder_table(units: pd.DataFrame, curve: Any) -> pd.DataFrame:
     """One row per ladder model: measured sparsity; clean bpp, PSNR and its gap to the dense
     curve at that bpp (dB, negative: below the curve); on the noises (mean over images and
@@ -301,9 +341,11 @@ def ladder_table(units: pd.DataFrame, curve: Any) -> pd.DataFrame:
     for model, g in units.groupby("model", sort=False):
         clean, noisy = g[g["corruption"] == "clean"], g[g["corruption"] != "clean"]
         bpp, psnr = float(clean["bpp"].mean()), float(clean["psnr"].mean())
+        gap, bound = gap_to_curve(curve, bpp, psnr)
         rec: dict[str, Any] = {
             "model": model, "sparsity": float(g["sparsity"].iloc[0]),
-            "clean bpp": bpp, "clean PSNR": psnr, "gap to dense (dB)": psnr - curve.at(bpp),
+            "clean bpp": bpp, "clean PSNR": psnr, "gap to dense (dB)": gap,
+            "gap is a bound": bound,
             "noisy bpp": float(noisy["bpp"].mean()),
             "noise rate": float(noisy["noise_rate"].mean()),
             "PSNR clean (noisy in)": float(noisy["psnr_wrt_clean"].mean()),
@@ -753,14 +795,33 @@ def plot_choice(
 
 def _interval(check: ClaimCheck, unit: str = "") -> str:
     e = check.estimate
-    return f"{e.mean:+.3f}{unit} [{e.ci_low:+.3f}, {e.ci_high:+.3f}] ({e.n_clusters} images)"
+    images = f"{e.n_clusters} image{'' if e.n_clusters == 1 else 's'}"
+    if not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)):
+        return f"{e.mean:+.3f}{unit} (no interval from {images})"
+    return f"{e.mean:+.3f}{unit} [{e.ci_low:+.3f}, {e.ci_high:+.3f}] ({images})"
+
+
+def _undecided(check: ClaimCheck) -> str:
+    """Why an inconclusive check is: too few images, or an interval that includes 0."""
+    if check.estimate.n_clusters < MIN_IMAGES:
+        return f"too few images for a verdict (it takes {MIN_IMAGES})"
+    if check.estimate.degenerate:
+        return "no spread to judge (every difference is 0)"
+    return "the interval includes 0"
 
 
 def recovered(table: pd.DataFrame) -> list[str]:
     """The rungs of :func:`ladder_table` whose clean PSNR is within :data:`LADDER_GAP_DB` of the
     dense curve at their bpp (the family's bar for a pruned model), in ladder order."""
-    gap = table["gap to dense (dB)"]
-    return [str(m) for m, ok in zip(table["model"], gap >= -LADDER_GAP_DB, strict=True) if ok]
+    ok = table["gap to dense (dB)"] >= -LADDER_GAP_DB
+    if "gap is a bound" in table:
+        ok &= ~table["gap is a bound"].astype(bool)  # outside the curve: not judged recovered
+    return [str(m) for m, keep in zip(table["model"], ok, strict=True) if keep]
+
+
+def _gap_text(row: Any) -> str:
+    bound = bool(row.get("gap is a bound", False))
+    return f"{'≤ ' if bound else ''}{row['gap to dense (dB)']:+.2f} dB"
 
 
 def ladder_findings(checks: Sequence[ClaimCheck], table: pd.DataFrame) -> str:
@@ -771,9 +832,7 @@ def ladder_findings(checks: Sequence[ClaimCheck], table: pd.DataFrame) -> str:
         c = by.get(f"slope vs sparsity: {label}")
         if c is None:
             return f"- {label}: not measured."
-        word = {"reproduced": grows, "contradicted": falls}.get(
-            c.verdict, "no trend the interval can tell from zero"
-        )
+        word = {"reproduced": grows, "contradicted": falls}.get(c.verdict, _undecided(c))
         return f"- **{label}**, slope per unit of sparsity {_interval(c)}: {word}."
 
     lines = [
@@ -788,10 +847,7 @@ def ladder_findings(checks: Sequence[ClaimCheck], table: pd.DataFrame) -> str:
         said("rate the noise adds (bpp)", "the rate spent on the noise falls with sparsity",
              "the rate spent on the noise grows with sparsity"),
     ]  # fmt: skip
-    gaps = ", ".join(
-        f"{100 * r['sparsity']:.0f} %: {r['gap to dense (dB)']:+.2f} dB"
-        for _, r in table.iterrows()
-    )
+    gaps = ", ".join(f"{100 * r['sparsity']:.0f} %: {_gap_text(r)}" for _, r in table.iterrows())
     lines.append(f"- Clean PSNR against the dense curve at each rung's bpp: {gaps}.")
     return "\n".join(lines)
 
@@ -810,5 +866,83 @@ def choice_findings(checks: Sequence[ClaimCheck], summary: pd.DataFrame) -> str:
         lines.append(
             f"- **{where}**: {rule['rule']} (NIC on {100 * rule['NIC share']:.0f} % of the test "
             f"inputs); " + "; ".join(parts) + "."
+        )
+    return "\n".join(lines)
+
+
+def _answer(check: ClaimCheck | None, yes: str, no: str, unit: str = "") -> str:
+    """One measured answer: the interval and what it says (``yes``: on the expected side)."""
+    if check is None:
+        return "not measured"
+    word = {"reproduced": yes, "contradicted": no}.get(check.verdict, _undecided(check))
+    return f"{_interval(check, unit)}: {word}"
+
+
+def conclusions(
+    table: pd.DataFrame,
+    kept: Sequence[str],
+    kept_checks: Sequence[ClaimCheck],
+    pair_checks: Sequence[ClaimCheck],
+    choice_checks: Sequence[ClaimCheck],
+    steps: int,
+) -> str:
+    """The chapter's answers as Markdown bullets, every number from the checks and tables."""
+    lines = []
+    broken = table[~table["model"].isin(kept)]
+    if not broken.empty:
+        what = ", ".join(
+            f"{100 * r['sparsity']:.0f} % ({_gap_text(r)})" for _, r in broken.iterrows()
+        )
+        lines.append(
+            f"- **Rungs that did not recover.** After {steps} steps the rungs at {what} lie more "
+            f"than {LADDER_GAP_DB} dB below the dense curve on clean images (≤: an upper bound, "
+            "the rung's bpp lies beyond the curve): what they do to noise is mostly what a "
+            "damaged network does, not what sparsity does."
+        )
+    by = {c.claim: c for c in kept_checks}
+    if len(kept) >= 2:
+        top = 100 * float(table[table["model"].isin(kept)]["sparsity"].max())
+        slope = "slope vs sparsity: "
+        lines.append(
+            f"- **On the rungs that recovered (0 to {top:.0f} %)**, per unit of sparsity: PSNR "
+            "w.r.t. clean on noise "
+            + _answer(by.get(slope + "PSNR w.r.t. clean on noise (dB)"),
+                      "denoising grows with sparsity", "denoising falls with sparsity", " dB")
+            + "; the same relative to JPEG2000 at the rung's bpp "
+            + _answer(by.get(slope + "PSNR w.r.t. clean minus JPEG2000's at the same bpp (dB)"),
+                      "it grows at matched rate", "it falls at matched rate", " dB")
+            + "; the high-band gain (log2) "
+            + _answer(by.get(slope + "high-band gain R/C (log2)"),
+                      "less of the noise's high band passes", "more of it passes")
+            + "; the rate the noise adds "
+            + _answer(by.get(slope + "rate the noise adds (bpp)"),
+                      "the high-frequency rate falls", "it grows", " bpp")
+            + "."
+        )  # fmt: skip
+    else:
+        lines.append("- **No trend over the ladder**: fewer than two rungs recovered.")
+    pair = {c.claim.split(": ", 1)[1]: c for c in pair_checks}
+    if pair:
+        name = pair_checks[0].claim.split(": ", 1)[0]
+        lines.append(
+            f"- **The long-trained pruned model ({name})**: PSNR w.r.t. clean on noise "
+            + _answer(pair.get("PSNR w.r.t. clean on noise (dB)"), "it denoises better",
+                      "it denoises worse", " dB")
+            + "; high-band R energy (log2) "
+            + _answer(pair.get("high-band R energy (log2)"), "less high-frequency error",
+                      "more high-frequency error")
+            + "; the rate the noise adds "
+            + _answer(pair.get("rate the noise adds (bpp)"), "lower", "higher", " bpp")
+            + "."
+        )  # fmt: skip
+    for check in choice_checks:
+        where, what = check.claim.split(": ", 1)
+        if "oracle" in what:
+            continue
+        fixed = what.removeprefix("rule − ").removesuffix(" (dB)")
+        lines.append(
+            f"- **Codec choice, {where}**: the rule against {fixed} "
+            + _answer(check, "the rule is better", f"{fixed} is better", " dB")
+            + "."
         )
     return "\n".join(lines)
