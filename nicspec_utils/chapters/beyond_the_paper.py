@@ -776,11 +776,10 @@ def plot_choice(
         for group, g in t.groupby("group"):
             ax.scatter(g["excess"], g["nic"] - g["j2k"], marker=markers.get(str(group), "x"),
                        alpha=0.7, label=f"{name}: {group}")  # fmt: skip
-    for fit_name, rule, _, _ in fitted:
+    for (fit_name, rule, _, _), style in zip(fitted, ("--", ":", "-."), strict=False):
         if not math.isinf(rule.threshold):
-            ax.axvline(rule.threshold, ls="--", lw=1, color="k")
-            ax.annotate(f"fit on {fit_name}", (rule.threshold, ax.get_ylim()[1]), fontsize=7,
-                        rotation=90, va="top", ha="right")  # fmt: skip
+            ax.axvline(rule.threshold, ls=style, lw=1.2, color="k",
+                       label=f"threshold fitted on {fit_name}")  # fmt: skip
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="input's high-band excess over its power law (log10)",
            ylabel="NIC − JPEG2000, PSNR w.r.t. clean (dB)",
