@@ -4,6 +4,7 @@ rule, the oracle and the folds."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -203,3 +204,19 @@ def test_conclusions_set_broken_rungs_apart_and_read_the_choice_intervals() -> N
     assert "95 % (-15.70 dB)" in text and "did not recover" in text
     assert "No trend over the ladder" in text
     assert "the rule is better" in text
+
+
+def test_a_ladder_codec_is_named_by_its_path_in_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one name (and one store key) on every checkout, and it loads from any working folder
+    from nicspec_utils.codecs import get_codec
+
+    rungs = [r for r in bp.ladder_models([50]) if not r.codec.startswith("nic:")]
+    if not rungs:
+        pytest.skip("no ladder checkpoint shipped")
+    name = rungs[0].codec
+    assert name.startswith("checkpoint:data/models/ladder/"), name
+    monkeypatch.chdir(tmp_path)
+    codec = get_codec(name)
+    assert codec.name == name and codec.config()["checkpoint_sha256"]

@@ -99,8 +99,14 @@ class LadderModel:
 
     @property
     def codec(self) -> str:
-        """The codec name of the model (``nic:NAME`` or ``checkpoint:PATH``)."""
-        return self.codec_name or f"checkpoint:{self.path}"
+        """The codec name of the model (``nic:NAME`` or ``checkpoint:PATH``, the path relative
+        to the project root when the checkpoint is in it: the same store key on every checkout)."""
+        if self.codec_name:
+            return self.codec_name
+        from ..cache import project_root
+
+        path, root = self.path.resolve(), project_root().resolve()
+        return f"checkpoint:{path.relative_to(root) if path.is_relative_to(root) else path}"
 
 
 def shipped_rung(name: str) -> LadderModel:

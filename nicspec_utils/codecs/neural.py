@@ -460,9 +460,15 @@ def _load_checkpoint_cached(path: Path, device: str) -> tuple[Any, dict]:
 def checkpoint_codec(
     path: str | os.PathLike[str], shipped: str | None = None, **options: Any
 ) -> NeuralCodec:
-    """``checkpoint:<path>`` (or ``nic:<name>`` when ``shipped`` is given)."""
+    """``checkpoint:<path>`` (or ``nic:<name>`` when ``shipped`` is given). A relative path
+    that is not in the working folder is taken from the project root, so a checkpoint in the
+    repository (``checkpoint:data/models/ladder/x.pt``) keeps one name, and one store key, on
+    every checkout."""
+    from ..cache import project_root
+
     p = Path(path).expanduser()
-    model, meta = _load_checkpoint_cached(p, str(options.get("device", "cpu")))
+    where = p if p.is_absolute() or p.exists() else project_root() / p
+    model, meta = _load_checkpoint_cached(where, str(options.get("device", "cpu")))
     name = f"nic:{shipped}" if shipped else f"checkpoint:{p}"
     source: dict[str, Any] = {"checkpoint_sha256": meta["sha256"]}
     if shipped:
