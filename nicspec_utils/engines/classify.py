@@ -790,8 +790,9 @@ def run_grids(grids: Sequence[Grid]) -> list[dict[tuple[str, str], Result]]:
     back from the cache (a complete condition is only read). So no image is corrupted twice,
     no configuration waits on another task except the clean, uncompressed reference run of
     each grid (a task of its own: the others compare with its predictions), slow corruptions
-    (:data:`SLOW_CORRUPTIONS`) go first, and the NIC models are loaded by the workers only,
-    which keep them. Each configuration writes its ``classify.json`` when it finishes.
+    (:data:`SLOW_CORRUPTIONS`) and PSNR-matched conditions go first, and the NIC models are
+    loaded by the workers only, which keep them. Each configuration writes its
+    ``classify.json`` when it finishes.
     """
     from . import scheduler as engine
 
@@ -824,7 +825,9 @@ def _grid_tasks(
             )
         after = references.get(ref_key)
         for corruption in g.corruptions:
-            slow = corruption in SLOW_CORRUPTIONS
+            # the dearest conditions first: slow corruptions, and PSNR matching (~16 JPEG2000
+            # encodes an image), so that no long task starts last
+            slow = corruption in SLOW_CORRUPTIONS or corruption in g.psnr
             future = client.submit(_condition_task, g, corruption, registered, after,
                                    pure=False, priority=5 if slow else 0)  # fmt: skip
             tasks[future] = (k, corruption)
