@@ -691,26 +691,51 @@ def load_or_corrupt(
     :func:`build_corrupted_set`). A set built with other settings raises UsageError.
     ``clean``: the clean image when the caller has read it already.
     """
+    cleans = None if clean is None else [clean]
+    return load_or_corrupt_many(dataset, [image_id], name, severity, seed, cache_dir, cleans)[0]
+
+
+def load_or_corrupt_many(
+    dataset: Dataset,
+    image_ids: Sequence[str],
+    name: str,
+    severity: int,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    cleans: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """:func:`load_or_corrupt` for several images of one corruption: the set's manifest is read
+    once and the computed images are merged into it once."""
     corruption = get_corruption(name)
     severity = _check_severity(severity)
-    clean = dataset.load(image_id) if clean is None else clean
-    source = image_digest(clean)
+    images = list(cleans) if cleans is not None else [dataset.load(i) for i in image_ids]
+    sources = [image_digest(c) for c in images]
     if cache_dir is None:
-        return corrupt(clean, corruption.name, severity, seed=seed, image_key=source)
+        return [corrupt(c, corruption.name, severity, seed=seed, image_key=k)
+                for c, k in zip(images, sources, strict=True)]  # fmt: skip
     root = Path(cache_dir)
     config = _config(dataset.name, int(seed))
     manifest = _read_manifest(root)
     _check_config(root, manifest, config)
-    rel = _rel(corruption.name, severity, image_id)
-    path = root / rel
-    want = (manifest or {}).get("files", {}).get(rel)
-    same_source = (manifest or {}).get("sources", {}).get(image_id) == source
-    if want and same_source and path.is_file() and sha256_file(path) == want:
-        return read_image(path)
-    img = corrupt(clean, corruption.name, severity, seed=seed, image_key=source)
-    digest = write_png_atomic(path, img)
-    _merge_manifest(root, config, {rel: digest}, {image_id: source})
-    return img
+    files = (manifest or {}).get("files", {})
+    known = (manifest or {}).get("sources", {})
+    out: list[np.ndarray] = []
+    written: dict[str, str] = {}  # rel -> sha256 of the PNG
+    fresh: dict[str, str] = {}  # image id -> digest of its clean image, for what was written
+    for image_id, clean, source in zip(image_ids, images, sources, strict=True):
+        rel = _rel(corruption.name, severity, image_id)
+        path = root / rel
+        want = files.get(rel)
+        if want and known.get(image_id) == source and path.is_file() and sha256_file(path) == want:
+            out.append(read_image(path))
+            continue
+        img = corrupt(clean, corruption.name, severity, seed=seed, image_key=source)
+        written[rel] = write_png_atomic(path, img)
+        fresh[image_id] = source
+        out.append(img)
+    if written:
+        _merge_manifest(root, config, written, fresh)
+    return out
 
 
 def corruption_info(name: str) -> tuple[int, str]:

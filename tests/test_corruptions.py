@@ -442,3 +442,25 @@ def _check_registered(entry: object, tmp_path: Path) -> None:
         C.register_corruption("fog", salt, "low")
     with pytest.raises(UsageError, match="group"):
         C.register_corruption("pepper", salt, "ultra")
+
+
+def test_load_or_corrupt_many_merges_the_manifest_once(
+    folder_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = list(folder_dataset.image_ids)[:2]
+    cache = tmp_path / "cache"
+    C.load_or_corrupt(folder_dataset, ids[0], "fog", 1, 0, cache)  # one image already stored
+    merges: list[dict[str, str]] = []
+    real = C._merge_manifest
+
+    def counting(root: Path, config: dict, files: dict, sources: dict, **kw: object) -> Path:
+        merges.append(files)
+        return real(root, config, files, sources, **kw)
+
+    monkeypatch.setattr(C, "_merge_manifest", counting)
+    out = C.load_or_corrupt_many(folder_dataset, ids, "fog", 1, 0, cache)
+    assert [sorted(m) for m in merges] == [[f"fog/1/{ids[1]}.png"]]  # once, the new image only
+    for image_id, image in zip(ids, out, strict=True):
+        assert np.array_equal(image, C.corrupt(folder_dataset.load(image_id), "fog", 1))
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == sorted(f"fog/1/{i}.png" for i in ids)

@@ -240,19 +240,15 @@ def _corrupt_all(plan: Plan, ids: Sequence[str], cleans: list[np.ndarray]) -> li
     corrupted set (``<results>/corrupted/<dataset>``, the one chapter 1 and ``nicspec
     corrupt`` build) when it holds the image, else corrupted (keyed by content) and added
     there. A set made with other settings (seed, library version) is left alone."""
-    from ..corruptions import corrupt, corrupted_set_dir, load_or_corrupt
+    from ..corruptions import corrupt, corrupted_set_dir, load_or_corrupt_many
 
     assert plan.corruption is not None and plan.severity is not None
     root = corrupted_set_dir(plan.folder.parent / "corrupted", plan.dataset.name)
-    out = []
-    for image_id, clean in zip(ids, cleans, strict=True):
-        try:
-            image = load_or_corrupt(plan.dataset, image_id, plan.corruption, plan.severity,
-                                    plan.seed, root, clean=clean)  # fmt: skip
-        except (UsageError, OSError):
-            image = corrupt(clean, plan.corruption, plan.severity, seed=plan.seed)
-        out.append(image)
-    return out
+    try:
+        return load_or_corrupt_many(plan.dataset, ids, plan.corruption, plan.severity,
+                                    plan.seed, root, cleans)  # fmt: skip
+    except (UsageError, OSError):
+        return [corrupt(c, plan.corruption, plan.severity, seed=plan.seed) for c in cleans]
 
 
 def _save_spectra(path: Path, arrays: dict[str, np.ndarray]) -> None:
