@@ -749,11 +749,20 @@ def group_of(name: str) -> str:
     return corruption_info(name)[1]
 
 
-def corrupted_set_dir(cache_dir: str | os.PathLike[str], dataset_name: str) -> Path:
-    """Where the corrupted set of a dataset lives: ``<cache_dir>/<dataset as a folder name>``
-    (a relative ``cache_dir`` is taken from the project root, whatever the working folder)."""
-    from .cache import project_root
+def corrupted_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of the corrupted sets: ``<results>/corrupted`` (:func:`cache.results_dir`, the
+    one results-folder rule shared with the store) unless ``cache_dir`` names another; a
+    relative ``cache_dir`` is taken from the project root, whatever the working folder."""
+    from .cache import project_root, results_dir
 
+    if cache_dir is None or str(cache_dir) == "":
+        return results_dir() / "corrupted"
     root = Path(cache_dir).expanduser()
-    root = root if root.is_absolute() else project_root() / root
+    return root if root.is_absolute() else project_root() / root
+
+
+def corrupted_set_dir(cache_dir: str | os.PathLike[str] | None, dataset_name: str) -> Path:
+    """Where the corrupted set of a dataset lives: ``<corrupted_root(cache_dir)>/<dataset as a
+    folder name>``."""
+    root = corrupted_root(cache_dir)
     return root / (re.sub(r"[^A-Za-z0-9._-]+", "_", dataset_name).strip("_") or "dataset")

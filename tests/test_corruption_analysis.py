@@ -238,7 +238,7 @@ def test_severity_span() -> None:
     assert settings.severity_span([3]) == "3" and settings.severity_span([1, 3, 5]) == "1, 3, 5"
 
 
-def test_select_and_paths(tmp_path: Path) -> None:
+def test_select_and_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nicspec_utils.data import get_dataset
 
     kodak = get_dataset("kodak")
@@ -250,6 +250,10 @@ def test_select_and_paths(tmp_path: Path) -> None:
         settings.select_image_ids(kodak, -1)
     assert settings.set_dir(tmp_path, "folder:/a/b") == tmp_path / "folder_a_b"
     assert settings.resolve_cache_dir("results/x") == project_root() / "results/x"
+    # The default is the store's folder: <results>/corrupted, wherever $NICSPEC_RESULTS points.
+    monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "store"))
+    assert settings.resolve_cache_dir(None) == tmp_path / "store" / "corrupted"
+    assert settings.set_dir(None, "kodak") == tmp_path / "store" / "corrupted" / "kodak"
     assert settings.display_path(project_root() / "results" / "x") == "results/x"
     assert settings.display_path(tmp_path) == str(tmp_path.resolve())
     assert dataset_label("clic2025-val") == "CLIC 2025 (stand-in for CLIC 2020)"

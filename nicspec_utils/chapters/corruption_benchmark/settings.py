@@ -32,11 +32,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "dataset"
 
 
-def resolve_cache_dir(cache_dir: str | os.PathLike[str]) -> Path:
-    """An absolute cache folder; a relative one is taken from the project root, so a notebook
-    run from ``notebooks/`` or from the root uses the same cache."""
-    path = Path(cache_dir).expanduser()
-    return path if path.is_absolute() else project_root() / path
+def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The chapter's cache folder: ``<results>/corrupted`` (the store's one location rule) when
+    ``cache_dir`` is None; a relative one is taken from the project root, so a notebook run
+    from ``notebooks/`` or from the root uses the same cache."""
+    return C.corrupted_root(cache_dir)
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -46,7 +46,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
     return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
 
 
-def set_dir(cache_dir: str | os.PathLike[str], dataset_name: str) -> Path:
+def set_dir(cache_dir: str | os.PathLike[str] | None, dataset_name: str) -> Path:
     """Where the corrupted set of a dataset lives: ``<cache_dir>/<dataset>``."""
     return C.corrupted_set_dir(cache_dir, dataset_name)
 

@@ -36,7 +36,7 @@ def build_set(
     severities: Sequence[int],
     image_ids: Sequence[str],
     seed: int,
-    cache_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None,
     jobs: int | None = None,
 ) -> C.BuildStats:
     """Build (or reuse) the corrupted set in ``<cache_dir>/<dataset>`` with Dask tasks; see
@@ -225,7 +225,7 @@ def corruption_spectra(
     severities: str | int | Sequence[int] = "1-5",
     image_ids: Sequence[str] | None = None,
     seed: int = 0,
-    cache_dir: str | os.PathLike[str] = "results/corrupted",
+    cache_dir: str | os.PathLike[str] | None = None,
     jobs: int | None = None,
 ) -> CorruptionSpectra:
     """Mean spectrum of every (corruption, severity) of a dataset, from its corrupted set.

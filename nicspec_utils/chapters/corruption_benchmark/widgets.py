@@ -72,7 +72,7 @@ def gallery_thumbnails(
     picks: Sequence[tuple[str, str]],
     corruptions: Sequence[str],
     severities: Sequence[int],
-    cache_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None,
     **kwargs: Any,
 ) -> dict[tuple[str, str | None, int | None], bytes]:
     """Previews ``{(label, corruption, severity): bytes}`` of (dataset, image id) ``picks`` from

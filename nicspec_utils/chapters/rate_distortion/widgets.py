@@ -19,7 +19,8 @@ from .settings import nic_setting
 # --- explorer: one image, every corruption x operating point x codec ----------------------------
 
 EXPLORER_CLEAN = "clean"
-EXPLORER_CORRUPTED_CACHE = "results/corrupted"  # chapter 1's corrupted sets (its ``cache_dir``)
+# Chapter 1's corrupted sets: "" is the store's (corruptions.corrupted_root), None reads none.
+EXPLORER_CORRUPTED_CACHE = ""
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def cached_corrupted(
     from ... import corruptions as C
     from ...io import read_image, sha256_file
 
-    if cache_dir:
+    if cache_dir is not None:
         root = C.corrupted_set_dir(cache_dir, dataset.name)
         rel = f"{corruption}/{severity}/{image_id}.png"
         try:
