@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,74 @@ def test_the_downloads_hold_the_profiles_records_and_claims(
     # a profile no chapter ran under: empty tables, still written
     assert book.write_downloads("paper", tmp_path / "none") == {"records.csv": 0, "claims.csv": 0}
     assert (tmp_path / "none" / "records.csv").read_text().startswith("key,image_id")
+
+
+def _extension() -> object:
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    try:
+        import nicspec_book
+    finally:
+        sys.path.remove(str(REPO / "book" / "_ext"))
+    return nicspec_book
+
+
+def test_models_table_puts_the_numbers_beside_the_name() -> None:
+    """The models page's Kodak numbers (bpp, PSNR, MS-SSIM) come right after the model's name,
+    so a narrow page shows them without scrolling."""
+    pytest.importorskip("sphinx")
+    ext = _extension()
+    assert ext.MODEL_COLUMNS[:5] == ("model", "Kodak at", "bpp", "PSNR (dB)", "MS-SSIM")
+    kodak = {"default": {"bpp": 0.5, "psnr": 30.0, "ms_ssim": 0.95}}
+    info = {"architecture": "a", "metric": "mse", "lmbda": 0.01, "steps": 5, "bytes": 2e6,
+            "kodak_real_coding": kodak}  # fmt: skip
+    (row,) = ext._rows("m", info)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["`m`", "–", "0.500", "30.00", "0.9500"]
+    assert len(cells) == len(ext.MODEL_COLUMNS)
+    (bare,) = ext._rows("m", {"metric": "mse"})
+    assert len(bare.strip("|").split("|")) == len(ext.MODEL_COLUMNS)
+
+
+def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link(
+    tmp_path: Path,
+) -> None:
+    """A tiny Sphinx + myst-nb build of a notebook with a wide and a narrow figure: both link to
+    their image in _images/, only the wide one's cell is full-width."""
+    pytest.importorskip("myst_nb")
+    import base64
+    import io
+
+    import nbformat
+    from PIL import Image
+    from sphinx.application import Sphinx
+
+    def png(width: int) -> str:
+        buf = io.BytesIO()
+        Image.new("RGB", (width, 40), "white").save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Page")]
+    for width in (1400, 300):
+        cell = nbformat.v4.new_code_cell(f"fig{width}")
+        cell.outputs = [nbformat.v4.new_output("display_data", {"image/png": png(width)})]
+        nb.cells.append(cell)
+    src = tmp_path / "src"
+    src.mkdir()
+    nbformat.write(nb, src / "index.ipynb")
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(REPO / 'book' / '_ext')!r})\n"
+        "extensions = ['myst_nb', 'nicspec_book']\nnb_execution_mode = 'off'\n"
+    )
+    out = tmp_path / "html"
+    app = Sphinx(str(src), str(src), str(out), str(tmp_path / "doctrees"), "html",
+                 status=None, warning=None, freshenv=True)  # fmt: skip
+    app.build()
+    html = (out / "index.html").read_text()
+    links = re.findall(r'<a class="[^"]*nicspec-fullres[^"]*" href="([^"]+)"', html)
+    assert len(links) == 2 and all(h.startswith("_images/") for h in links), links
+    assert all((out / h).is_file() for h in links)
+    cells = re.findall(r'<div class="cell ([^"]*)"', html)
+    assert len(cells) == 2
+    assert "tag_full-width" in cells[0] and "tag_full-width" not in cells[1]
+    assert html.count("nicspec-wide") == 1

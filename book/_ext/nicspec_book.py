@@ -10,6 +10,11 @@ missing package or file becomes a sentence on the page and a warning in the log.
 
 Two page hooks: duplicate ``<script>`` entries are dropped, and the chapters' launch (Binder)
 buttons open the paired ``notebooks/NN_name.ipynb`` instead of the generated executed copy.
+
+One post-transform (:class:`WideFigures`): every figure a cell outputs links to its
+full-resolution image, and a figure wider than the text column (:data:`WIDE_PX`) puts its cell
+in the page's full-width layout (sphinx-book-theme's ``tag_full-width``), so the G/R maps, the
+corruption grid and the heat maps are not shrunk into the column.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+from sphinx.util.osutil import relative_uri
 
 LOG = logging.getLogger(__name__)
 
@@ -43,15 +50,16 @@ def _lmbda(info: dict[str, Any]) -> str:
 
 
 def _rows(name: str, info: dict[str, Any]) -> list[str]:
+    """One table row per Kodak setting: the measured numbers first (beside the model's name, so
+    they are on screen however narrow the page), then what the model is."""
     size = info.get("bytes")
-    common = (
-        f"| `{name}` | {info.get('architecture', '?')} | {info.get('metric', '?')} "
-        f"| {_lmbda(info)} | {_num(info.get('steps'), 'd')} "
-        f"| {_num(size / 1e6 if size else None, '.1f')} "
+    about = (
+        f"| {info.get('metric', '?')} | {_lmbda(info)} | {_num(info.get('steps'), 'd')} "
+        f"| {_num(size / 1e6 if size else None, '.1f')} | {info.get('architecture', '?')} |"
     )
     kodak = info.get("kodak_real_coding") or {}
     if not kodak:
-        return [common + "| – | – | – | – |"]
+        return [f"| `{name}` | – | – | – | – " + about]
     out = []
     for setting, m in kodak.items():
         label = "–" if setting == "default" else f"λ={setting}"
@@ -60,8 +68,14 @@ def _rows(name: str, info: dict[str, Any]) -> list[str]:
             _num(m.get("psnr"), ".2f"),
             _num(m.get("ms_ssim"), ".4f"),
         )
-        out.append(common + f"| {label} | " + " | ".join(metrics) + " |")
+        out.append(f"| `{name}` | {label} | " + " | ".join(metrics) + " " + about)
     return out
+
+
+MODEL_COLUMNS = (
+    "model", "Kodak at", "bpp", "PSNR (dB)", "MS-SSIM", "metric", "λ", "steps", "MB",
+    "architecture",
+)  # fmt: skip
 
 
 def models_markdown(repo: Path) -> tuple[str, list[Path]]:
@@ -82,10 +96,7 @@ def models_markdown(repo: Path) -> tuple[str, list[Path]]:
     if not models:
         return "*No checkpoints in `data/models` yet: `nicspec train --missing` trains them.*", []
     used = [manifest] if manifest.exists() else []
-    lines = [
-        "| model | architecture | metric | λ | steps | MB | Kodak at | bpp | PSNR (dB) | MS-SSIM |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = ["| " + " | ".join(MODEL_COLUMNS) + " |", "|---" * len(MODEL_COLUMNS) + "|"]
     for name, entry in models.items():
         info = dict(entry)
         if "architecture" not in info:  # no manifest entry: the checkpoint's own metadata
@@ -312,7 +323,81 @@ def launch_from_notebooks(
             _relaunch(group.get("buttons"))
 
 
+# A figure whose natural width is more than this many pixels is shrunk in the text column
+# (about 780 px wide on a 1280 px screen): it gets the full-width layout.
+WIDE_PX = 800
+FULL_WIDTH_CLASS = "tag_full-width"  # sphinx-book-theme's class for a full-width cell
+WIDE_IMAGE_CLASS = "nicspec-wide"
+FULLRES_CLASS = "nicspec-fullres"
+
+
+def natural_width(path: Path) -> int | None:
+    """The width in pixels of an image file (None when it cannot be read)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return int(image.size[0])
+    except Exception:  # a missing file, an SVG: no layout change
+        return None
+
+
+def is_wide(width: int | None, limit: int = WIDE_PX) -> bool:
+    """Whether a figure ``width`` px wide needs more than the text column."""
+    return width is not None and width > limit
+
+
+def _enclosing(node: nodes.Node, cls: str) -> nodes.Element | None:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, nodes.Element) and cls in parent.get("classes", []):
+            return parent
+        parent = parent.parent
+    return None
+
+
+class WideFigures(SphinxPostTransform):
+    """Cell-output figures: a link to the full-resolution image around each, and the
+    full-width layout for the cells of those wider than :data:`WIDE_PX`."""
+
+    default_priority = 900
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        builder = self.app.builder
+        imagedir = getattr(builder, "imagedir", None)
+        if not imagedir:
+            return
+        imgpath = relative_uri(builder.get_target_uri(self.env.docname), imagedir)
+        for image in list(self.document.findall(nodes.image)):
+            output = _enclosing(image, "cell_output")
+            if output is None:
+                continue
+            path = (image.get("candidates") or {}).get("*", image.get("uri", ""))
+            if path not in self.env.images:
+                continue
+            if is_wide(natural_width(Path(self.env.srcdir) / path)):
+                image["classes"].append(WIDE_IMAGE_CLASS)
+                cell = _enclosing(output, "cell") or output
+                if FULL_WIDTH_CLASS not in cell["classes"]:
+                    cell["classes"].append(FULL_WIDTH_CLASS)
+            if isinstance(image.parent, nodes.reference):
+                continue
+            name = self.env.images[path][1]
+            link = nodes.reference(
+                "",
+                "",
+                internal=True,
+                refuri=f"{imgpath}/{name}",
+                classes=[FULLRES_CLASS],
+                reftitle="Open the figure at full resolution",
+            )
+            image.replace_self(link)
+            link.append(image)
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.add_post_transform(WideFigures)
     app.add_directive("nicspec-models", ModelsDirective)
     app.add_directive("nicspec-profiles", ProfilesDirective)
     app.add_directive("nicspec-timings", TimingsDirective)
