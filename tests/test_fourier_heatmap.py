@@ -456,3 +456,42 @@ def test_rate_matched_pair_matches_payloads(tmp_path: Path) -> None:
     assert table.loc[0, "NIC PSNR clean (dB)"] == pytest.approx(nic.baseline.psnr)
     band = ch.band_table([({"codec": "NIC"}, nic)], n_boot=100)
     assert set(band["measure"]) == {"G", "R"} and np.isfinite(band["mean"]).all()
+
+
+# --- per-image settings and PSNR matching --------------------------------------------------------
+def test_per_image_settings_code_each_image_at_its_own(tmp_path: Path) -> None:
+    from nicspec_utils.codecs import get_codec
+    from nicspec_utils.data import get_dataset
+    from nicspec_utils.metrics import psnr
+
+    ds = get_dataset("kodak").select(None, 2)
+    ids = ds.image_ids
+    settings = {ids[0]: 12.0, ids[1]: 60.0}
+    kw = {"grid": 4, "crop": 32, "images": ids, "progress": False, "cache_dir": tmp_path}
+    r = heatmap("jpeg2000", "kodak", settings=settings, **kw)
+    assert r.config["codec"]["quality"] == [12.0, 60.0]
+    assert r.config["codec"]["rate_control"] == "per-image setting"
+    crops = np.stack([fh.centre_crop(ds.load(i), 32) for i in ids])
+    inputs = fh.perturbed_inputs(crops, 1, 1, 4, 4.0, 0)  # table entry (1, 1)
+    for k, i in enumerate(ids):
+        done = get_codec("jpeg2000", quality=settings[i]).compress(inputs[k])
+        assert r.images["psnr_perturbed"][k, 1, 1] == pytest.approx(psnr(done.reconstruction,
+                                                                          inputs[k]))  # fmt: skip
+        assert r.images["bpp"][k, 1, 1] == pytest.approx(done.bpp)
+    same = heatmap("jpeg2000", "kodak", quality=12.0, **kw)
+    assert same.key != r.key
+    np.testing.assert_array_equal(same.images["bpp"][0], r.images["bpp"][0])  # image 0 alike
+    assert np.all(same.images["bpp"][1] > r.images["bpp"][1])  # image 1 coded at ratio 60
+    one = r.select([ids[1]])
+    assert one.config["image_ids"] == [ids[1]] and one.images["bpp"].shape[0] == 1
+    np.testing.assert_array_equal(one.table_bpp, r.images["bpp"][1])
+    with pytest.raises(UsageError):
+        r.select(["kodim99"])
+    with pytest.raises(UsageError):
+        heatmap("jpeg2000", "kodak", settings={ids[0]: 12.0}, **kw)  # an image lacks one
+    with pytest.raises(UsageError):
+        heatmap("jpeg2000", "kodak", settings=settings, quality=12.0, **kw)
+    with pytest.raises(UsageError):
+        heatmap("nic:sh-mse-0.0067", "kodak", settings=settings, **kw)
+    with pytest.raises(UsageError):
+        heatmap("jpeg2000", "kodak", settings={ids[0]: 12.0, ids[1]: 0.1}, **kw)  # out of range

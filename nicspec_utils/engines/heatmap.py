@@ -22,6 +22,10 @@ Definitions (``grid`` = G, even; ``crop`` = S; h = G // 2):
   the bpp and the payload bpp (:func:`payload_bits`: no container or header bytes) of each
   image; a lossless image gives ``inf`` (``null`` in JSON). :class:`HeatmapResult` holds the
   means over images (inf if any image is lossless) and the per-image tables.
+- A classic codec takes one rate setting for every image (``quality`` / ``bpp``) or one per
+  image (``settings``: image id -> knob value, e.g. the JPEG2000 compression ratio that gives an
+  image a target PSNR on its clean crop); each image is then coded at its own setting under
+  every perturbation, and the per-image list enters the configuration.
 - A *draw* is one seed of the random signs; :func:`heatmap_draws` runs several independent draws
   (a :class:`DrawSet`), each its own cached heat map. The chapter's analysis (clean baselines,
   rate matching, bands, standard errors, claims, figures) is :mod:`..chapters.fourier_heatmaps`.
@@ -41,7 +45,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,7 +246,7 @@ def _bases_task(
     done = []
     for rc, rec in _compute(
         _task_codec(chunk["codec_args"]), cleans, chunk["bases"], chunk["grid"], chunk["eps"],
-        chunk["seed"], chunk["neural"], chunk["batch_size"],
+        chunk["seed"], chunk["neural"], chunk["batch_size"], chunk.get("settings"),
     ):  # fmt: skip
         atomic_write_json(_basis_path(folder, *rc), rec)
         done.append((rc, rec))
@@ -280,6 +284,23 @@ class HeatmapResult:
     def seed(self) -> int:
         """The seed of the random signs (one draw)."""
         return int(self.config["seed"])
+
+    def select(self, ids: Sequence[str]) -> HeatmapResult:
+        """The same heat map on some of its images (``ids``, in that order): per-image tables
+        kept, mean tables recomputed over them (inf where one is lossless)."""
+        have = [str(i) for i in self.config["image_ids"]]
+        missing = [str(i) for i in ids if str(i) not in have]
+        if missing or not ids:
+            raise UsageError(f"cannot select image(s) {', '.join(missing) or '(none)'} of this map")
+        idx = [have.index(str(i)) for i in ids]
+        per = {k: np.asarray(v)[idx] for k, v in self.images.items()}
+        old = {"psnr_perturbed": self.table_perturbed, "psnr_clean": self.table_clean,
+               "bpp": self.table_bpp}  # fmt: skip
+        means = {k: per[k].mean(axis=0) if k in per else t for k, t in old.items()}
+        config = {**self.config, "image_ids": [str(i) for i in ids]}
+        timing = {**self.timing, "n_images": len(idx)}
+        return HeatmapResult(means["psnr_perturbed"], means["psnr_clean"], means["bpp"], config,
+                             self.key, timing, per)  # fmt: skip
 
     def image_maps(self, key: str) -> np.ndarray:
         """Per-image (G-1) x (G-1) maps of ``key`` (one of :data:`RECORD_KEYS`): images x M x M."""
@@ -398,6 +419,7 @@ def heatmap(
     quality: float | None = None,
     bpp: float | None = None,
     codec_options: dict[str, Any] | None = None,
+    settings: Mapping[str, float] | None = None,
     estimate: bool = True,
     batch_size: int = 16,
     jobs: int | None = None,
@@ -412,8 +434,9 @@ def heatmap(
     ``batch_size`` images). The missing bases are Dask tasks: ``scheduler`` (or
     ``$NICSPEC_SCHEDULER``) names a cluster or ``serial``; else a local cluster of ``jobs``
     workers (default ``$NICSPEC_WORKERS`` or every core). ``bases`` restricts the run to some
-    (r, c) table entries (others stay NaN). Results are cached per basis under ``cache_dir``
-    (default ``results_dir()/fourier_heatmap``).
+    (r, c) table entries (others stay NaN). ``settings`` (image id -> rate setting; a classic
+    codec, instead of ``quality`` / ``bpp``) codes each image at its own setting. Results are
+    cached per basis under ``cache_dir`` (default ``results_dir()/fourier_heatmap``).
     """
     from ..data import Dataset, get_dataset
     from . import scheduler as engine
@@ -428,17 +451,25 @@ def heatmap(
         options.setdefault("estimate", bool(estimate))
         if options["estimate"]:
             options.setdefault("batch_size", int(batch_size))
-    codec = _task_codec((codec_name, quality, bpp, options))  # loaded once per process
-    getattr(codec, "_require_setting", lambda: None)()  # fail before any work
     ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
     ds = ds.select(list(images) if images else None, limit)
     ids = ds.image_ids
     if not ids:
         raise DataError(f"dataset {ds.name!r} has no images")
+    image_settings = _per_image_settings(settings, ids, neural, quality, bpp)
+    if image_settings is not None:
+        quality = image_settings[0]  # the codec's setting; _compute codes each image at its own
+    codec = _task_codec((codec_name, quality, bpp, options))  # loaded once per process
+    getattr(codec, "_require_setting", lambda: None)()  # fail before any work
     cleans = _clean_crops(ds, crop)
 
     codec_cfg = _codec_config(codec)
     codec_cfg.pop("batch_size", None)
+    if image_settings is not None:
+        for s in image_settings:  # a setting out of the knob's range fails before any work
+            codec.at(s)
+        codec_cfg[codec.knob.param] = image_settings
+        codec_cfg["rate_control"] = "per-image setting"
     config: dict[str, Any] = {
         "schema": SCHEMA,
         "codec": codec_cfg,
@@ -476,7 +507,7 @@ def heatmap(
         bar = _bar(len(todo), progress, f"fhm {codec.name}")
         try:
             for (r, c), rec in _compute(
-                codec, cleans, todo, grid, eps, int(seed), neural, int(batch_size)
+                codec, cleans, todo, grid, eps, int(seed), neural, int(batch_size), image_settings
             ):
                 atomic_write_json(_basis_path(folder, r, c), rec)
                 records[(r, c)] = rec
@@ -490,7 +521,7 @@ def heatmap(
         common = {
             "codec_args": (codec_name, quality, bpp, options), "grid": grid, "eps": eps,
             "seed": int(seed), "neural": neural, "batch_size": int(batch_size),
-            "folder": str(folder),
+            "folder": str(folder), "settings": image_settings,
         }  # fmt: skip
         chunks = [
             {**common, "bases": b}
@@ -524,6 +555,27 @@ def heatmap(
         },
         per_image,
     )
+
+
+def _per_image_settings(
+    settings: Mapping[str, float] | None,
+    ids: Sequence[str],
+    neural: bool,
+    quality: float | None,
+    bpp: float | None,
+) -> list[float] | None:
+    """``settings`` in the order of ``ids`` (None when not given), checked."""
+    if settings is None:
+        return None
+    if neural or quality is not None or bpp is not None:
+        raise UsageError("per-image settings are for a classic codec, without quality or bpp")
+    missing = [str(i) for i in ids if str(i) not in settings]
+    if missing:
+        raise UsageError(f"per-image settings lack image(s) {', '.join(missing)}")
+    try:
+        return [float(settings[str(i)]) for i in ids]
+    except (TypeError, ValueError):
+        raise UsageError(f"per-image settings must be numbers, got {dict(settings)!r}") from None
 
 
 def draw_seeds(seed: int, draws: int) -> list[int]:
@@ -563,6 +615,10 @@ class DrawSet:
     def grid(self) -> int:
         """The grid size G."""
         return self.results[0].grid
+
+    def select(self, ids: Sequence[str]) -> DrawSet:
+        """Every draw on some of its images (:meth:`HeatmapResult.select`)."""
+        return DrawSet([r.select(ids) for r in self.results])
 
     def image_maps(self, key: str) -> np.ndarray:
         """images x draws x M x M per-image maps of ``key`` (:data:`RECORD_KEYS`)."""
@@ -651,13 +707,20 @@ def _compute(
     seed: int,
     neural: bool,
     batch_size: int,
+    settings: Sequence[float] | None = None,
 ) -> Any:
-    """Yield ((r, c), record) for each basis in ``todo``, in order."""
+    """Yield ((r, c), record) for each basis in ``todo``, in order (``settings``: image k
+    coded at its own rate setting ``settings[k]``)."""
     n = len(cleans)
     per_call = _per_call(neural, batch_size, n)
+    coders = [codec.at(s) for s in settings] if settings is not None else None
     for start in range(0, len(todo), per_call):
         group = [tuple(rc) for rc in todo[start : start + per_call]]
         inputs = [perturbed_inputs(cleans, r, c, grid, eps, seed) for r, c in group]
-        results = codec.compress_batch([im for batch in inputs for im in batch])
+        flat = [im for batch in inputs for im in batch]
+        if coders is None:
+            results = codec.compress_batch(flat)
+        else:
+            results = [coders[k % n].compress(im) for k, im in enumerate(flat)]
         for k, rc in enumerate(group):
             yield rc, _record(cleans, inputs[k], results[k * n : (k + 1) * n])
