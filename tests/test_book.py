@@ -263,7 +263,8 @@ def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link
     tmp_path: Path,
 ) -> None:
     """A tiny Sphinx + myst-nb build of a notebook with a wide and a narrow figure: both link to
-    their image in _images/, only the wide one's cell is full-width."""
+    their image in _images/, only the wide one's cell is full-width; a wide ``figure`` directive
+    of a text page is full-width and linked too."""
     pytest.importorskip("myst_nb")
     import base64
     import io
@@ -286,6 +287,8 @@ def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link
     src = tmp_path / "src"
     src.mkdir()
     nbformat.write(nb, src / "index.ipynb")
+    (src / "wide.png").write_bytes(base64.b64decode(png(1200)))
+    (src / "page.md").write_text("# Text\n\n```{figure} wide.png\nA wide figure.\n```\n")
     (src / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(REPO / 'book' / '_ext')!r})\n"
         "extensions = ['myst_nb', 'nicspec_book']\nnb_execution_mode = 'off'\n"
@@ -301,4 +304,7 @@ def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link
     cells = re.findall(r'<div class="cell ([^"]*)"', html)
     assert len(cells) == 2
     assert "tag_full-width" in cells[0] and "tag_full-width" not in cells[1]
-    assert html.count("nicspec-wide") == 1
+    assert len(re.findall(r'<img[^>]*class="[^"]*nicspec-wide', html)) == 1
+    page = (out / "page.html").read_text()  # a figure directive in a page's text
+    assert re.search(r'<figure class="[^"]*full-width', page)
+    assert re.search(r'<a class="[^"]*nicspec-fullres[^"]*" href="_images/wide.png"', page)

@@ -441,3 +441,37 @@ def test_keep_heap_applies_on_glibc() -> None:
     from nicspec_utils.runtime import keep_heap
 
     assert keep_heap is cl.keep_heap  # one home (runtime), used by the NIC codecs too
+
+
+def test_group_bars_pair_each_nic_model_with_its_jpeg2000_by_colour() -> None:
+    """plot_groups: a NIC model and the JPEG2000 matched to it share a colour (the JPEG2000
+    lighter and hatched), and two models differ (labels.style)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.colors import to_hex
+    from matplotlib.container import BarContainer
+
+    from nicspec_utils.labels import colour
+
+    systems = ["none", "NIC sh-mse-0.0067", "JPEG2000 @ sh-mse-0.0067", "NIC sh-mse-0.018",
+               "JPEG2000 @ sh-mse-0.018"]  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {"group": g, "system": s, "top1": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+            for g in ("clean", "high")
+            for s in systems
+        ]  # fmt: skip
+    )
+    fig = ch.plot_groups(table, "top1")
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    edge = {c.get_label(): to_hex(c.patches[0].get_edgecolor()) for c in bars}
+    hatch = {c.get_label(): c.patches[0].get_hatch() for c in bars}
+    for model in ("sh-mse-0.0067", "sh-mse-0.018"):
+        assert edge[f"NIC {model}"] == edge[f"JPEG2000 @ {model}"] == colour(model)
+        assert hatch[f"JPEG2000 @ {model}"] and not hatch[f"NIC {model}"]
+    assert edge["NIC sh-mse-0.0067"] != edge["NIC sh-mse-0.018"]
+    plt.close(fig)

@@ -281,7 +281,9 @@ def test_thumbnail_shows_whole_image_and_a_1_to_1_detail() -> None:
     data = widgets.thumbnail(img, width=96, detail=50, fmt="png")
     with Image.open(io.BytesIO(data)) as thumb:
         assert thumb.size == (96 + 6 + 50, 64)
-    assert widgets.thumbnail(img)[:2] == b"\xff\xd8"  # JPEG
+    webp = widgets.thumbnail(img)
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"  # the default: WebP
+    assert widgets.thumbnail(img, fmt="jpeg")[:2] == b"\xff\xd8"
     with pytest.raises(UsageError):
         widgets.thumbnail(img, fmt="gif")
 
@@ -316,6 +318,7 @@ def test_gallery_widget_links_dropdowns_to_stacks(
     assert isinstance(corrupted, ipywidgets.Stack) and len(corrupted.children) == 2
     assert len(clean.children) == 2
     leaf = corrupted.children[1].children[1].children[0]
+    assert leaf.format == "webp"
     assert leaf.value == thumbs[(f"{label}: img1", "gaussian_noise", 1)]
     # client-side links only: dropdown index -> stack selected_index, one per stack it drives
     assert {(s[1], t[1]) for s, t in links} == {("index", "selected_index")}

@@ -287,6 +287,31 @@ def test_plots_draw(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fig2 is not None
 
 
+def test_rd_axis_follows_the_nic_models_and_colours_come_from_labels() -> None:
+    """The bpp axis ends at 1.3 x the largest NIC bpp (not at the classic ladders' 2.9 bpp), a
+    note says how far the classic points go, and every curve has its colour from labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nicspec_utils.labels import colour
+
+    pts = pd.DataFrame(
+        _curve("JPEG", [0.3, 1.0, 2.9], [27.0, 32.0, 38.0])
+        + _curve(CURVE_LADDER, [0.2, 0.8], [27.5, 31.5], family="nic")
+    )
+    fig = rd.plots.plot_rd_pair(pts, title="t")
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((0.0, 0.8 * 1.3))
+    assert ax.get_ylim()[1] < 38.0  # the 2.9 bpp point is off the axis, and off its range
+    assert any("continue to 2.9 bpp" in t.get_text() for t in ax.texts)
+    lines = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert lines == {"JPEG": colour("JPEG"), CURVE_LADDER: colour(CURVE_LADDER)}
+    assert len(fig.legends) == 1 and not ax.get_legend()  # one legend, below both panels
+    plt.close("all")
+
+
 def test_real_nic_vs_matched_jpeg2000(tiny: str, tmp_path: Path) -> None:
     """One shipped model on one tiny noisy image: JPEG2000 lands near the NIC's rate."""
     if "sh-mse-0.0067" not in rd.settings.resolve_models("all"):
@@ -433,7 +458,8 @@ def test_explorer_panels_numbers_match_recomputed_psnr(tiny: str) -> None:
                 [float(res.bpp), psnr(rec, inp), psnr(rec, clean)], abs=0.006
             )
             assert p.psnr == pytest.approx(psnr(rec, inp))
-            assert Image.open(io.BytesIO(p.image)).size == (64, 64)
+            with Image.open(io.BytesIO(p.image)) as preview:
+                assert preview.size == (64, 64) and preview.format == "WEBP"
         if name == rd.widgets.EXPLORER_CLEAN:
             assert ex.panel(name, model, NIC_LABEL).psnr_clean == pytest.approx(
                 ex.panel(name, model, NIC_LABEL).psnr

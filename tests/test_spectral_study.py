@@ -355,6 +355,9 @@ def test_browser_panels_and_widget() -> None:
     assert b.panel("kodak", "fog", 5, "m", "NIC") is None
     assert len(b.panels) == 4 + 8
     assert b.nbytes > 0
+    assert b.fmt == "webp" and noisy["image"][8:12] == b"WEBP"  # a quarter of the PNG's bytes
+    png = widgets.browser_panels(browser_rows(), block=4, fmt="png")
+    assert png.panels[next(iter(png.panels))]["image"][:4] == b"\x89PNG"
     small = widgets.browser_panels(browser_rows(), block=2, max_bytes=1)
     assert small.block == 16  # re-rendered with coarser tiles until the cap
     pytest.importorskip("ipywidgets")

@@ -11,10 +11,11 @@ missing package or file becomes a sentence on the page and a warning in the log.
 Two page hooks: duplicate ``<script>`` entries are dropped, and the chapters' launch (Binder)
 buttons open the paired ``notebooks/NN_name.ipynb`` instead of the generated executed copy.
 
-One post-transform (:class:`WideFigures`): every figure a cell outputs links to its
-full-resolution image, and a figure wider than the text column (:data:`WIDE_PX`) puts its cell
-in the page's full-width layout (sphinx-book-theme's ``tag_full-width``), so the G/R maps, the
-corruption grid and the heat maps are not shrunk into the column.
+One post-transform (:class:`WideFigures`): every figure links to its full-resolution image,
+and a figure wider than the text column (:data:`WIDE_PX`) takes the page's full width (its
+notebook cell gets sphinx-book-theme's ``tag_full-width``, a ``figure`` directive the class
+``full-width``), so the G/R maps, the corruption grid and the heat maps are not shrunk into the
+column.
 """
 
 from __future__ import annotations
@@ -108,6 +109,12 @@ def models_markdown(repo: Path) -> tuple[str, list[Path]]:
                 LOG.warning("nicspec-models: %s: %s", path, exc)
             info.setdefault("bytes", path.stat().st_size if path.exists() else None)
         lines.extend(_rows(name, info))
+    missing = _not_available()
+    for row in missing:  # the paper's models with a recipe but no checkpoint (ELIC)
+        lines.append(
+            f"| `{row['model']}` | not available | – | – | – | {row['metric']} "
+            f"| {row['lmbda']:g} | – | – | {row['architecture']} |"
+        )
 
     if manifest.exists():
         generated = json.loads(manifest.read_text()).get("generated_by", "nicspec models report")
@@ -121,6 +128,16 @@ def models_markdown(repo: Path) -> tuple[str, list[Path]]:
             "with the Kodak benchmark): the columns come from each checkpoint's own metadata."
         )
     body = [source, "", *lines, ""]
+    if missing:
+        first = missing[0]
+        names = ", ".join(f"`{r['model']}`" for r in missing)
+        body += [
+            f"**Not available**: {names}, "
+            f"{first['family']} at N = {first['N']}, M = {first['M']}: {first['reason']}. "
+            f"Each is trained by `{first['command'].replace(first['model'], 'NAME')}`, all of "
+            f"them by `{first['gpu_command']}`.",
+            "",
+        ]
     for fig, caption in (
         ("kodak-rd.png", "Rate–distortion on Kodak."),
         ("training-curves.png", "Training curves."),
@@ -132,6 +149,17 @@ def models_markdown(repo: Path) -> tuple[str, list[Path]]:
             rel = path.relative_to(repo.resolve()).as_posix()
             body += [f"```{{figure}} /{rel}", caption, "```", ""]
     return "\n".join(body), used
+
+
+def _not_available() -> list[dict[str, Any]]:
+    """The paper's models that are not here (ELIC), from ``nic.modelcard`` (none on error)."""
+    try:
+        from nicspec_utils.nic.modelcard import not_available
+
+        return not_available()
+    except Exception as exc:  # a broken recipes file is reported, not fatal
+        LOG.warning("nicspec-models: cannot list the models that are not available (%s)", exc)
+        return []
 
 
 PROFILES = Path("book") / "profiles.yaml"
@@ -357,8 +385,10 @@ def _enclosing(node: nodes.Node, cls: str) -> nodes.Element | None:
 
 
 class WideFigures(SphinxPostTransform):
-    """Cell-output figures: a link to the full-resolution image around each, and the
-    full-width layout for the cells of those wider than :data:`WIDE_PX`."""
+    """Figures: a link to the full-resolution image around each (cell outputs and ``figure``
+    directives alike), and the full-width layout for those wider than :data:`WIDE_PX`: the
+    cell of a cell output (``tag_full-width``), the ``figure`` of a directive (``full-width``,
+    book/_static/nicspec.css)."""
 
     default_priority = 900
     formats = ("html",)
@@ -370,17 +400,20 @@ class WideFigures(SphinxPostTransform):
             return
         imgpath = relative_uri(builder.get_target_uri(self.env.docname), imagedir)
         for image in list(self.document.findall(nodes.image)):
-            output = _enclosing(image, "cell_output")
-            if output is None:
-                continue
             path = (image.get("candidates") or {}).get("*", image.get("uri", ""))
             if path not in self.env.images:
                 continue
+            output = _enclosing(image, "cell_output")
             if is_wide(natural_width(Path(self.env.srcdir) / path)):
                 image["classes"].append(WIDE_IMAGE_CLASS)
-                cell = _enclosing(output, "cell") or output
-                if FULL_WIDTH_CLASS not in cell["classes"]:
-                    cell["classes"].append(FULL_WIDTH_CLASS)
+                if output is not None:
+                    holder, cls = _enclosing(output, "cell") or output, FULL_WIDTH_CLASS
+                else:
+                    holder, cls = image.parent, "full-width"
+                    if not isinstance(holder, nodes.figure):
+                        holder = None
+                if holder is not None and cls not in holder["classes"]:
+                    holder["classes"].append(cls)
             if isinstance(image.parent, nodes.reference):
                 continue
             name = self.env.images[path][1]

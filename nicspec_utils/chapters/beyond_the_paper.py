@@ -35,6 +35,7 @@ import pandas as pd
 from ..engines.evaluate import Point, run_point
 from ..engines.scheduler import sweep
 from ..errors import DataError, UsageError
+from ..labels import ANCHOR, CURVE_PRUNED, colour
 from ..spectral import BAND_EDGES, BAND_NAMES, band_energies, error_spectrum, radial_profile
 from ..stats import MIN_IMAGES as MIN_IMAGES
 from ..stats import ClaimCheck, paired_effect
@@ -752,8 +753,9 @@ def plot_ladder(table: pd.DataFrame, curve: Any, dense_rows: Sequence[Mapping[st
     ax[0].set(xlabel="bpp (clean Kodak)", ylabel="PSNR (dB)", title="clean rate–distortion")
     ax[0].legend(fontsize=8)
     s = 100 * table["sparsity"]
-    ax[1].plot(s, table["PSNR clean (noisy in)"], "o-", label="NIC")
-    ax[1].plot(s, table["JPEG2000 same bpp"], "s--", label="JPEG2000 at its bpp")
+    ax[1].plot(s, table["PSNR clean (noisy in)"], "o-", label="NIC", color=colour(CURVE_PRUNED))
+    ax[1].plot(s, table["JPEG2000 same bpp"], "s--", label="JPEG2000 at its bpp",
+               color=colour(ANCHOR))  # fmt: skip
     ax[1].set(xlabel="sparsity (%)", ylabel="PSNR w.r.t. clean (dB)", title="noisy inputs")
     twin = ax[1].twinx()
     twin.plot(s, table["noise rate"], "^:", color="grey", label="rate the noise adds")

@@ -39,6 +39,7 @@ from ..engines.classify import (
     run_grids,
 )
 from ..errors import DataError, UsageError
+from ..labels import style
 
 __all__ = ["Result", "mcnemar"]
 
@@ -607,7 +608,8 @@ def clean_gap_markdown(paired: Any) -> str:
 
 
 def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
-    """Bars of ``metric`` per frequency group and system, with the interval as error bars."""
+    """Bars of ``metric`` per frequency group and system, with the interval as error bars; a
+    NIC model and the JPEG2000 matched to it share a colour (:func:`labels.style`)."""
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(table["group"]))
@@ -619,11 +621,12 @@ def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
         x = np.arange(len(groups)) + (k - (len(systems) - 1) / 2) * width
         y = sub[metric].to_numpy(dtype=float)
         err = np.vstack([y - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - y])
-        ax.bar(x, y, width, yerr=err, capsize=2, label=s)
+        ax.bar(x, y, width, yerr=err, capsize=2, label=s, **style(str(s)))
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set_ylim(0, 1)
     ax.set_ylabel(METRIC_LABELS.get(metric, metric).replace("top-1", "top-1 accuracy"))
-    ax.legend(fontsize=8, ncol=min(3, len(systems)))
+    # beside the axes: each NIC model above its JPEG2000 (same colour, hatched: labels.style)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title)
     return fig

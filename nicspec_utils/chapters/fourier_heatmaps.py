@@ -596,21 +596,26 @@ def plot_differences(
 
 
 def plot_radial_profiles(
-    curves: Mapping[str, CodecMaps], metric: str = "drop", title: str = ""
+    curves: Mapping[str, CodecMaps],
+    metric: str = "drop",
+    title: str = "",
+    colours: Mapping[str, str] | None = None,
 ) -> Any:
     """Radial profiles of G and R (``metric``) against frequency (cycles/px), one line per entry
     of ``curves`` with a band of ± :data:`SE_K` standard errors; labels ``"group: kind"`` share a
-    colour per group and a line style per kind. Band edges inside the window are marked."""
+    colour per group (``colours[group]``, else :func:`labels.colour` of the group: a model's
+    colour on every page) and a line style per kind. Band edges inside the window are marked."""
     import matplotlib.pyplot as plt
+
+    from ..labels import colour as colour_of
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
     styles = ["-", "--", ":", "-."]
-    groups: dict[str, int] = {}
     kinds: dict[str, int] = {}
     xmax = 0.0
     for label, maps in curves.items():
         group, _, kind = label.partition(": ")
-        colour = f"C{groups.setdefault(group, len(groups)) % 10}"
+        colour = (colours or {}).get(group) or colour_of(group)
         style = styles[kinds.setdefault(kind, len(kinds)) % len(styles)]
         for ax, m in zip(axes, MEASURES, strict=True):
             f, est, _ = radial_profile(maps, m, metric)
@@ -628,7 +633,7 @@ def plot_radial_profiles(
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("radial frequency (cycles/px)")
     axes[0].set_ylabel("clean PSNR − PSNR (dB)" if metric == "drop" else "excess share")
-    axes[1].legend(fontsize=7, loc="best")
+    axes[1].legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

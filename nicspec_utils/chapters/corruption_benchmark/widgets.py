@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,36 +13,27 @@ from ...data import get_dataset
 from ...errors import DataError, UsageError
 from ...io import read_image
 from ...selection import dataset_label
-from ...widgets import linked_stack
+from ...widgets import PREVIEW_FORMAT, PREVIEW_FORMATS, encode_preview, linked_stack
 from .settings import _fmt_name, set_dir
 
 # --- gallery ---------------------------------------------------------------------------------
-
-
-def _encode(img: np.ndarray, fmt: str, quality: int) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    if fmt == "jpeg":
-        Image.fromarray(img).save(buf, format="JPEG", quality=quality, subsampling=0)
-    else:
-        Image.fromarray(img).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
 
 
 def thumbnail(
     img: np.ndarray,
     width: int = 192,
     detail: int = 128,
-    fmt: str = "jpeg",
-    quality: int = 75,
+    fmt: str = PREVIEW_FORMAT,
+    quality: int = 80,
 ) -> bytes:
-    """Encoded preview: the whole image scaled to ``width`` px wide, and beside it a
-    ``detail`` x ``detail`` crop from the centre at 1:1 (noise and blur show only there)."""
+    """Encoded preview (WebP by default, :func:`widgets.encode_preview`): the whole image scaled
+    to ``width`` px wide, and beside it a ``detail`` x ``detail`` crop from the centre at 1:1
+    (noise and blur show only there)."""
     from PIL import Image
 
-    if fmt not in ("jpeg", "png"):
-        raise UsageError(f"thumbnail format must be jpeg or png, got {fmt!r}")
+    if fmt not in PREVIEW_FORMATS:
+        raise UsageError(f"thumbnail format must be one of {', '.join(PREVIEW_FORMATS)}, "
+                         f"got {fmt!r}")  # fmt: skip
     h, w = img.shape[:2]
     height = max(1, round(h * width / w))
     small = np.asarray(Image.fromarray(img).resize((width, height), Image.Resampling.LANCZOS))
@@ -54,7 +44,7 @@ def thumbnail(
     canvas = np.full((rows, width + 6 + d, 3), 255, dtype=np.uint8)
     canvas[:height, :width] = small
     canvas[:d, width + 6 :] = crop
-    return _encode(canvas, fmt, quality)
+    return encode_preview(canvas, fmt, quality)
 
 
 def gallery_picks(selected: Mapping[str, Sequence[str]], count: int) -> list[tuple[str, str]]:
@@ -95,7 +85,7 @@ def gallery_thumbnails(
 
 def gallery_widget(
     thumbs: Mapping[tuple[str, str | None, int | None], bytes],
-    fmt: str = "jpeg",
+    fmt: str = PREVIEW_FORMAT,
 ) -> Any:
     """Dropdowns (image, corruption, severity) driving nested ``Stack``s of precomputed images.
 

@@ -7,9 +7,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .settings import PUBLISHED_COLOURS
+from ...labels import colour
 
 # --- plots --------------------------------------------------------------------------------------
+
+
+def rd_xlim(points: pd.DataFrame, margin: float = 1.3) -> float | None:
+    """Where the bpp axis ends: ``margin`` times the largest NIC bpp (the NIC models sit at
+    0.2-0.8 bpp; the classic ladders run to 2-3 bpp and would squeeze them), else ``margin``
+    times our largest bpp; None without points of ours."""
+    ours = points[points["family"] != "published"]
+    nic = ours[ours["family"] == "nic"]
+    base = nic if len(nic) else ours
+    return margin * float(base["bpp"].max()) if len(base) else None
 
 
 def plot_rd(
@@ -18,41 +28,63 @@ def plot_rd(
     ax: Any = None,
     title: str = "",
     margin: float = 1.3,
+    legend: bool = True,
 ) -> Any:
-    """Draw RD curves (one line per curve; published curves dashed); returns the axes.
+    """Draw RD curves (one line per curve in its colour from :func:`labels.colour`; published
+    curves dashed); returns the axes.
 
-    The bpp axis ends at ``margin`` times our largest bpp, so long published curves do not
-    squeeze ours; the quality axis fits what is visible.
+    The bpp axis ends at :func:`rd_xlim` (the NIC models' range, not the classic codecs' whole
+    ladders: the points beyond it are in the chapter's table, and a note in the corner says how
+    far they go); the quality axis fits what is visible.
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 5))
     styles = {"classic": ("-", "o"), "nic": ("-", "s"), "published": ("--", "x")}
-    grey = iter(PUBLISHED_COLOURS * 3)
     for curve, c in points.groupby("curve", sort=False):
         c = c.sort_values("bpp")
         family = c["family"].iloc[0]
         ls, marker = styles.get(family, ("-", "o"))
         lw = 2.2 if family == "nic" else 1.3
-        colour = {"color": next(grey)} if family == "published" else {}
         ax.plot(c["bpp"], c[metric], ls=ls if len(c) > 1 else "none", marker=marker, lw=lw,
-                ms=5, label=curve, **colour)  # fmt: skip
-    ours = points[points["family"] != "published"]
-    if len(ours):
-        xmax = margin * float(ours["bpp"].max())
+                ms=5, label=curve, color=colour(str(curve)))  # fmt: skip
+    xmax = rd_xlim(points, margin)
+    if xmax is not None:
         seen = points[points["bpp"] <= xmax][metric].replace([np.inf, -np.inf], np.nan).dropna()
         ax.set_xlim(0, xmax)
         if len(seen):
             pad = 0.05 * max(float(seen.max() - seen.min()), 1.0)
             ax.set_ylim(float(seen.min()) - pad, float(seen.max()) + pad)
+        beyond = points[(points["family"] != "published") & (points["bpp"] > xmax)]
+        if len(beyond):
+            ax.annotate(f"classic codecs continue to {float(beyond['bpp'].max()):.2g} bpp",
+                        (0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom",
+                        fontsize=8, color="dimgray")  # fmt: skip
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel({"psnr": "PSNR (dB, RGB)", "ms_ssim_db": "MS-SSIM (dB)"}.get(metric, metric))
     ax.grid(alpha=0.3)
     if title:
-        ax.set_title(title)
-    ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(fontsize=8)
     return ax
+
+
+def plot_rd_pair(points: pd.DataFrame, title: str = "", margin: float = 1.3) -> Any:
+    """PSNR and MS-SSIM (dB) RD curves side by side (:func:`plot_rd`), with one legend for both
+    below them, at a size that can be read; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
+    for ax, metric in zip(axes, ("psnr", "ms_ssim_db"), strict=True):
+        plot_rd(points, metric, ax=ax, margin=margin, legend=False)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(4, max(len(names), 1)),
+               fontsize=9, frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
 
 
 def plot_group_deltas(summary: pd.DataFrame, title: str = "") -> Any:
@@ -74,13 +106,13 @@ def plot_group_deltas(summary: pd.DataFrame, title: str = "") -> Any:
             s = summary[summary["operating_point"] == op].set_index("group")
             vals = [float(s[col].get(g, np.nan)) for g in groups]
             ax.bar(np.arange(len(groups)) + (i - (len(ops) - 1) / 2) * width, vals, width,
-                   label=op)  # fmt: skip
+                   label=op, color=colour(str(op)))  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xticks(range(len(groups)), [f"{g} frequency" for g in groups])
         ax.set_title(f"PSNR {name}", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("NIC - JPEG2000 (dB)")
-    axes[1].legend(fontsize=7, title="NIC model (JPEG2000 rate-matched)", title_fontsize=7)
+    axes[1].legend(fontsize=8, title="NIC model (JPEG2000 rate-matched)", title_fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -104,12 +136,13 @@ def plot_corruption_deltas(deltas: pd.DataFrame, title: str = "") -> Any:
         for c in order:
             ax.axvspan(x[c] - 0.5, x[c] + 0.5, color=shade[groups[c]], lw=0)
         for op, d in deltas.groupby("operating_point", sort=False):
-            ax.plot([x[c] for c in d["corruption"]], d[col], "o", ms=5, label=op)
+            ax.plot([x[c] for c in d["corruption"]], d[col], "o", ms=5, label=op,
+                    color=colour(str(op)))  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
         ax.set_ylabel(f"ΔPSNR {name} (dB)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
-    axes[0].legend(fontsize=7, ncol=4)
+    axes[0].legend(fontsize=8, ncol=4)
     axes[0].set_title(title or "NIC - JPEG2000 at matched bpp (shading: low / medium / high)")
     fig.tight_layout()
     return fig

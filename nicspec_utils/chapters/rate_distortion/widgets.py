@@ -13,7 +13,7 @@ import numpy as np
 from ...errors import DataError, UsageError
 from ...labels import ANCHOR, NIC_LABEL, dataset_label
 from ...selection import split_list
-from ...widgets import linked_stack
+from ...widgets import FORMAT_NAMES, PREVIEW_FORMAT, encode_preview, linked_stack
 from .settings import nic_setting
 
 # --- explorer: one image, every corruption x operating point x codec ----------------------------
@@ -63,6 +63,7 @@ class Explorer:
     inputs: dict[str, bytes]  # crop of each codec input, by corruption
     input_psnr: dict[str, float]  # PSNR of each input w.r.t. the clean image (inf when clean)
     panels: list[ExplorerPanel]
+    fmt: str = PREVIEW_FORMAT  # how the crops are encoded (widgets.encode_preview)
 
     def panel(self, corruption: str, model: str, codec: str) -> ExplorerPanel:
         """The panel of one (corruption, model, codec)."""
@@ -89,16 +90,6 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a
     return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _jpeg(img: np.ndarray, quality: int) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="JPEG", quality=int(quality))
-    return buf.getvalue()
 
 
 def cached_corrupted(
@@ -147,13 +138,16 @@ def explorer_panels(
     estimate: bool = False,
     crop: int = 160,
     scale: int = 2,
-    quality: int = 90,
+    quality: int = 85,
+    fmt: str = PREVIEW_FORMAT,
     cache_dir: str | Path | None = EXPLORER_CORRUPTED_CACHE,
     progress: Callable[[str], None] | None = None,
+    j2k: str = "jpeg2000",
 ) -> Explorer:
     """Code one image, clean and under each corruption (at one severity), with each NIC model and
-    with JPEG2000 rate-matched to that model's bpp on the same input (ratio 24 / bpp, the bpp
-    rounded as in :func:`corrupted_study`); keep centre crops as JPEG and whole-image numbers.
+    with JPEG2000 (``j2k``: its path) rate-matched to that model's bpp on the same input (ratio
+    24 / bpp, the bpp rounded as in :func:`corrupted_study`); keep centre crops (WebP at
+    ``quality`` by default: ``fmt``, :func:`widgets.encode_preview`) and whole-image numbers.
 
     PSNRs are :func:`metrics.psnr` on the whole image, w.r.t. the codec's input and the clean
     image. Corrupted inputs come from chapter 1's sets in ``cache_dir`` when valid.
@@ -179,12 +173,12 @@ def explorer_panels(
         inp = clean if name == EXPLORER_CLEAN else cached_corrupted(
             ds, image_id, clean, name, int(severity), seed, cache_dir
         )  # fmt: skip
-        inputs[name] = _jpeg(_centre_crop(inp, crop), quality)
+        inputs[name] = encode_preview(_centre_crop(inp, crop), fmt, quality)
         input_psnr[name] = psnr(inp, clean)
         for s in nics:
             res_nic = codecs[s.label].compress(inp)
             target = round(float(res_nic.bpp), 4)
-            res_j2k = get_codec("jpeg2000", bpp=target).compress(inp)
+            res_j2k = get_codec(j2k, bpp=target).compress(inp)
             for codec, res in ((NIC_LABEL, res_nic), (ANCHOR, res_j2k)):
                 rec = np.asarray(res.reconstruction)
                 panels.append(
@@ -195,7 +189,7 @@ def explorer_panels(
                         bpp=float(res.bpp),
                         psnr=psnr(rec, inp),
                         psnr_clean=psnr(rec, clean),
-                        image=_jpeg(_centre_crop(_to_uint8(rec), crop), quality),
+                        image=encode_preview(_centre_crop(_to_uint8(rec), crop), fmt, quality),
                     )
                 )
     return Explorer(
@@ -209,6 +203,7 @@ def explorer_panels(
         inputs=inputs,
         input_psnr=input_psnr,
         panels=panels,
+        fmt=fmt,
     )
 
 
@@ -236,7 +231,7 @@ def explorer_widget(explorer: Explorer) -> Any:
     side = str(ex.crop * ex.scale)
 
     def pic(data: bytes) -> Any:
-        return w.Image(value=data, format="jpeg", width=side, height=side)
+        return w.Image(value=data, format=ex.fmt, width=side, height=side)
 
     def small(text: str, fit: bool = True) -> Any:
         return w.HTML(f"<small>{text}</small>", layout={"width": f"{side}px"} if fit else {})
@@ -276,7 +271,8 @@ def explorer_widget(explorer: Explorer) -> Any:
 
     note = (
         f"{dataset_label(ex.dataset)} {ex.image_id}: the centre {ex.crop}x{ex.crop} px, shown at "
-        f"{ex.scale}x (JPEG previews); bpp and PSNR are of the whole image"
+        f"{ex.scale}x ({FORMAT_NAMES.get(ex.fmt, ex.fmt)} previews); bpp and PSNR are of the "
+        "whole image"
     )
     box = w.VBox(
         [

@@ -10,7 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...labels import colour
+from ...report import figure_bytes as figure_bytes
+from ...report import show_figure as show_figure
 from ...spectral import radial_profile, zero_dc
+from ...widgets import encode_preview
 from .settings import JPEG2000, NIC
 from .study import select
 
@@ -110,31 +114,6 @@ def plot_maps(
     return fig
 
 
-def figure_bytes(fig: Any, fmt: str = "jpeg", quality: int = 85, dpi: int = 100) -> bytes:
-    """A matplotlib figure as JPEG (``quality``) or PNG bytes; the figure is closed. Maps of
-    mean |F| are noisy images that PNG hardly compresses: as JPEG they weigh about a sixth."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    if fmt == "png":
-        return buf.getvalue()
-    out = io.BytesIO()
-    Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(out, format="JPEG", quality=quality)
-    return out.getvalue()
-
-
-def show_figure(fig: Any, fmt: str = "jpeg", quality: int = 85) -> int:
-    """Display a figure (see :func:`figure_bytes`) in the notebook; return its size in bytes."""
-    from IPython.display import Image, display
-
-    data = figure_bytes(fig, fmt=fmt, quality=quality)
-    display(Image(data=data, format=fmt))
-    return len(data)
-
-
 def plot_profiles(
     spectra: Mapping[str, np.ndarray],
     title: str = "",
@@ -166,21 +145,20 @@ def plot_profiles(
 
 
 def plot_d_profiles(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """D radial profiles, one panel per dataset: a colour per model, NIC solid, JPEG2000 at the
-    model's bpp dashed."""
+    """D radial profiles, one panel per dataset: each model in its colour (:func:`labels.colour`,
+    the same on every page), NIC solid, JPEG2000 at the model's bpp dashed."""
     import matplotlib.pyplot as plt
 
     from ...labels import dataset_label
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    models = list(dict.fromkeys(r["model"] for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 3.8), squeeze=False)
     for ax, ds in zip(axes.ravel(), datasets, strict=True):
         spectra, styles = {}, {}
         for r in select(rows, dataset=ds):
             label = f"{r['codec']} {r['model']} ({r['bpp']:.3f} bpp)"
             spectra[label] = r["point"].spectra["D"]
-            styles[label] = {"color": f"C{models.index(r['model'])}",
+            styles[label] = {"color": colour(str(r["model"])),
                              "ls": "-" if r["codec"] == NIC else "--", "lw": 1.2}  # fmt: skip
         plot_profiles(spectra, title=f"D, {dataset_label(ds)}", styles=styles, ax=ax)
     fig.tight_layout()
@@ -204,10 +182,13 @@ def render_maps(
     block: int = 4,
     levels: int = 64,
     gap: int = 6,
+    fmt: str = "png",
+    quality: int = 90,
 ) -> bytes:
-    """DC-zeroed |F| maps side by side (``gap`` white px apart) as one small palette PNG; each
-    ``(spectrum, vmin, vmax)`` is averaged over tiles of ``block`` px and log-scaled between its
-    ``vmin`` and ``vmax`` onto ``levels`` viridis colours."""
+    """DC-zeroed |F| maps side by side (``gap`` white px apart) as one small palette PNG (or,
+    with ``fmt="webp"``, WebP at ``quality``: a quarter of the PNG's bytes for the maps of the
+    book); each ``(spectrum, vmin, vmax)`` is averaged over tiles of ``block`` px and log-scaled
+    between its ``vmin`` and ``vmax`` onto ``levels`` viridis colours."""
     from matplotlib import colormaps
     from PIL import Image
 
@@ -229,6 +210,8 @@ def render_maps(
     palette = (np.asarray(colours) * 255).round().astype(np.uint8)
     img = Image.fromarray(np.hstack(row), mode="P")
     img.putpalette(palette.ravel().tolist())
+    if fmt != "png":
+        return encode_preview(img.convert("RGB"), fmt, quality)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

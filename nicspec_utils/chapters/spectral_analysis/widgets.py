@@ -8,6 +8,7 @@ from typing import Any
 
 from ...engines.evaluate import Point
 from ...errors import UsageError
+from ...widgets import PREVIEW_FORMAT
 from .plots import colour_range, render_maps
 from .settings import NIC
 from .study import energy, shares
@@ -25,10 +26,11 @@ class MapBrowser:
     scales: dict[str, tuple[float, float]]  # per measure: shared colour range
     panels: dict[tuple[str, str | None, int | None, str, str], dict[str, Any]]
     block: int = 4
+    fmt: str = PREVIEW_FORMAT  # how the maps are encoded (render_maps)
 
     @property
     def nbytes(self) -> int:
-        """PNG bytes the widget embeds (before base64)."""
+        """Image bytes the widget embeds (before base64)."""
         return sum(len(p["image"]) for p in self.panels.values())
 
     def panel(
@@ -53,19 +55,25 @@ def _caption(row: Mapping[str, Any], measures: Sequence[str]) -> str:
 
 
 def browser_panels(
-    rows: Sequence[Mapping[str, Any]], block: int = 4, max_bytes: int | None = 2_000_000
+    rows: Sequence[Mapping[str, Any]],
+    block: int = 4,
+    max_bytes: int | None = 2_000_000,
+    fmt: str = PREVIEW_FORMAT,
 ) -> MapBrowser:
     """Render every row's maps (D for a clean row, G and R for a corrupted one) on one colour
     range per measure shared by all rows, so any two panels compare; duplicates (the same
-    combination twice) keep the first. Over ``max_bytes`` of PNG, the maps are rendered again
-    with twice the tile size (down to 16 px tiles)."""
-    browser = _browser_panels(rows, block)
+    combination twice) keep the first. The maps are WebP by default (``fmt``: ``"png"`` for
+    palette PNGs, four times the bytes). Over ``max_bytes``, the maps are rendered again with
+    twice the tile size (down to 16 px tiles)."""
+    browser = _browser_panels(rows, block, fmt)
     while max_bytes is not None and browser.nbytes > max_bytes and browser.block < 16:
-        browser = _browser_panels(rows, browser.block * 2)
+        browser = _browser_panels(rows, browser.block * 2, fmt)
     return browser
 
 
-def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser:
+def _browser_panels(
+    rows: Sequence[Mapping[str, Any]], block: int, fmt: str = PREVIEW_FORMAT
+) -> MapBrowser:
     from ...corruptions import corruption_info
 
     measures_of = {True: ("D",), False: ("G", "R")}
@@ -88,7 +96,7 @@ def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser
         specs = [(r["point"].spectra[m], *scales[m]) for m in measures]
         panels[key] = {
             "measures": list(measures),
-            "image": render_maps(specs, block=block),
+            "image": render_maps(specs, block=block, fmt=fmt),
             "caption": _caption(r, measures),
         }
     severities = sorted({int(r["severity"]) for r in rows if r["corruption"] is not None})
@@ -100,6 +108,7 @@ def _browser_panels(rows: Sequence[Mapping[str, Any]], block: int) -> MapBrowser
         scales=scales,
         panels=panels,
         block=block,
+        fmt=fmt,
     )
 
 
@@ -163,7 +172,7 @@ def spectra_browser(browser: MapBrowser, map_width: int = 330) -> Any:
             return missing
         measures = panel["measures"]
         head = " | ".join(f"<b>{m}</b>" for m in measures)
-        img = w.Image(value=panel["image"], format="png", layout=picture[min(len(measures), 3)])
+        img = w.Image(value=panel["image"], format=b.fmt, layout=picture[min(len(measures), 3)])
         text = w.HTML(f"{head} (left to right)<br><small>{panel['caption']}</small>", layout=plain)
         return w.VBox([img, text], layout=plain)
 
