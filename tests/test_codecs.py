@@ -179,42 +179,6 @@ def test_vtm_missing(monkeypatch, tmp_path):
         get_codec("vtm", quality=32, vtm_dir=str(tmp_path))
 
 
-FAKE_ENCODER = """#!{python}
-import sys
-a = sys.argv[1:]
-if "--help" in a:
-    print("VVCSoftware: VTM Encoder Version 9.1-fake"); sys.exit(0)
-opt = {{a[i]: a[i + 1] for i in range(len(a) - 1) if a[i].startswith("-") and "=" not in a[i]}}
-assert "--InputChromaFormat=444" in a and "--InputBitDepth=8" in a, a
-if opt["-q"] == "63":
-    print("boom", file=sys.stderr); sys.exit(3)
-w, h = int(opt["-wdt"]), int(opt["-hgt"])
-data = open(opt["-i"], "rb").read()
-assert len(data) == 3 * w * h
-open(opt["-b"], "wb").write(b"FAKE" + opt["-q"].encode().rjust(2) + data)
-"""
-FAKE_DECODER = """#!{python}
-import sys
-a = sys.argv[1:]
-opt = {{a[i]: a[i + 1] for i in range(len(a) - 1)}}
-open(opt["-o"], "wb").write(open(opt["-b"], "rb").read()[6:])
-"""
-
-
-@pytest.fixture
-def fake_vtm(tmp_path, monkeypatch) -> Path:
-    """A VTM tree whose 'binaries' pass the YCbCr file through unchanged."""
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "cfg").mkdir()
-    for name, text in (("EncoderAppStatic", FAKE_ENCODER), ("DecoderAppStatic", FAKE_DECODER)):
-        p = tmp_path / "bin" / name
-        p.write_text(text.format(python=sys.executable))
-        p.chmod(0o755)
-    (tmp_path / "cfg" / "encoder_intra_vtm.cfg").write_text("# fake\n")
-    monkeypatch.setenv("NICSPEC_VTM_DIR", str(tmp_path))
-    return tmp_path
-
-
 def test_vtm_pipeline(fake_vtm, crop):
     codec = get_codec("vtm", quality=37)
     assert codec.version == "VTM 9.1-fake"
@@ -336,6 +300,22 @@ def test_bitstream_container():
         unpack_bitstream(b"JUNK" + data[4:])
     with pytest.raises(DataError, match="corrupt"):
         unpack_bitstream(data[:-5])
+
+
+def test_bitstream_container_holds_elic_shapes():
+    """ELIC's latent shapes (a dict: one (C, H, W) per channel group, and the hyper-latent's)
+    survive the container and come back as the torch.Size values its decoder takes."""
+    import torch
+
+    from nicspec_utils.codecs.neural import _sizes
+
+    shape = {"y": [torch.Size([16, 8, 12]), torch.Size([192, 8, 12])], "hyper": torch.Size([2, 3])}
+    data = pack_bitstream(128, 192, shape, [b"y0", b"y1", b"z"], None)
+    h, w, tree, strings, lmbda = unpack_bitstream(data)
+    assert (h, w, strings, lmbda) == (128, 192, [b"y0", b"y1", b"z"], None)
+    assert tree == {"y": [[16, 8, 12], [192, 8, 12]], "hyper": [2, 3]}
+    assert _sizes(tree) == shape and isinstance(_sizes(tree)["hyper"], torch.Size)
+    assert unpack_bitstream(pack_bitstream(1, 1, torch.Size([4, 6]), [b""], 0.1))[2] == [4, 6]
 
 
 def test_nic_fixed_rate_rejects_settings(tiny_model):

@@ -130,3 +130,40 @@ def test_bar_changes_lists_changed_values_and_verdicts() -> None:
     closer = [{"check": "x", "pass": False, "value": -1.55}, before[1]]
     assert "x: -1.600 (fail) -> -1.550 (fail)\n" in bar_changes(closer, before) + "\n"
     assert bar_changes(before, before).endswith("no bar changes")
+
+
+def test_elic_rows_are_listed_as_not_available(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ELIC recipe without a checkpoint is a 'not available' row with its reason and the
+    command that trains it, in the card's table and in `nicspec models list`; a trained one is
+    not."""
+    from nicspec_utils.nic import modelcard, models
+
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path)
+    rows = modelcard.not_available()
+    names = [r["model"] for r in rows]
+    lambdas = ("0.0025", "0.0067", "0.018", "0.0483")
+    assert sorted(names) == [f"elic-mse-{lmbda}" for lmbda in lambdas]
+    for r in rows:
+        assert r["status"] == "not available" and (r["N"], r["M"]) == (192, 320)
+        assert r["command"] == f"nicspec train --recipe {r['model']} --device cuda"
+        assert "GPU" in r["reason"] and "NICSPEC_FAMILY=elic" in r["gpu_command"]
+    table = modelcard.not_available_table(rows)
+    assert table.count("| not available |") == 4 and "ELIC (He et al. 2022" in table
+    family_rows = modelcard.not_available_rows()
+    assert len(family_rows) == 4 and all(row.count("|") == 9 for row in family_rows)
+    (tmp_path / "elic-mse-0.0067.safetensors").write_bytes(b"trained elsewhere")
+    assert "elic-mse-0.0067" not in [r["model"] for r in modelcard.not_available()]
+
+
+def test_models_list_shows_the_elic_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    from nicspec_utils.cli import main
+    from nicspec_utils.nic import modelcard
+
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for r in modelcard.not_available():
+        (line,) = [line for line in lines if line.startswith(r["model"] + " ")]
+        assert "not available" in line and r["command"] in line
+    assert any(line.startswith("sh-mse-0.0067 ") for line in lines)

@@ -32,6 +32,8 @@ VR_META = {
     "architecture": "scale-hyperprior-vr", "N": N, "M": M,
     "lmbda_min": LMBDA_RANGE[0], "lmbda_max": LMBDA_RANGE[1],
 }  # fmt: skip
+ELIC_META = {"architecture": "elic", "N": N, "M": M}
+META = {"scale-hyperprior": SH_META, "scale-hyperprior-vr": VR_META, "elic": ELIC_META}
 SHIPPED = sorted(models.MODELS_DIR.glob("*.safetensors"))
 
 
@@ -92,10 +94,10 @@ def _code(model: torch.nn.Module, x: torch.Tensor) -> tuple[list, torch.Tensor]:
 # --- save / load -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("architecture", ["scale-hyperprior", "scale-hyperprior-vr"])
+@pytest.mark.parametrize("architecture", models.ARCHITECTURES)
 def test_save_load_roundtrip(architecture: str, tmp_path: Path, image: torch.Tensor) -> None:
     model = _tiny(architecture)
-    meta = SH_META if architecture == "scale-hyperprior" else VR_META
+    meta = META[architecture]
     path = tmp_path / "m.safetensors"
     save_checkpoint(model, path, {**meta, "note": "roundtrip"})
     loaded, got = load_checkpoint(path)
@@ -124,9 +126,9 @@ def test_save_load_roundtrip(architecture: str, tmp_path: Path, image: torch.Ten
     torch.testing.assert_close(x_a, x_b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("architecture", ["scale-hyperprior", "scale-hyperprior-vr"])
+@pytest.mark.parametrize("architecture", models.ARCHITECTURES)
 def test_real_coding_after_load(architecture: str, tmp_path: Path, image: torch.Tensor) -> None:
-    meta = SH_META if architecture == "scale-hyperprior" else VR_META
+    meta = META[architecture]
     save_checkpoint(_tiny(architecture, seed=3), tmp_path / "m.safetensors", meta)
     model, _ = load_checkpoint(tmp_path / "m.safetensors")
     if architecture.endswith("vr"):
@@ -230,6 +232,64 @@ def test_corrupt_and_foreign_files(saved: Path, tmp_path: Path) -> None:
         load_checkpoint(bare)
     with pytest.raises(DataError, match="not found"):
         load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_elic_is_compressai_elic_with_scaled_channel_groups() -> None:
+    from compressai.models import Elic2022Official
+
+    assert models.elic_groups(320) == [16, 16, 32, 64, 192]  # the paper's ELIC
+    assert models.elic_groups(24) == [1, 1, 2, 4, 16] and sum(models.elic_groups(57)) == 57
+    model = build_model("elic", N, M)
+    assert isinstance(model, Elic2022Official) and model.groups == models.elic_groups(M)
+    assert model.g_a[0].weight.shape == (N, 3, 5, 5) and model.g_a[13].weight.shape == (M, N, 5, 5)
+    with pytest.raises(UsageError, match="M >= 20"):
+        build_model("elic", N, 16)
+    with pytest.raises(UsageError, match="even N"):
+        build_model("elic", 15, M)
+
+
+def test_elic_shape_mismatch_is_one_line(tmp_path: Path) -> None:
+    """An ELIC file whose metadata claims other sizes, a hyperprior file that claims to be ELIC,
+    and ELIC metadata with sizes ELIC cannot take: each a one-line DataError."""
+    path = tmp_path / "elic.safetensors"
+    save_checkpoint(_tiny("elic"), path, ELIC_META)
+    tensors = load_file(str(path))
+    cases = {
+        "claims-m40": ({**ELIC_META, "M": 40}, tensors, "g_a.13.weight is of shape [24, 16, 5, 5]"),
+        "sh-as-elic": (ELIC_META, load_file(str(_saved_sh(tmp_path))), "g_a.13.weight is absent"),
+        "odd-n": ({**ELIC_META, "N": 15}, tensors, "does not match architecture elic"),
+    }
+    for name, (meta, state, message) in cases.items():
+        bad = tmp_path / f"{name}.safetensors"
+        save_file(state, str(bad), metadata={"nicspec": json.dumps(meta)})
+        with pytest.raises(DataError, match="does not match architecture elic") as info:
+            load_checkpoint(bad)
+        assert message in str(info.value) and "\n" not in str(info.value), name
+    small = tmp_path / "small.safetensors"  # a consistent file, but M too small for ELIC
+    save_file({"g_a.0.weight": torch.zeros(N, 3, 5, 5), "g_a.13.weight": torch.zeros(8, N, 5, 5)},
+              str(small), metadata={"nicspec": json.dumps({**ELIC_META, "M": 8})})  # fmt: skip
+    with pytest.raises(DataError, match="bad checkpoint metadata.*M >= 20") as info:
+        load_checkpoint(small)
+    assert "\n" not in str(info.value)
+
+
+def _saved_sh(tmp_path: Path) -> Path:
+    path = tmp_path / "sh.safetensors"
+    save_checkpoint(_tiny(), path, SH_META)
+    return path
+
+
+def test_nic_name_of_an_untrained_recipe_says_how_to_train_it() -> None:
+    from nicspec_utils.codecs import get_codec
+
+    if (models.MODELS_DIR / "elic-mse-0.0067.safetensors").exists():
+        pytest.skip("an ELIC model is shipped")
+    with pytest.raises(DataError, match="'elic-mse-0.0067' is not available") as info:
+        get_codec("nic:elic-mse-0.0067")
+    assert "nicspec train --recipe elic-mse-0.0067 --device cuda" in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(UsageError, match="unknown model 'no-such-model'"):
+        resolve_shipped("no-such-model")
 
 
 def test_save_needs_metadata(tmp_path: Path) -> None:

@@ -260,6 +260,58 @@ def test_variable_rate_training(tmp_path: Path, images: dict[str, str]) -> None:
         model.set_lmbda(0.1)
 
 
+def test_elic_trains_saves_loads_and_codes_through_checkpoint(
+    tmp_path: Path, images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny ELIC (N=16, M=24): 2 training steps, a checkpoint, then `nicspec eval --codec
+    checkpoint:` with real entropy coding, whose bpp is the bitstream's length."""
+    from nicspec_utils.cache import read_json
+    from nicspec_utils.codecs import get_codec
+
+    recipe = _recipe(tmp_path, images, "elic-tiny", architecture="elic", steps=2)
+    out = _run(recipe, tmp_path)
+    model, meta = models.load_checkpoint(out)
+    assert meta["architecture"] == "elic" and meta["steps"] == 2
+    assert math.isfinite(meta["final_val_loss"])
+    assert type(model).__name__ == "Elic2022Official" and model.groups == [1, 1, 2, 4, 16]
+    # an ELIC checkpoint cannot start a hyperprior recipe (nor the other way round)
+    with pytest.raises(DataError, match="cannot start recipe"):
+        _run(_recipe(tmp_path, images, "sh", steps=1), tmp_path / "x", init_weights=out)
+
+    codec = get_codec(f"checkpoint:{out}")
+    image = data.get_dataset("kodak").load("kodim05")[:100, :150]  # padded to 128 x 192
+    result = codec.compress(image)
+    payload = len(result.bitstream) - result.header_bytes
+    assert result.bits == 8 * payload > 0  # 11 strings: 5 groups x 2 checkerboard halves + z
+    assert np.array_equal(codec.decode(result.bitstream), result.reconstruction)
+    assert result.reconstruction.shape == (100, 150, 3)
+    estimate = get_codec(f"checkpoint:{out}", estimate=True).compress(image)
+    assert estimate.bits > 0 and estimate.reconstruction.shape == (100, 150, 3)
+
+    argv = ["eval", "--codec", f"checkpoint:{out}", "--dataset", images["small"], "--limit", "1",
+            "--no-progress", "--out", str(tmp_path / "results")]  # fmt: skip
+    assert main(argv) == 0
+    metrics = read_json(Path(capsys.readouterr().out.strip().splitlines()[0]))
+    assert metrics["config"]["codec"]["architecture"] == "elic"
+    assert metrics["config"]["codec"]["estimate"] is False
+    assert metrics["bpp"] > 0 and math.isfinite(metrics["psnr"])
+
+
+def test_family_recipes_for_the_gpu_scripts() -> None:
+    assert tr.family_recipes("sh") == (
+        ["sh-mse-0.0067"],
+        [n for n, r in load_recipes().items() if r.get("ship") and r.get("init_from")],
+    )
+    bases, others = tr.family_recipes("elic")
+    assert bases == ["elic-mse-0.0067"]
+    assert sorted(others) == ["elic-mse-0.0025", "elic-mse-0.018", "elic-mse-0.0483"]
+    for name in bases + others:
+        r = load_recipes()[name]
+        assert (r["N"], r["M"]) == (192, 320) and not r.get("ship"), name  # the paper's size
+    with pytest.raises(UsageError, match="unknown model family 'bpg'"):
+        tr.family_recipes("bpg")
+
+
 def test_ms_ssim_training(tmp_path: Path, images: dict[str, str]) -> None:
     recipe = _recipe(
         tmp_path, images, "ms", metric="ms-ssim", lmbda=5.0, crop=192,

@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..nic.modelcard import bar_changes, candidate_names, report, ship, shipped_bars
+from ..nic.modelcard import (
+    bar_changes,
+    candidate_names,
+    not_available,
+    report,
+    ship,
+    shipped_bars,
+)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -37,6 +44,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         extra = f"  Kodak {kodak['bpp']:.3f} bpp {kodak['psnr']:.2f} dB" if kodak else ""
         print(
             f"{name:28s} {entry.get('architecture', '?'):22s} {entry.get('metric', '?'):8s}{extra}"
+        )
+    for row in not_available():
+        print(
+            f"{row['model']:28s} {row['architecture']:22s} {row['metric']:8s}  not available: "
+            f"train it with `{row['command']}`"
         )
     return 0
 

@@ -3,14 +3,18 @@
 * Input: padded at the bottom/right to a multiple of 64 by edge replication (option
   ``pad="replicate"``; ``pad="zero"`` gives CompressAI's constant zero padding), reconstruction
   cropped back and clamped to [0, 1] (continuous values, not rounded to 8 bits). Kodak (512x768),
-  the CLIC crops (512x768) and ImageNet (256x256) are multiples of 64 already.
+  the CLIC crops (512x768) and ImageNet (256x256) are multiples of 64 already. 64 is the
+  downsampling factor of every architecture here: the scale hyperprior and ELIC both reach the
+  latent at 1/16 and the hyper-latent at 1/64 (ELIC's checkerboard context needs an even latent,
+  which a multiple of 64 gives).
 * Real coding (default): ``model.compress`` / ``model.decompress``, one image at a time (so that a
   stand-alone :meth:`NeuralCodec.decode` of each bitstream reproduces the reconstruction
   bit-exactly; batching can change float rounding in the hyper-decoder, which the entropy decoder
   must reproduce exactly). ``bits`` = 8 x the total length of all entropy-coded strings (latent and
-  hyper-latent), nothing else. ``bitstream`` is a small self-describing container (magic, image
-  size, latent shape, lambda, the strings); its overhead is ``CodecResult.header_bytes`` and is
-  *not* in ``bits`` (typically ~20 bytes, 0.0004 bpp on Kodak).
+  hyper-latent; ELIC's are one per channel group and checkerboard half, plus the hyper-latent's),
+  nothing else. ``bitstream`` is a small self-describing container (magic, image size, latent
+  shapes, lambda, the strings); its overhead is ``CodecResult.header_bytes`` and is *not* in
+  ``bits`` (typically ~20 bytes, 0.0004 bpp on Kodak; ELIC's shapes take ~30 bytes more).
 * ``estimate=True``: one eval-mode forward pass ``model(x)``; bits = sum of -log2 likelihoods,
   reconstruction = ``x_hat`` clamped; batched over same-size images (option ``batch_size``).
 * Variable-rate models (``meta["variable_rate"]``, else: the model has ``set_lmbda``) take
@@ -49,8 +53,9 @@ _MODEL_CACHE_SIZE = 12  # the whole shipped family (8 models, ~25 MB each in flo
 
 
 # --- the bitstream container -------------------------------------------------------------------
-# A tiny tagged tree: bytes, non-negative ints, floats, None and lists; lengths as LEB128 varints.
-_T_BYTES, _T_UINT, _T_LIST, _T_FLOAT, _T_NONE = range(5)
+# A tiny tagged tree: bytes, non-negative ints, floats, None, lists and dicts with str keys
+# (ELIC's latent shapes); lengths as LEB128 varints.
+_T_BYTES, _T_UINT, _T_LIST, _T_FLOAT, _T_NONE, _T_DICT = range(6)
 
 
 def _varint(n: int) -> bytes:
@@ -78,6 +83,12 @@ def _pack(obj: Any, out: bytearray) -> None:
         out.append(_T_LIST)
         out += _varint(len(obj))
         for item in obj:
+            _pack(item, out)
+    elif isinstance(obj, dict):
+        out.append(_T_DICT)
+        out += _varint(len(obj))
+        for key, item in obj.items():
+            _pack(str(key).encode(), out)
             _pack(item, out)
     else:
         raise TypeError(f"cannot serialise {type(obj).__name__}")
@@ -114,6 +125,15 @@ def _unpack(buf: bytes, pos: int) -> tuple[Any, int]:
             item, pos = _unpack(buf, pos)
             items.append(item)
         return items, pos
+    if tag == _T_DICT:
+        n, pos = varint(pos)
+        mapping = {}
+        for _ in range(n):
+            key, pos = _unpack(buf, pos)
+            if not isinstance(key, bytes):
+                raise ValueError("bad dict key")
+            mapping[key.decode()], pos = _unpack(buf, pos)
+        return mapping, pos
     raise ValueError(f"bad tag {tag}")
 
 
@@ -124,15 +144,33 @@ def _payload_bytes(strings: Any) -> int:
     return sum(_payload_bytes(s) for s in strings)
 
 
+def _shape_tree(shape: Any) -> Any:
+    """A model's latent shape(s) as plain ints: a size, a list of sizes, or a dict of those
+    (ELIC: ``{"y": [one (C, H, W) per channel group], "hyper": (H, W)}``)."""
+    if isinstance(shape, dict):
+        return {str(k): _shape_tree(v) for k, v in shape.items()}
+    if _is_nested(shape):
+        return [_shape_tree(s) for s in shape]
+    return [int(s) for s in shape]
+
+
+def _sizes(tree: Any) -> Any:
+    """Inverse of :func:`_shape_tree`, with ``torch.Size`` leaves (what models decode with)."""
+    import torch
+
+    if isinstance(tree, dict):
+        return {k: _sizes(v) for k, v in tree.items()}
+    if _is_nested(tree):
+        return [_sizes(s) for s in tree]
+    return torch.Size(tree)
+
+
 def pack_bitstream(
     height: int, width: int, shape: Any, strings: list[Any], lmbda: float | None
 ) -> bytes:
     """Serialise one image's strings (one entry per string group) with what decoding needs."""
-    shape_list = (
-        [int(s) for s in shape] if not _is_nested(shape) else [list(map(int, s)) for s in shape]
-    )
     out = bytearray(MAGIC)
-    _pack([height, width, shape_list, strings, lmbda], out)
+    _pack([height, width, _shape_tree(shape), strings, lmbda], out)
     return bytes(out)
 
 
@@ -150,7 +188,12 @@ def unpack_bitstream(data: bytes) -> tuple[int, int, Any, list[Any], float | Non
 
 
 def _is_nested(shape: Any) -> bool:
-    return len(shape) > 0 and isinstance(shape[0], (list, tuple)) and not hasattr(shape, "numel")
+    return (
+        not isinstance(shape, dict)
+        and len(shape) > 0
+        and isinstance(shape[0], (list, tuple, dict))
+        and not hasattr(shape, "numel")
+    )
 
 
 # --- the codec ---------------------------------------------------------------------------------
@@ -324,7 +367,10 @@ class NeuralCodec(Codec):
         if self.model is None:
             raise UsageError(f"codec {self.name} has no model loaded")
         h, w, shape, strings, lmbda = unpack_bitstream(bitstream)
-        shape = [torch.Size(s) for s in shape] if _is_nested(shape) else torch.Size(shape)
+        try:
+            shape = _sizes(shape)
+        except (TypeError, ValueError):
+            raise DataError("corrupt NIC bitstream (bad latent shape)") from None
         with torch.inference_mode():
             if lmbda is not None:
                 if not hasattr(self.model, "set_lmbda"):

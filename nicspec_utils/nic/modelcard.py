@@ -21,6 +21,13 @@ BARS = {
     "pruned_gap_db": 1.5,  # pruned: within 1.5 dB of our dense curve
 }
 README_MARK = "<!-- TABLE:models -->"
+# The paper's NIC families that this project has recipes for but no trained model of.
+PAPER_FAMILIES = {"elic": "ELIC (He et al. 2022; CompressAI's Elic2022Official)"}
+NOT_AVAILABLE_REASON = (
+    "not trained: a useful ELIC needs GPU-scale training, which this project's CPUs cannot give "
+    "(data/models/MODEL_CARD.md, 'ELIC')"
+)
+GPU_COMMAND = "NICSPEC_FAMILY=elic scripts/train_family_gpu.sh OUT_DIR"
 
 
 def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> dict[str, Any]:
@@ -30,6 +37,53 @@ def _kodak_metrics(codec: str, limit: int | None, progress: bool, **kw: Any) -> 
     path = evaluate(codec, "kodak", limit=limit, progress=progress, **kw)
     metrics: dict[str, Any] = read_json(path) or {}
     return metrics
+
+
+def not_available(recipes_file: Path | None = None) -> list[dict[str, Any]]:
+    """The paper's models this project has a recipe for but no checkpoint of (ELIC), one row
+    per recipe: name, family, size, lambda, ``status`` "not available", the reason, and the
+    commands that would produce it. Chapters show these rows instead of leaving them out."""
+    from .models import MODELS_DIR
+    from .train import RECIPES_FILE, load_recipes
+
+    rows = []
+    for name, recipe in load_recipes(recipes_file or RECIPES_FILE).items():
+        family = PAPER_FAMILIES.get(recipe["architecture"])
+        if family is None or (MODELS_DIR / f"{name}.safetensors").exists():
+            continue
+        rows.append(
+            {
+                "model": name,
+                "family": family,
+                "architecture": recipe["architecture"],
+                "N": int(recipe["N"]),
+                "M": int(recipe["M"]),
+                "metric": recipe["metric"],
+                "lmbda": recipe.get("lmbda"),
+                "status": "not available",
+                "reason": NOT_AVAILABLE_REASON,
+                "command": f"nicspec train --recipe {name} --device cuda",
+                "gpu_command": GPU_COMMAND,
+            }
+        )
+    return rows
+
+
+def not_available_table(rows: list[dict[str, Any]] | None = None) -> str:
+    """Markdown table of :func:`not_available` (empty string when every model is present)."""
+    rows = not_available() if rows is None else rows
+    if not rows:
+        return ""
+    lines = [
+        "| model | family | N, M | λ | status | how to produce it |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['family']} | {r['N']}, {r['M']} | {r['lmbda']:g} "
+            f"| {r['status']} | `{r['command']}` (all of them: `{r['gpu_command']}`) |"
+        )
+    return "\n".join(lines)
 
 
 def candidate_names(paths: list[Path]) -> dict[str, Path]:
@@ -234,7 +288,13 @@ def models_table(rows: dict[str, dict[str, Any]]) -> str:
             f"| {key} | {r['meta']['steps']} | {r['bpp']:.3f} | {r['psnr']:.2f} "
             f"| {r['ms_ssim']:.4f} | " + " | ".join(gaps) + " |"
         )
+    lines.extend(not_available_rows())
     return "\n".join(lines)
+
+
+def not_available_rows() -> list[str]:
+    """Rows of the family's table for the paper's models that are not here (ELIC)."""
+    return [f"| {r['model']} | – | not available | – | – | – | – | – |" for r in not_available()]
 
 
 def _bar_value(check: dict[str, Any]) -> str:
@@ -379,6 +439,8 @@ def plot_rd(rows: dict[str, dict[str, Any]], out: Path) -> Path:
             if meta["architecture"].endswith("vr")
             else "pruned 95%"
             if "sparsity" in meta
+            else f"ELIC {meta['metric']}"
+            if meta["architecture"] == "elic"
             else f"fixed-rate {meta['metric']}"
         )
         groups.setdefault(group, []).append(r)

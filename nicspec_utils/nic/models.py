@@ -1,5 +1,11 @@
-"""NIC architectures (CompressAI's scale hyperprior, and a FiLM-conditioned variable-rate variant)
-and checkpoint files (safetensors: never unpickled).
+"""NIC architectures (CompressAI's scale hyperprior, a FiLM-conditioned variable-rate variant, and
+ELIC) and checkpoint files (safetensors: never unpickled).
+
+``elic`` is CompressAI's ``Elic2022Official`` (He et al. 2022: residual and attention transforms,
+five uneven channel groups with a checkerboard spatial context and a channel context; the paper
+uses N=192, M=320). Its channel groups are ``elic_groups(M)``: ELIC's 16, 16, 32, 64, 192 at
+M=320, scaled with M for smaller models. Like the hyperprior it downsamples by 16 to the latent
+and 64 to the hyper-latent, so the codecs' padding to a multiple of 64 serves it too.
 
 A shipped checkpoint stores conv/deconv kernels in float16 and every other tensor in float32;
 entropy-coder tables are rebuilt on load with ``model.update(force=True)``.
@@ -19,7 +25,13 @@ from torch import nn
 from ..errors import DataError, UsageError
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
-ARCHITECTURES = ("scale-hyperprior", "scale-hyperprior-vr")
+ARCHITECTURES = ("scale-hyperprior", "scale-hyperprior-vr", "elic")
+# The last analysis conv (the one that outputs M channels) of each architecture, for shape checks.
+_LAST_ANALYSIS = {
+    "scale-hyperprior": "g_a.6.weight",
+    "scale-hyperprior-vr": "base.g_a.6.weight",
+    "elic": "g_a.13.weight",
+}
 # Sanity bounds on a checkpoint's channel counts (the paper's largest models use 320).
 MAX_CHANNELS = 1024
 # Buffers that compressai rebuilds from the weights in ``update()``; not stored.
@@ -45,6 +57,23 @@ def _scale_hyperprior_class() -> type:
     from compressai.models import ScaleHyperprior
 
     return ScaleHyperprior
+
+
+def elic_groups(M: int) -> list[int]:
+    """ELIC's uneven channel groups for M latent channels: M/20, M/20, M/10, M/5 and the rest
+    (16, 16, 32, 64, 192 at the paper's M=320)."""
+    unit = M // 20
+    if unit < 1:
+        raise UsageError(f"elic needs M >= 20 latent channels (five channel groups), not {M}")
+    return [unit, unit, 2 * unit, 4 * unit, M - 8 * unit]
+
+
+def _elic(N: int, M: int) -> nn.Module:
+    from compressai.models import Elic2022Official
+
+    if N % 2:
+        raise UsageError(f"elic needs an even N (its attention blocks halve it), not {N}")
+    return Elic2022Official(N=N, M=M, groups=elic_groups(M))
 
 
 class VariableRateScaleHyperprior(nn.Module):
@@ -166,13 +195,16 @@ def build_model(
     lmbda_min: float | None = None,
     lmbda_max: float | None = None,
 ) -> nn.Module:
-    """A freshly initialised model of a named architecture."""
+    """A freshly initialised model of a named architecture (one-line UsageError for sizes it
+    cannot take)."""
     if architecture == "scale-hyperprior":
         return _scale_hyperprior_class()(N, M)
     if architecture == "scale-hyperprior-vr":
         if lmbda_min is None or lmbda_max is None:
             raise UsageError("scale-hyperprior-vr needs lmbda_min and lmbda_max")
         return VariableRateScaleHyperprior(N, M, lmbda_min, lmbda_max)
+    if architecture == "elic":
+        return _elic(N, M)
     raise UsageError(
         f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}"
     )
@@ -285,7 +317,7 @@ def _check_stored_shapes(path: str | Path, arch: str, n: int, m: int) -> None:
     from safetensors import safe_open
 
     prefix = "base." if arch == "scale-hyperprior-vr" else ""
-    want = {f"{prefix}g_a.0.weight": (n, 3, 5, 5), f"{prefix}g_a.6.weight": (m, n, 5, 5)}
+    want = {f"{prefix}g_a.0.weight": (n, 3, 5, 5), _LAST_ANALYSIS[arch]: (m, n, 5, 5)}
     try:
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())
@@ -373,6 +405,14 @@ def resolve_shipped(name: str) -> Path:
     """The checkpoint file of a shipped model, by name."""
     models = shipped_models()
     if name not in models:
+        from .train import load_recipes
+
+        if name in load_recipes():  # a recipe whose model is not here (ELIC: not trained yet)
+            raise DataError(
+                f"model {name!r} is not available: its recipe is not trained here; train it with "
+                f"`nicspec train --recipe {name} --device cuda` and evaluate the file as "
+                "checkpoint:PATH (data/models/MODEL_CARD.md says what is missing)"
+            )
         choices = ", ".join(models) or "none are shipped yet"
         raise UsageError(f"unknown model {name!r}; shipped models: {choices}")
     path = MODELS_DIR / models[name]["file"]

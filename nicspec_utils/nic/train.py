@@ -87,6 +87,24 @@ def get_recipe(name: str, path: Path = RECIPES_FILE) -> Recipe:
     return recipes[name]
 
 
+FAMILIES = ("sh", "elic")
+
+
+def family_recipes(family: str, path: Path = RECIPES_FILE) -> tuple[list[str], list[str]]:
+    """The recipes a GPU script trains for ``family``: its base models (trained from scratch)
+    and the rest (each starts from a base). ``sh``: the shipped scale-hyperprior family;
+    ``elic``: every ELIC recipe (none is shipped)."""
+    recipes = load_recipes(path)
+    if family == "sh":
+        members = [n for n, r in recipes.items() if r.get("ship")]
+    elif family == "elic":
+        members = [n for n, r in recipes.items() if r["architecture"] == "elic"]
+    else:
+        raise UsageError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
+    bases = [n for n in members if not recipes[n].get("init_from")]
+    return bases, [n for n in members if n not in bases]
+
+
 # ------------------------------------------------------------------------------------------
 # data
 class CropSampler:
@@ -309,7 +327,8 @@ def _initialise_from(
         if not weights.is_file():
             raise DataError(f"--init-weights: no such checkpoint {weights}")
         source_model, meta = load_checkpoint(weights)
-        if recipe.variable_rate != hasattr(source_model, "base"):
+        elic = (meta.get("architecture") == "elic", recipe["architecture"] == "elic")
+        if recipe.variable_rate != hasattr(source_model, "base") or elic[0] != elic[1]:
             raise DataError(
                 f"--init-weights {weights}: a {meta.get('architecture')} checkpoint cannot start "
                 f"recipe {recipe.name} ({recipe['architecture']})"
