@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Train the whole shipped NIC family on one GPU, within a wall-clock budget.
-#   phase A: the base model (sh-mse-0.0067) alone, from scratch;
-#   phase B: every other shipped recipe at once, each initialised from the base.
-# Usage: scripts/train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]
-# Needs NICSPEC_DATA_MIRROR (training + validation images) and a CUDA device.
+# Train a whole NIC family on one GPU, within a wall-clock budget.
+#   phase A: the base model alone, from scratch;
+#   phase B: every other recipe of the family at once, each initialised from the base.
+# Usage: [NICSPEC_FAMILY=sh|elic] scripts/train_family_gpu.sh OUT_DIR [BASE_SECONDS] [FINETUNE_SECONDS]
+#   NICSPEC_FAMILY=sh (default): the shipped scale-hyperprior family (base sh-mse-0.0067);
+#   NICSPEC_FAMILY=elic: the ELIC recipes (base elic-mse-0.0067, then 0.0025, 0.018, 0.0483),
+#   which this project has no models of (data/models/MODEL_CARD.md, "ELIC").
+# Needs NICSPEC_DATA_MIRROR (training + validation images) and a CUDA device. At the end the
+# models and logs are packed as OUT_DIR/part.NN (xz, 15 MiB parts: a lent machine returns at
+# most 8 files of 16 MiB, 64 MiB in all; rejoin with `cat part.* | xz -d | tar x`). A paper-size
+# ELIC checkpoint is 73 MB (57 MB as xz before training): from a lent machine bring back one at
+# a time (NICSPEC_KEEP=NAME keeps only that model in the archive), or train on a GPU you keep.
 #
 # The shipped family (2026-11-26, one H200): phase A ran here with BASE_SECONDS=295; phase B was
 # cut off by the lent machine's time limit and rerun as the same seven `nicspec train` commands
@@ -14,12 +21,20 @@ base_s=${2:-295}
 tune_s=${3:-95}
 mkdir -p "$out/logs" "$out/models"
 runs=${NICSPEC_RUNS:-runs-gpu}
-base=sh-mse-0.0067
-others=$(python3 - <<'PY'
-from nicspec_utils.nic.train import load_recipes
-print(" ".join(n for n, r in load_recipes().items() if r.get("ship") and r.get("init_from")))
+family=$(python3 - "${NICSPEC_FAMILY:-sh}" <<'PY'
+import sys
+from nicspec_utils.errors import UsageError
+from nicspec_utils.nic.train import family_recipes
+try:
+    bases, others = family_recipes(sys.argv[1])
+except UsageError as exc:
+    sys.exit(f"train_family_gpu.sh: error: NICSPEC_FAMILY: {exc}")
+print(" ".join(bases), "|", " ".join(others))
 PY
-)
+) || exit 2
+base=${family%% |*}
+others=${family#*| }
+[ -n "$base" ] && [ "${base// /}" = "$base" ] || { echo "need exactly one base recipe, got '$base'"; exit 1; }
 [ -n "$others" ] || { echo "no recipes found"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/logs/gpu.txt"
 
@@ -57,3 +72,9 @@ for r in $base $others; do
   echo "$r: $(tail -n 1 "$runs/$r/log.csv" 2>/dev/null)"
 done
 ls -la "$out/models"
+if [ -n "${NICSPEC_KEEP:-}" ]; then  # only that model's checkpoint goes into the archive
+  find "$out/models" -type f ! -name "$NICSPEC_KEEP.safetensors" -delete
+fi
+tar cf - -C "$out" models logs | xz -T0 -3 | split -b 15M -d - "$out/part." \
+  && rm -rf "$out/models" "$out/logs"
+ls -la "$out"
