@@ -7,6 +7,7 @@ threads fight with other jobs (MS-SSIM measured ~100x slower with 2 threads unde
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,3 +62,43 @@ def cluster() -> Iterator[None]:
         os.environ.pop(engine.SCHEDULER_ENV, None)
     else:
         os.environ[engine.SCHEDULER_ENV] = old
+
+
+# --- a fake VTM build -------------------------------------------------------------------------
+FAKE_ENCODER = """#!{python}
+import sys, zlib
+a = sys.argv[1:]
+if "--help" in a:
+    print("VVCSoftware: VTM Encoder Version 9.1-fake"); sys.exit(0)
+opt = {{a[i]: a[i + 1] for i in range(len(a) - 1) if a[i].startswith("-") and "=" not in a[i]}}
+assert "--InputChromaFormat=444" in a and "--InputBitDepth=8" in a, a
+if opt["-q"] == "63":
+    print("boom", file=sys.stderr); sys.exit(3)
+w, h = int(opt["-wdt"]), int(opt["-hgt"])
+data = open(opt["-i"], "rb").read()
+assert len(data) == 3 * w * h
+open(opt["-b"], "wb").write(b"FAKE" + opt["-q"].encode().rjust(2) + zlib.compress(data, 9))
+"""
+FAKE_DECODER = """#!{python}
+import sys, zlib
+a = sys.argv[1:]
+opt = {{a[i]: a[i + 1] for i in range(len(a) - 1)}}
+open(opt["-o"], "wb").write(zlib.decompress(open(opt["-b"], "rb").read()[6:]))
+"""
+
+
+@pytest.fixture
+def fake_vtm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A VTM tree whose 'binaries' pass the YCbCr file through losslessly (zlib, so the rate is
+    a real one below 24 bpp): the codec's tests and the chapters' VTM paths use it, no real VTM
+    build needed."""
+    root = tmp_path / "fake-vtm"
+    (root / "bin").mkdir(parents=True)
+    (root / "cfg").mkdir()
+    for name, text in (("EncoderAppStatic", FAKE_ENCODER), ("DecoderAppStatic", FAKE_DECODER)):
+        p = root / "bin" / name
+        p.write_text(text.format(python=sys.executable))
+        p.chmod(0o755)
+    (root / "cfg" / "encoder_intra_vtm.cfg").write_text("# fake\n")
+    monkeypatch.setenv("NICSPEC_VTM_DIR", str(root))
+    return root

@@ -475,3 +475,26 @@ def test_group_bars_pair_each_nic_model_with_its_jpeg2000_by_colour() -> None:
         assert hatch[f"JPEG2000 @ {model}"] and not hatch[f"NIC {model}"]
     assert edge["NIC sh-mse-0.0067"] != edge["NIC sh-mse-0.018"]
     plt.close(fig)
+
+
+def test_grid_codes_with_the_chosen_jpeg2000_path(monkeypatch):
+    """Chapter 5's grid takes its JPEG2000 path as a parameter (issue #18: the paper's ffmpeg
+    path where installed); a PSNR-matched result knows the tolerance it was matched to."""
+    calls: list[tuple[str, dict]] = []
+
+    def fake(codec, dataset, ids, **kw):
+        calls.append((codec, kw))
+        codec_cfg = {"psnr_tol": 0.25} if "codec_options" in kw else {}
+        data = {"per_image": [{"id": i, "bpp": 0.5, "psnr": 30.0} for i in ids],
+                "config": {"codec": codec_cfg}}  # fmt: skip
+        return cl.Result(Path("x/classify.json"), data, True)
+
+    monkeypatch.setattr(cl, "classify", fake)
+    grid = cl.make_grid("kodak", ["kodim01"], ["sh-mse-0.0067"], [None], 3, psnr=[None],
+                        j2k="jpeg2000-ffmpeg")  # fmt: skip
+    out = grid.condition(None)
+    assert [c for c, _ in calls] == ["none", "nic:sh-mse-0.0067", "jpeg2000-ffmpeg",
+                                     "jpeg2000-ffmpeg"]  # fmt: skip
+    assert out[cl.j2k_system("sh-mse-0.0067", "psnr")].psnr_tol == 0.25
+    assert out[cl.j2k_system("sh-mse-0.0067")].psnr_tol == PSNR_TOL
+    assert cl.make_grid("kodak", ["kodim01"], ["m"], [None], 3).j2k == "jpeg2000"

@@ -138,3 +138,68 @@ def test_ffmpeg_path_reproduces_the_published_curve():
         )
         assert mean_bpp == pytest.approx(bpp, rel=BPP_TOL)
         assert mean_psnr == pytest.approx(published_curve("jpeg2000").at(mean_bpp), abs=0.1)
+
+
+@needs_ffmpeg
+def test_ffmpeg_path_matches_a_psnr_with_even_ratios(kodim, monkeypatch):
+    """PSNR matching on the paper's path: the nearest even ratio, each ratio coded once, within
+    the path's tolerance; the targets (not a ratio) enter the configuration."""
+    from nicspec_utils.codecs import jpeg2000_psnr_tol, ratematch
+
+    crop = np.ascontiguousarray(kodim[:256, :256])
+    coded: list[int] = []
+    real = jf.Jpeg2000FfmpegCodec._compress
+
+    def counting(self, image):
+        coded.append(int(self.setting))
+        return real(self, image)
+
+    monkeypatch.setattr(jf.Jpeg2000FfmpegCodec, "_compress", counting)
+    target = psnr(crop, get_codec("jpeg2000-ffmpeg", bpp=0.6).compress(crop).reconstruction) + 0.1
+    coded.clear()
+    codec = get_codec("jpeg2000-ffmpeg", target_psnr=[("crop", target)])
+    r = codec.compress(crop)
+    assert r.bitstream.startswith(jf.JP2_MAGIC) and r.setting % 2 == 0
+    assert abs(ratematch._psnr_8bit(r.reconstruction, crop) - target) <= jf.PSNR_TOL
+    assert len(coded) == len(set(coded)) and len(coded) <= 16  # each even ratio once
+    cfg = codec.config()
+    assert "quality" not in cfg and cfg["target_psnr"] == [["crop", round(target, 6)]]
+    assert cfg["psnr_tol"] == jf.PSNR_TOL == jpeg2000_psnr_tol("jpeg2000-ffmpeg")
+    assert jpeg2000_psnr_tol("jpeg2000") == ratematch.PSNR_TOL
+    assert codec.at(48).psnr_targets is None  # a ratio drops the targets
+    with pytest.raises(UsageError, match="psnr_tol needs target_psnr"):
+        get_codec("jpeg2000-ffmpeg", psnr_tol=0.1)
+
+
+def test_chapters_jpeg2000_parameter_and_note(monkeypatch):
+    """A chapter's ``jpeg2000_codec``: empty is the reference, pillow / ffmpeg name a path;
+    the page's note says which path ran and why."""
+    from nicspec_utils.codecs import jpeg2000_note, jpeg2000_path
+
+    monkeypatch.delenv("NICSPEC_JPEG2000", raising=False)
+    assert jpeg2000_path("") == reference_jpeg2000()
+    assert jpeg2000_path("pillow") == jpeg2000_path("jpeg2000") == "jpeg2000"
+    with pytest.raises(UsageError, match="jpeg2000_codec must be"):
+        jpeg2000_path("kakadu")
+    note = jpeg2000_note("jpeg2000")
+    assert "Pillow's OpenJPEG" in note and "9/7" in note and "\n" not in note
+    if WHY is None:
+        assert jpeg2000_path("ffmpeg") == "jpeg2000-ffmpeg"
+        note = jpeg2000_note("jpeg2000-ffmpeg")
+        assert "the paper's path" in note and "ffmpeg with libopenjpeg is installed" in note
+        monkeypatch.setenv("NICSPEC_JPEG2000", "pillow")
+        assert "`NICSPEC_JPEG2000=pillow` chose it" in jpeg2000_note(jpeg2000_path(""))
+    with pytest.raises(UsageError, match="not a JPEG2000 path"):
+        jpeg2000_note("jpeg")
+
+
+def test_chapters_run_without_ffmpeg(no_ffmpeg, monkeypatch):
+    from nicspec_utils.codecs import jpeg2000_note, jpeg2000_path
+
+    monkeypatch.delenv("NICSPEC_JPEG2000", raising=False)
+    assert jpeg2000_path("") == "jpeg2000"
+    assert "the paper's path cannot run here (jpeg2000-ffmpeg: ffmpeg not found" in (
+        jpeg2000_note("jpeg2000")
+    )
+    with pytest.raises(UsageError, match="ffmpeg not found"):
+        jpeg2000_path("ffmpeg")

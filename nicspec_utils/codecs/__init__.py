@@ -51,8 +51,12 @@ __all__ = [
     "codec_names",
     "ffmpeg_unavailable",
     "get_codec",
+    "jpeg2000_note",
+    "jpeg2000_path",
+    "jpeg2000_psnr_tol",
     "match_rate",
     "reference_jpeg2000",
+    "vtm_unavailable",
 ]
 
 CLASSIC: dict[str, type[Codec]] = {
@@ -103,6 +107,81 @@ def reference_jpeg2000() -> str:
     if choice == "ffmpeg" and (why := ffmpeg_unavailable()) is not None:
         raise UsageError(f"{JPEG2000_ENV}=ffmpeg but {why}")
     return JPEG2000_PATHS[choice]
+
+
+def jpeg2000_path(choice: str | None = "") -> str:
+    """A chapter's ``jpeg2000_codec`` parameter as a codec name: empty -> the reference
+    (:func:`reference_jpeg2000`), ``pillow`` / ``ffmpeg`` or a codec name -> that path
+    (UsageError for anything else, or for ffmpeg's path where ffmpeg cannot run)."""
+    c = (choice or "").strip().lower()
+    if not c:
+        return reference_jpeg2000()
+    name = JPEG2000_PATHS.get(c, c)
+    if name not in JPEG2000_PATHS.values():
+        raise UsageError(f"jpeg2000_codec must be empty, pillow, ffmpeg, jpeg2000 or "
+                         f"jpeg2000-ffmpeg, got {choice!r}")  # fmt: skip
+    if name == "jpeg2000-ffmpeg" and (why := ffmpeg_unavailable()) is not None:
+        raise UsageError(why)
+    return name
+
+
+def jpeg2000_psnr_tol(name: str) -> float:
+    """The PSNR tolerance (dB) the JPEG2000 path ``name`` matches a target PSNR to by default
+    (``target_psnr``): ffmpeg's even ratios :data:`jpeg2000_ffmpeg.PSNR_TOL`, Pillow's
+    :data:`ratematch.PSNR_TOL`."""
+    from . import jpeg2000_ffmpeg, ratematch
+
+    return jpeg2000_ffmpeg.PSNR_TOL if name == "jpeg2000-ffmpeg" else ratematch.PSNR_TOL
+
+
+def jpeg2000_note(name: str) -> str:
+    """One paragraph (Markdown) for a chapter's page: which JPEG2000 path ``name`` is, why it
+    ran here (:func:`reference_jpeg2000`, ``$NICSPEC_JPEG2000``) and how the two paths differ."""
+    if name not in JPEG2000_PATHS.values():
+        paths = " or ".join(JPEG2000_PATHS.values())
+        raise UsageError(f"not a JPEG2000 path: {name!r}; choose {paths}")
+    version = _create(name).version
+    if name == "jpeg2000-ffmpeg":
+        what = (
+            f"**the paper's path**, OpenJPEG through ffmpeg (`jpeg2000-ffmpeg`, {version}: RGB "
+            "converted to `yuv444p`, OpenJPEG's default reversible 5/3 wavelet, a JP2 file, the "
+            "compression ratio rounded to an even integer)"
+        )
+    else:
+        what = (
+            f"**Pillow's OpenJPEG** (`jpeg2000`, {version}: the irreversible 9/7 wavelet with "
+            "OpenJPEG's own colour transform, a raw codestream, any compression ratio)"
+        )
+    choice = os.environ.get(JPEG2000_ENV, "").strip().lower()
+    if choice in JPEG2000_PATHS:
+        why = f"`{JPEG2000_ENV}={choice}` chose it"
+    elif name == "jpeg2000-ffmpeg":
+        why = "ffmpeg with libopenjpeg is installed, so the paper's path is the reference"
+    elif (missing := ffmpeg_unavailable()) is not None:
+        why = f"the paper's path cannot run here ({missing})"
+    else:
+        why = "the chapter's `jpeg2000_codec` parameter chose it"
+    return (
+        f"JPEG2000 on this page is {what}: {why}. The two paths differ mostly by their wavelet: "
+        "at the same rate Pillow's 9/7 reconstructs better than the 5/3 the paper's ffmpeg "
+        "leaves OpenJPEG at (chapter 2 measures both against CompressAI's published JPEG2000 "
+        f"curve; `{JPEG2000_ENV}=pillow|ffmpeg` or the chapter's `jpeg2000_codec` parameter "
+        "picks one)."
+    )
+
+
+def vtm_unavailable() -> str | None:
+    """Why the ``vtm`` codec cannot run here (one line: ``NICSPEC_VTM_DIR`` unset, or not a
+    working VTM build), or None when it can (its encoder answers ``--help``)."""
+    from .classic import VTM_ENV
+
+    if not os.environ.get(VTM_ENV, "").strip():
+        return f"{VTM_ENV} is not set"
+    try:
+        VtmCodec()
+    except UsageError as exc:
+        return str(exc)
+    return None
 
 
 def _create(name: str, **options: Any) -> Codec:

@@ -31,6 +31,9 @@ from .base import Codec, CodecResult, Knob, to_float
 
 FFMPEG_ENV = "NICSPEC_FFMPEG"
 RAW_BPP = 24.0
+# PSNR matching's tolerance on this path (dB): the ratio moves in steps of 2, about 0.1-0.4 dB
+# at 0.25-1 bpp on Kodak, so the nearest ratio is often more than Pillow's 0.05 dB away
+PSNR_TOL = 0.25
 PIX_FMTS = ("yuv444p", "rgb24")
 FORMATS = ("jp2", "j2k")
 JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -116,7 +119,10 @@ class Jpeg2000FfmpegCodec(Codec):
     Options: ``pix_fmt`` ("yuv444p", the paper's; "rgb24" hands OpenJPEG RGB), ``irreversible``
     (False: ffmpeg's default 5/3 wavelet; True: 9/7), ``format`` ("jp2", the paper's file; "j2k":
     the bare codestream), ``ffmpeg`` (the executable; default ``$NICSPEC_FFMPEG`` or PATH),
-    ``timeout_s``.
+    ``timeout_s``; ``target_psnr`` ((image id, dB) pairs) and ``psnr_tol``: per-image PSNR
+    matching as for ``jpeg2000`` (:class:`ratematch.PsnrTargets`: the even ratio whose PSNR is
+    nearest each target; with steps of 2 in the ratio a target often lies between two ratios,
+    so :data:`PSNR_TOL` is wider than Pillow's 0.05 dB).
     """
 
     name = "jpeg2000-ffmpeg"
@@ -139,7 +145,15 @@ class Jpeg2000FfmpegCodec(Codec):
     }
 
     def __init__(self, **options: Any) -> None:
+        target, tol = options.pop("target_psnr", None), options.pop("psnr_tol", None)
         super().__init__(**options)
+        self.psnr_targets: Any = None
+        if target is not None:
+            from .ratematch import PsnrTargets
+
+            self.psnr_targets = PsnrTargets(target, PSNR_TOL if tol is None else tol)
+        elif tol is not None:
+            raise UsageError(f"{self.name}: psnr_tol needs target_psnr")
         if self.options["pix_fmt"] not in PIX_FMTS:
             raise UsageError(
                 f"jpeg2000-ffmpeg: pix_fmt must be one of {', '.join(PIX_FMTS)}, "
@@ -157,10 +171,18 @@ class Jpeg2000FfmpegCodec(Codec):
         self.version = probe(exe)
 
     def at(self, value: float) -> Codec:
-        """A copy at compression ratio ``value``, rounded to an even integer (at least 2)."""
+        """A copy at compression ratio ``value``, rounded to an even integer (at least 2),
+        without PSNR targets."""
         new = super().at(value)
         new.setting = max(2, 2 * int(round(float(new.setting) / 2.0)))  # type: ignore[arg-type]
+        new.psnr_targets = None  # type: ignore[attr-defined]
         return new
+
+    def compress(self, image: np.ndarray) -> CodecResult:
+        """Code ``image``; with PSNR targets, the next image at its target (ratematch)."""
+        if self.psnr_targets is not None:
+            return self.psnr_targets.compress(self, image)
+        return super().compress(image)
 
     def for_bpp(self, bpp: float) -> Codec:
         """The codec at compression ratio 24 / bpp (rounded to an even integer)."""
@@ -174,10 +196,14 @@ class Jpeg2000FfmpegCodec(Codec):
         return self.at(RAW_BPP / b)
 
     def config(self) -> dict[str, Any]:
-        """Options minus the executable's path and the timeout (the version stands for them)."""
+        """Options minus the executable's path and the timeout (the version stands for them);
+        with PSNR targets, these instead of a compression ratio."""
         cfg = super().config()
         cfg.pop("ffmpeg", None)
         cfg.pop("timeout_s", None)
+        if self.psnr_targets is not None:
+            cfg.pop(self.knob.param, None)
+            cfg.update(self.psnr_targets.config())
         return cfg
 
     def encode_command(self, src: str, dst: str) -> list[str]:

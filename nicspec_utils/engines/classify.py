@@ -350,6 +350,15 @@ class Result:
         """The configuration's key (the name of its results folder)."""
         return str(self.data.get("key") or self.path.parent.name)
 
+    @property
+    def psnr_tol(self) -> float:
+        """The tolerance (dB) a PSNR-matched JPEG2000 configuration was matched to (its codec
+        configuration's ``psnr_tol``; :data:`ratematch.PSNR_TOL` for any other)."""
+        from ..codecs.ratematch import PSNR_TOL
+
+        codec = (self.data.get("config") or {}).get("codec") or {}
+        return float(codec.get("psnr_tol", PSNR_TOL))
+
     def bpp_by_image(self) -> dict[str, float]:
         """{image id: bpp}, e.g. as the per-image targets of a rate-matched JPEG2000 run."""
         return {r["id"]: float(r["bpp"]) for r in self.data["per_image"]}
@@ -695,6 +704,7 @@ class Grid:
     estimate: bool = True
     psnr: tuple[str | None, ...] = ()
     options: tuple[tuple[str, Any], ...] = ()
+    j2k: str = "jpeg2000"  # the JPEG2000 path: Pillow's, or the paper's "jpeg2000-ffmpeg"
 
     def kw(self, corruption: str | None) -> dict[str, Any]:
         """:func:`classify`'s keyword arguments for one condition."""
@@ -711,12 +721,12 @@ class Grid:
             nic = classify(f"nic:{model}", self.dataset, self.ids, estimate=self.estimate, **ckw)
             out[nic_system(model)] = nic
             out[j2k_system(model)] = classify(
-                "jpeg2000", self.dataset, self.ids, bpp=nic.bpp_by_image(), **ckw
+                self.j2k, self.dataset, self.ids, bpp=nic.bpp_by_image(), **ckw
             )
             if corruption in self.psnr:
                 targets = {"target_psnr": nic.psnr_targets()}
                 out[j2k_system(model, "psnr")] = classify(
-                    "jpeg2000", self.dataset, self.ids, codec_options=targets, **ckw
+                    self.j2k, self.dataset, self.ids, codec_options=targets, **ckw
                 )
         return out
 
@@ -767,8 +777,10 @@ def make_grid(
     out: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH,
     psnr: Sequence[str | None] = (),
+    j2k: str = "jpeg2000",
 ) -> Grid:
-    """A :class:`Grid` from :func:`run_grid`'s arguments (validated here, before any work)."""
+    """A :class:`Grid` from :func:`run_grid`'s arguments (validated here, before any work);
+    ``j2k``: the JPEG2000 path matched to the NIC models."""
     check_classifier(classifier)
     conds = tuple(corruptions)
     stray = [condition_label(c) for c in psnr if c not in conds]
@@ -777,7 +789,7 @@ def make_grid(
     options = {"classifier": classifier, "seed": int(seed), "batch_size": int(batch_size),
                "out": None if out is None else str(out)}  # fmt: skip
     return Grid(str(dataset), tuple(ids), tuple(nic_models), conds, int(severity),
-                bool(estimate), tuple(psnr), tuple(options.items()))  # fmt: skip
+                bool(estimate), tuple(psnr), tuple(options.items()), str(j2k))  # fmt: skip
 
 
 def run_grids(grids: Sequence[Grid]) -> list[dict[tuple[str, str], Result]]:
