@@ -474,8 +474,16 @@ def test_known_effect_is_reproduced_and_reversed_contradicted() -> None:
     again = _claim1(claims.claim_checks({"d": d_rows(0.1)}, n_boot=500))
     assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
     # claims without rows are not testable; the grid has one verdict per (matching, rounding)
-    other = checks[checks["claim"] != "1"]
+    other = checks[~checks["claim"].isin(["1", "1 (JPEG2000)"])]
     assert set(other["verdict"]) == {"not testable here"}
+    # claim 1's second half: no energies recorded (not testable), JPEG2000's own band split
+    # (low 0.2 + medium 0.8 - h against high h ~ 0.4: above 0) is reproduced
+    second = checks[checks["claim"] == "1 (JPEG2000)"]
+    energy = second[second["measure"] == claims.CLAIM1_J2K.measure]
+    assert set(energy["verdict"]) == {"not testable here"}
+    assert set(second[second["measure"] == claims.CLAIM1_J2K_SPLIT.measure]["verdict"]) == {
+        "reproduced"
+    }
     grid = claims.verdict_grid(checks)
     assert list(grid.columns[:2]) == ["claim", "measure"]
     assert "matched psnr, rounded" in grid
@@ -514,3 +522,118 @@ def test_run_point_psnr_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RuntimeError):  # a placeholder's NaN: wait for the next round
         run_point("jpeg2000", "kodak", ["kodim01"], target_psnr=[("kodim01", math.nan)])
     assert seen["codec_options"] is None and math.isnan(seen["bpp"])
+
+
+def d_rows_energy(log2_lm: float, j2k_high: float = 0.3, n: int = 12, zero: int = 0) -> list[dict]:
+    """Synthetic D rows with per-image band energies: NIC's low+medium-band energy is JPEG2000's
+    times ``2 ** log2_lm`` (plus paired noise), JPEG2000's high-band share is ``j2k_high``;
+    ``zero`` images have no low/medium energy on the NIC side."""
+    rng = np.random.default_rng(3)
+    ids = [f"kodim{k:02d}" for k in range(1, n + 1)]
+    lm = np.exp(rng.standard_normal(n))  # JPEG2000's low+medium energy, image by image
+    ratio = 2.0 ** (log2_lm + 0.1 * rng.standard_normal(n))
+
+    def recs(lm_energy: np.ndarray, high: float, zeros: int = 0) -> list[dict]:
+        out = []
+        for k, (i, e) in enumerate(zip(ids, lm_energy, strict=True)):
+            e = 0.0 if k < zeros else float(e)
+            bands = {"low": (1 - high) / 2, "medium": (1 - high) / 2, "high": high}
+            energy = {"total": 2 * e + 1, "low": e / 2, "medium": e / 2, "high": 1.0}
+            out.append({"id": i, "bpp": 0.5, "psnr": 30.0, "psnr_wrt_clean": None,
+                        "bands": {"D": bands, "D_rounded": bands},
+                        "energy": {"D": energy, "D_rounded": energy}})  # fmt: skip
+        return out
+
+    nic = Point({"bpp": 0.5, "per_image": recs(lm * ratio, 0.6, zero)}, {})
+    j2k = Point({"bpp": 0.5, "per_image": recs(lm, j2k_high)}, {})
+    common = {"dataset": "kodak", "model": "m", "corruption": None, "group": None,
+              "severity": None}  # fmt: skip
+    return [
+        {**common, "codec": settings.NIC, "point": nic, settings.PSNR_KEY: j2k},
+        {**common, "codec": settings.JPEG2000, "point": j2k},
+    ]
+
+
+def _second(checks: pd.DataFrame, spec, matching: str, rounding: str = "none") -> pd.Series:
+    sel = checks[(checks["claim"] == spec.claim) & (checks["measure"] == spec.measure)
+                 & (checks["matching"] == matching) & (checks["rounding"] == rounding)]  # fmt: skip
+    assert len(sel) == 1
+    return sel.iloc[0]
+
+
+def test_claim1_second_half_jpeg2000_does_the_opposite() -> None:
+    """Claim 1's second half: JPEG2000's low+medium D energy above NIC's (log2 ratio below 0),
+    and JPEG2000's own D more at low/medium than at high frequencies; both matchings and
+    roundings, verdicts from the interval."""
+    specs = [(s, c) for s, c in claims.CLAIMS if c.claim == "1 (JPEG2000)"]
+    assert [c for _, c in specs] == [claims.CLAIM1_J2K, claims.CLAIM1_J2K_SPLIT]
+    checks = claims.claim_checks({"d": d_rows_energy(-1.0)}, n_boot=500)
+    for m in settings.MATCHINGS:
+        for r in settings.ROUNDINGS:
+            row = _second(checks, claims.CLAIM1_J2K, m, r)
+            assert row["verdict"] == "reproduced" and row["n_images"] == 12
+            assert row["effect"] == pytest.approx(-1.0, abs=0.1) and row["ci_high"] < 0
+            split = _second(checks, claims.CLAIM1_J2K_SPLIT, m, r)
+            assert split["verdict"] == "reproduced"
+            assert split["effect"] == pytest.approx(0.4)  # 0.7 at low/medium minus 0.3 at high
+    # the opposite data: NIC's low/medium error the larger, JPEG2000's mostly at high frequencies
+    rev = claims.claim_checks({"d": d_rows_energy(1.0, j2k_high=0.7)}, n_boot=500)
+    assert _second(rev, claims.CLAIM1_J2K, "bpp")["verdict"] == "contradicted"
+    assert _second(rev, claims.CLAIM1_J2K_SPLIT, "psnr")["verdict"] == "contradicted"
+    # pairs without low/medium energy drop out, and the note says how many
+    zero = claims.claim_checks({"d": d_rows_energy(-1.0, zero=2)}, n_boot=200)
+    row = _second(zero, claims.CLAIM1_J2K, "bpp")
+    assert row["n"] == 10 and "2 pair(s) without low/medium-band energy" in row["note"]
+    text = claims.claim1_j2k_markdown(checks)
+    assert text.count("\n- ") == 1 and "matched psnr, rounded: **reproduced** (-" in text
+    assert "matched bpp, unrounded: **reproduced** (+0.4 [+0.4, +0.4]" in text
+    assert claims.claim1_j2k_markdown(checks.iloc[0:0]).startswith("- Claim 1's second half")
+    # published to the ledger with the rest: its rows are in the findings table
+    from nicspec_utils.findings import findings_table
+
+    table = findings_table(checks)
+    assert (table["claim"] == "1 (JPEG2000)").sum() == 2 * 2 * 2
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> str:
+    """A one-image dataset: a 64x96 crop of kodim01 (or a smooth synthetic image)."""
+    from nicspec_utils.io import write_png_atomic
+
+    kodim = Path(__file__).resolve().parent.parent / "data" / "kodak" / "kodim01.png"
+    if kodim.exists():
+        from nicspec_utils.io import read_image
+
+        img = read_image(kodim)[100:164, 200:296]
+    else:
+        y, x = np.mgrid[0:64, 0:96]
+        img = np.stack([x * 2, y * 3, x + y], axis=-1).astype(np.uint8)
+    folder = tmp_path / "tiny"
+    write_png_atomic(folder / "img0.png", np.ascontiguousarray(img))
+    return f"folder:{folder}"
+
+
+def test_vtm_study_with_a_fake_vtm(fake_vtm: Path, tiny_set: str, tmp_path: Path) -> None:
+    """D, G and R of VTM (a stub build that codes losslessly) against JPEG2000 at VTM's bpp."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="MS-SSIM needs")
+        rows = study.vtm_study([37], tiny_set, ["img0"], ["gaussian_noise"], 2,
+                               out=tmp_path / "r")  # fmt: skip
+    assert [(r["codec"], r["corruption"]) for r in rows] == [
+        (settings.VTM, None), (settings.JPEG2000, None),
+        (settings.VTM, "gaussian_noise"), (settings.JPEG2000, "gaussian_noise"),
+    ]  # fmt: skip
+    vtm, j2k = rows[0]["point"], rows[1]["point"]
+    # JPEG2000 asked for VTM's bpp (the stub's lossless rate is more than JPEG2000 spends)
+    asked = j2k.metrics["config"]["codec"]["quality"]
+    assert asked == pytest.approx(24.0 / round(vtm.bpp, 4)) and "D" in vtm.spectra
+    assert {"G", "R"} <= set(rows[2]["point"].spectra)
+    t = study.vtm_table(rows)
+    assert list(t["measure"]) == ["D", "G", "R"] and set(t["model"]) == {"VTM QP 37"}
+    assert {"high VTM", "high JPEG2000", "energy ratio"} <= set(t.columns)
+    assert (t["energy ratio"] > 0).all() and t["high VTM"].between(0, 1).all()
+    # R (reference: the clean image) holds the noise both codecs kept: nearly the same energy
+    assert t.loc[t["measure"] == "R", "energy ratio"].iloc[0] == pytest.approx(1.0, rel=0.2)
+    assert study.vtm_table([]).empty

@@ -588,11 +588,13 @@ def run_point(
     out: str | Path | None = None,
     target_psnr: Sequence[tuple[str, float]] | None = None,
     maps: bool = True,
+    quality: float | None = None,
 ) -> Point:
     """Evaluate (cached) one codec on ``ids``: a NIC ``nic:<name>`` (``lmbda``: the lambda of a
-    variable-rate model; ``estimate``: the likelihood rate), a classic codec at ``bpp``, or
-    JPEG2000 at per-image ``target_psnr`` ((image id, dB) pairs in the order of ``ids``; a NaN
-    target, from a placeholder of this round, makes the evaluation wait for the next round)."""
+    variable-rate model; ``estimate``: the likelihood rate), a classic codec at ``bpp`` or at
+    ``quality`` (its own knob: a VTM QP, say), or JPEG2000 at per-image ``target_psnr`` ((image
+    id, dB) pairs in the order of ``ids``; a NaN target, from a placeholder of this round, makes
+    the evaluation wait for the next round)."""
     neural = is_neural_codec(codec)
     options: dict[str, Any] = {"lmbda": float(lmbda)} if lmbda is not None else {}
     if target_psnr is not None:
@@ -607,6 +609,7 @@ def run_point(
         image_ids=list(ids),
         corruption=corruption,
         severity=severity if corruption else None,
+        quality=quality,
         bpp=None if neural else bpp,
         codec_options=options or None,
         seed=seed,

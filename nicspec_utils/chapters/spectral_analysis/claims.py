@@ -283,6 +283,68 @@ CLAIM5_MSSSIM = findings.Contrast(
 )  # fmt: skip
 
 
+def _low_medium(w: pd.DataFrame, side: str, m: str) -> pd.Series:
+    """Low- plus medium-band D energy (``m``: ``D`` or ``D_rounded``) of one side of ``w``."""
+    return w[f"{m}.energy_low {side}"].astype(float) + w[f"{m}.energy_medium {side}"].astype(float)
+
+
+def _effect_claim1_j2k_energy(w: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    """Per image: ``log2`` of NIC's low+medium-band D energy over JPEG2000's (NaN, left out,
+    where either is not positive)."""
+    m = _m("D", rounded)
+    a, b = _low_medium(w, NIC, m), _low_medium(w, "JPEG2000", m)
+    ok = (a > 0) & (b > 0)
+    return w.assign(value=np.log2(a.where(ok) / b.where(ok))).dropna(subset=["value"])
+
+
+def _effect_claim1_j2k_split(w: pd.DataFrame, matching: str, rounded: bool) -> pd.DataFrame:
+    """Per image: JPEG2000's low+medium-band share of D minus its high-band share."""
+    m = _m("D", rounded)
+    lm = w[f"{m}.low JPEG2000"].astype(float) + w[f"{m}.medium JPEG2000"].astype(float)
+    return w.assign(value=lm - w[f"{m}.high JPEG2000"].astype(float)).dropna(subset=["value"])
+
+
+PAPER_1B = "JPEG2000 does the opposite of NIC: more of its D at low/medium frequencies"
+CLAIM1_J2K = findings.Contrast(
+    "1 (JPEG2000)", "low+medium-band D energy, log2 NIC / JPEG2000", -1,
+    f"below 0: {PAPER_1B} than NIC's", "clean",
+    lambda r: [f"{_m('D', r)}.energy_{b}" for b in ("low", "medium")],
+    _effect_claim1_j2k_energy, True, "dataset",
+)  # fmt: skip
+CLAIM1_J2K_SPLIT = findings.Contrast(
+    "1 (JPEG2000)", "JPEG2000's D: low+medium-band share minus high-band share", 1,
+    f"above 0: {PAPER_1B} than at high ones", "clean",
+    lambda r: [f"{_m('D', r)}.{b}" for b in BAND_NAMES],
+    _effect_claim1_j2k_split, True, "dataset",
+)  # fmt: skip
+# contrasts whose effect reads several columns: checked here (findings.check_contrast counts
+# the pairs an energy ratio drops from one column only)
+_OWN_PAIRED = (CLAIM1_J2K, CLAIM1_J2K_SPLIT)
+
+
+def _check_own_paired(
+    spec: findings.Contrast, units: pd.DataFrame, matching: str, rounding: str, n_boot: int,
+    seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`findings.check` of a contrast of :data:`_OWN_PAIRED` (the same pairing, matching
+    and strata as :func:`findings.check_contrast`; its note counts the pairs left out)."""
+    rounded = rounding == "reference"
+    cols = spec.columns(rounded)
+    u = findings.select_units(units, spec.units)
+    w = findings.pair_units(u, matching, cols) if len(u) else pd.DataFrame()
+    note, eff = "", None
+    if len(w) and any(f"{c} NIC" not in w for c in cols):
+        note = "not recorded (evaluations before per-image energies: rerun them)"
+    elif len(w):
+        eff = spec.effect(w, matching, rounded)
+        if len(eff) < len(w):
+            note = f"{len(w) - len(eff)} pair(s) without low/medium-band energy left out"
+    return findings.check(
+        spec.claim, spec.measure, spec.direction, eff, matching=matching, rounding=rounding,
+        strata=spec.strata, paper=spec.paper, n_boot=n_boot, seed=seed, note=note,
+    )  # fmt: skip
+
+
 def _trend(c: findings.Contrast, what: str) -> findings.Contrast:
     return replace(c, claim=f"{c.claim} (trend)", measure=f"as claim {c.claim} ({what}), every "
                    "severity of the trend study")  # fmt: skip
@@ -291,6 +353,8 @@ def _trend(c: findings.Contrast, what: str) -> findings.Contrast:
 # (study, contrast): the shared contrasts of claims 2, 3, 5 (findings) and this chapter's own
 CLAIMS: tuple[tuple[str, findings.Contrast], ...] = (
     ("d", CLAIM1),
+    ("d", CLAIM1_J2K),
+    ("d", CLAIM1_J2K_SPLIT),
     ("gr", findings.CLAIM2_PSNR),
     ("gr", findings.CLAIM2_SHARE),
     ("gr", findings.CLAIM2_ENERGY),
@@ -340,6 +404,8 @@ def claim_checks(
                         spec.claim, spec.measure, spec.direction, eff, matching=matching,
                         rounding=rounding, paper=spec.paper, n_boot=n_boot, seed=seed,
                     )  # fmt: skip
+                elif any(spec is c for c in _OWN_PAIRED):
+                    row = _check_own_paired(spec, u, matching, rounding, n_boot, seed)
                 else:
                     row = findings.check_contrast(spec, u, matching, rounding, n_boot, seed)
                 out.append(row)
@@ -378,6 +444,27 @@ def _fmt_effect(r: Mapping[str, Any]) -> str:
     lo, hi = r["ci_low"], r["ci_high"]
     ci = f"[{lo:+.3g}, {hi:+.3g}]" if math.isfinite(lo) else "(no interval)"
     return f"{r['effect']:+.3g} {ci}, {r['n']} values on {r['n_images']} image(s)"
+
+
+def claim1_j2k_markdown(checks: pd.DataFrame) -> str:
+    """What the checks of claim 1's second half (:data:`CLAIM1_J2K`, :data:`CLAIM1_J2K_SPLIT`)
+    found, one sentence per measure: its verdict under each matching and rounding, with the
+    effect and interval it rests on."""
+    rnd = {"none": "unrounded", "reference": "rounded", "n/a": ""}
+    lines = []
+    for spec in (CLAIM1_J2K, CLAIM1_J2K_SPLIT):
+        sel = checks[(checks["claim"] == spec.claim) & (checks["measure"] == spec.measure)]
+        if sel.empty:
+            continue
+        parts = [
+            f"matched {r['matching']}, {rnd.get(str(r['rounding']), r['rounding'])}: "
+            f"**{r['verdict']}** ({_fmt_effect(r)})"
+            for _, r in sel.iterrows()
+        ]
+        lines.append(f"{spec.measure} ({spec.paper}): " + "; ".join(parts) + ".")
+    if not lines:
+        return "- Claim 1's second half was not tested (no D study)."
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def changes_markdown(checks: pd.DataFrame, old: Mapping[str, str]) -> str:

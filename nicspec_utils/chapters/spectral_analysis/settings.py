@@ -9,6 +9,7 @@ from ...errors import UsageError
 J2K = "jpeg2000"
 NIC = "NIC"
 JPEG2000 = "JPEG2000"
+VTM = "VTM"  # VVC intra, where NICSPEC_VTM_DIR names a build (the VTM study)
 # band shares of two D spectra that differ by more than this (total variation) count as different
 ARTEFACT_TV = 0.05
 ROW_KEYS = (

@@ -16,12 +16,25 @@ from ...engines.evaluate import Point, run_point
 from ...engines.scheduler import sweep
 from ...errors import UsageError
 from ...spectral import BAND_NAMES, band_energies, zero_dc
-from .settings import J2K, JPEG2000, NIC, PSNR_KEY, UNMATCHED_PSNR, model_label
+from .settings import J2K, JPEG2000, NIC, PSNR_KEY, UNMATCHED_PSNR, VTM, model_label
 
 
-def rate_matched_j2k(nic: Point, dataset: str, ids: Sequence[str], **kw: Any) -> Point:
-    """JPEG2000 at the NIC point's mean bpp (rounded to 4 decimals) on the same inputs."""
-    return run_point(J2K, dataset, ids, bpp=round(nic.bpp, 4), **kw)
+def rate_matched_j2k(
+    nic: Point, dataset: str, ids: Sequence[str], j2k: str = J2K, **kw: Any
+) -> Point:
+    """JPEG2000 (``j2k``: its codec name, Pillow's ``jpeg2000`` or the paper's
+    ``jpeg2000-ffmpeg``) at the NIC point's mean bpp (rounded to 4 decimals) on the same
+    inputs."""
+    return run_point(j2k, dataset, ids, bpp=round(nic.bpp, 4), **kw)
+
+
+def psnr_tol_of(point: Point | None) -> float:
+    """The PSNR tolerance a PSNR-matched JPEG2000 entry was matched to (its codec
+    configuration's ``psnr_tol``; :data:`ratematch.PSNR_TOL` for an entry without one)."""
+    if point is None:
+        return PSNR_TOL
+    codec = (point.metrics.get("config") or {}).get("codec") or {}
+    return float(codec.get("psnr_tol", PSNR_TOL))
 
 
 def psnr_targets(nic: Point) -> list[tuple[str, float]]:
@@ -34,13 +47,15 @@ def psnr_targets(nic: Point) -> list[tuple[str, float]]:
     return out
 
 
-def psnr_matched_j2k(nic: Point, dataset: str, **kw: Any) -> Point:
-    """JPEG2000 on the NIC point's images, each at the compression ratio that gives the NIC's
-    PSNR on that image within :data:`ratematch.PSNR_TOL` dB (targets in the codec's
-    configuration, so the store keys them). A target JPEG2000 cannot reach is coded at the
-    nearest ratio and reported by :func:`psnr_report`."""
+def psnr_matched_j2k(nic: Point, dataset: str, j2k: str = J2K, **kw: Any) -> Point:
+    """JPEG2000 (``j2k``, as :func:`rate_matched_j2k`) on the NIC point's images, each at the
+    compression ratio that gives the NIC's PSNR on that image within the codec's tolerance
+    (Pillow's: :data:`ratematch.PSNR_TOL` dB; ffmpeg's even ratios:
+    :data:`jpeg2000_ffmpeg.PSNR_TOL`); the targets are in the codec's configuration, so the
+    store keys them. A target JPEG2000 cannot reach is coded at the nearest ratio and reported
+    by :func:`psnr_report`."""
     targets = psnr_targets(nic)
-    return run_point(J2K, dataset, [i for i, _ in targets], target_psnr=targets, **kw)
+    return run_point(j2k, dataset, [i for i, _ in targets], target_psnr=targets, **kw)
 
 
 def psnr_report(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -55,7 +70,7 @@ def psnr_report(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f" {row['corruption']}-{row['severity']}" if row.get("corruption") else " clean"
         )
         misses = psnr_misses(
-            match.metrics.get("per_image", []), psnr_targets(row["point"]), PSNR_TOL
+            match.metrics.get("per_image", []), psnr_targets(row["point"]), psnr_tol_of(match)
         )
         lines += [f"{where}, {m}" for m in misses]
     return lines
@@ -70,18 +85,20 @@ def pair_rows(
     corruption: str | None = None,
     severity: int | None = None,
     psnr_match: bool = True,
+    j2k: str = J2K,
     **kw: Any,
 ) -> list[dict[str, Any]]:
-    """One NIC model (real entropy coding) and JPEG2000 at its bpp on the same inputs: two rows
-    (:data:`ROW_KEYS`); with ``psnr_match`` the NIC row also holds, under :data:`PSNR_KEY`,
-    JPEG2000 matched to its PSNR image by image (:func:`psnr_matched_j2k`)."""
+    """One NIC model (real entropy coding) and JPEG2000 (``j2k``: its codec name) at its bpp on
+    the same inputs: two rows (:data:`ROW_KEYS`); with ``psnr_match`` the NIC row also holds,
+    under :data:`PSNR_KEY`, JPEG2000 matched to its PSNR image by image
+    (:func:`psnr_matched_j2k`)."""
     from ...corruptions import group_of
 
     ckw = {"corruption": corruption, "severity": severity if corruption else None, **kw}
     nic = run_point(f"nic:{model}", dataset, ids, lmbda=lmbda, estimate=False, **ckw)
-    j2k = rate_matched_j2k(nic, dataset, ids, **ckw)
+    j2k_point = rate_matched_j2k(nic, dataset, ids, j2k, **ckw)
     rows = []
-    for codec, p in ((NIC, nic), (JPEG2000, j2k)):
+    for codec, p in ((NIC, nic), (JPEG2000, j2k_point)):
         rows.append({
             "dataset": dataset, "model": model_label(model, lmbda), "codec": codec,
             "corruption": corruption, "group": group_of(corruption) if corruption else None,
@@ -90,7 +107,7 @@ def pair_rows(
             "psnr_wrt_clean": p.metrics.get("psnr_wrt_clean"), "point": p,
         })  # fmt: skip
     if psnr_match:
-        rows[0][PSNR_KEY] = psnr_matched_j2k(nic, dataset, **ckw)
+        rows[0][PSNR_KEY] = psnr_matched_j2k(nic, dataset, j2k, **ckw)
     return rows
 
 
@@ -319,6 +336,7 @@ def unit_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         for side, p in points.items():
             if p is None:
                 continue
+            tol = psnr_tol_of(p)
             for image, rec in _records(p).items():
                 unit = {**key, "kind": nic.get("kind"), "group": nic.get("group"), "image": image}
                 unit["side"] = side
@@ -326,7 +344,7 @@ def unit_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 ref = nic_recs.get(image, {}).get("psnr")
                 got = rec.get("psnr")
                 unit["matched"] = side != "psnr" or (
-                    got is not None and ref is not None and abs(got - ref) <= PSNR_TOL + 1e-6
+                    got is not None and ref is not None and abs(got - ref) <= tol + 1e-6
                 )
                 out.append(unit)
     return pd.DataFrame(out)
@@ -336,3 +354,73 @@ def paired_units(units: pd.DataFrame, matching: str, columns: Sequence[str]) -> 
     """NIC and JPEG2000 (``matching``: "bpp" or "psnr") side by side per unit (see
     :func:`findings.pair_units`); PSNR-matched pairs out of tolerance dropped."""
     return findings.pair_units(units, matching, columns)
+
+
+# --- VTM (where a VTM build is on the machine) ----------------------------------------------------
+
+
+def vtm_rows(
+    qp: int,
+    dataset: str,
+    ids: Sequence[str],
+    *,
+    corruption: str | None = None,
+    severity: int | None = None,
+    j2k: str = J2K,
+    **kw: Any,
+) -> list[dict[str, Any]]:
+    """VTM (VVC intra) at QP ``qp`` and JPEG2000 (``j2k``) at VTM's bpp on the same inputs: two
+    rows (:data:`ROW_KEYS`, codec :data:`VTM` / :data:`JPEG2000`, model ``VTM QP <qp>``)."""
+    from ...corruptions import group_of
+
+    ckw = {"corruption": corruption, "severity": severity if corruption else None, **kw}
+    vtm = run_point("vtm", dataset, ids, quality=int(qp), **ckw)
+    j2k_point = rate_matched_j2k(vtm, dataset, ids, j2k, **ckw)
+    rows = []
+    for codec, p in ((VTM, vtm), (JPEG2000, j2k_point)):
+        rows.append({
+            "dataset": dataset, "model": f"VTM QP {int(qp)}", "codec": codec,
+            "corruption": corruption, "group": group_of(corruption) if corruption else None,
+            "severity": int(severity) if corruption and severity is not None else None,
+            "bpp": p.bpp, "psnr": p.metrics.get("psnr"),
+            "psnr_wrt_clean": p.metrics.get("psnr_wrt_clean"), "point": p,
+        })  # fmt: skip
+    return rows
+
+
+@sweep
+def vtm_study(
+    qps: Sequence[int],
+    dataset: str,
+    ids: Sequence[str],
+    corruptions: Sequence[str],
+    severity: int,
+    **kw: Any,
+) -> list[dict[str, Any]]:
+    """D, G and R of VTM at each QP (clean, then each corruption at ``severity``), each with
+    JPEG2000 at VTM's bpp on the same input (:func:`vtm_rows`; keywords too)."""
+    rows = []
+    for qp in qps:
+        rows += vtm_rows(int(qp), dataset, ids, **kw)
+        for name in corruptions:
+            rows += vtm_rows(int(qp), dataset, ids, corruption=name, severity=severity, **kw)
+    return rows
+
+
+def vtm_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (QP, input, measure) of :func:`vtm_study`: D on clean inputs, G and R on
+    corrupted ones; VTM's and JPEG2000's (at VTM's bpp) bpp, PSNR w.r.t. the codec's input,
+    high-band share and the energy ratio VTM / JPEG2000 of the map."""
+    parts = []
+    for measure, sel in (("D", [r for r in rows if r["corruption"] is None]),
+                         ("G", [r for r in rows if r["corruption"] is not None]),
+                         ("R", [r for r in rows if r["corruption"] is not None])):  # fmt: skip
+        if not sel:
+            continue
+        t = share_table(sel, measure, drop=("dataset", "severity", "psnr_wrt_clean"))
+        t["corruption"] = t["corruption"].fillna("clean")
+        wide = paired(t, ["bpp", "psnr", "high", "energy"], ["model", "corruption"])
+        wide.insert(1, "measure", measure)
+        wide["energy ratio"] = wide[f"energy {VTM}"] / wide["energy JPEG2000"]
+        parts.append(wide.drop(columns=[f"energy {VTM}", "energy JPEG2000"]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
