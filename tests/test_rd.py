@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from nicspec_utils.chapters import rate_distortion as rd
+from nicspec_utils.codecs import ffmpeg_unavailable
 from nicspec_utils.corruptions import CORRUPTIONS, corruption_names, group_of
 from nicspec_utils.errors import DataError, UsageError
 from nicspec_utils.findings import verdict
@@ -516,3 +517,145 @@ def test_explorer_widget_uses_jslinks_only(tiny: str) -> None:
     for d in drops:
         for trait in ("index", "value", "label"):
             assert len(d._trait_notifiers[trait]["change"]) == len(fresh[trait]["change"])
+
+
+# --- corrupted RD curves, the two JPEG2000 paths, VTM (issue #18) -------------------------------
+
+
+def _fake_curve_run(
+    setting: rd.settings.Setting, dataset: str, ids: Any, **kw: Any
+) -> dict[str, Any]:
+    """JPEG2000 at ratio q: bpp 24 / q, PSNR 30 + 6 log2(bpp); NIC models (``nic:a`` / ``nic:b``
+    at 0.25 / 1 bpp) 1 dB above that w.r.t. clean and 1 dB below w.r.t. the input on
+    high-frequency corruptions, 1 dB above both elsewhere."""
+    assert kw["maps"] is False and kw["corruption"] is not None
+    high = group_of(kw["corruption"]) == "high"
+    if setting.family == "nic":
+        bpp = {"nic:a": 0.25, "nic:b": 1.0}[setting.codec]
+        base = 30 + 6 * math.log2(bpp)
+        psnr, clean = base + (-1 if high else 1), base - 3 + 1
+    else:
+        bpp = 24.0 / float(setting.quality)
+        psnr, clean = 30 + 6 * math.log2(bpp), 30 + 6 * math.log2(bpp) - 3
+    return {"bpp": bpp, "psnr": psnr, "psnr_wrt_clean": clean, "ms_ssim": 0.9,
+            "ms_ssim_wrt_clean": 0.8, "n_images": len(ids),
+            "key": f"k-{setting.codec}"}  # fmt: skip
+
+
+def _curve_settings() -> list[rd.settings.Setting]:
+    j2k = rd.settings.classic_settings("jpeg2000", "jpeg2000=192,96,48,24,12", full=())
+    nic = [rd.settings.Setting(f"nic:{n}", CURVE_LADDER, "nic", label=n) for n in "ab"]
+    return j2k + nic
+
+
+def test_corrupted_rd_curves_and_their_bd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rd.study, "run_setting", _fake_curve_run)
+    pts = rd.study.corrupted_rd_sweep(
+        _curve_settings(), "kodak", ["a"], "fog,gaussian_noise", "1,3"
+    )
+    assert list(pts.columns) == rd.study.CORRUPTED_POINT_COLUMNS
+    assert len(pts) == 7 * 2 * 2 and set(pts["severity"]) == {1, 3}
+    assert set(pts["curve"]) == {ANCHOR, CURVE_LADDER}
+    assert list(pts["group"].cat.categories) == ["low", "medium", "high"]
+    bd = rd.study.corrupted_bd_table(pts).set_index(["corruption", "severity"])
+    assert len(bd) == 4 and set(bd["curve"]) == {CURVE_LADDER}
+    assert bd.loc[("gaussian_noise", 3), "bd_psnr_input_db"] == pytest.approx(-1.0, abs=1e-6)
+    assert bd.loc[("fog", 1), "bd_psnr_input_db"] == pytest.approx(1.0, abs=1e-6)
+    assert bd.loc[("gaussian_noise", 1), "bd_psnr_clean_db"] == pytest.approx(1.0, abs=1e-6)
+    text = rd.claims.corrupted_rd_markdown(rd.study.corrupted_bd_table(pts))
+    assert "high -1.00 dB" in text and "low +1.00 dB" in text
+    assert "below the others' mean (-1.00 vs +1.00 dB): the paper's direction (claim 2)" in text
+    assert "above JPEG2000 (+1.00 dB): the paper's direction (claim 3)" in text
+    assert "not verdicts" in text
+    # a curve that cannot be compared (one point) gets NaN, and no ladder: one line says so
+    one = pts[~((pts["curve"] == CURVE_LADDER) & (pts["codec"] == "nic:b"))]
+    assert rd.study.corrupted_bd_table(one)["bd_psnr_input_db"].isna().all()
+    empty = rd.study.corrupted_bd_table(one).iloc[0:0]
+    assert rd.claims.corrupted_rd_markdown(empty).startswith("- No ")
+
+
+def test_corrupted_rd_plot_one_panel_per_corruption(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(rd.study, "run_setting", _fake_curve_run)
+    pts = rd.study.corrupted_rd_sweep(
+        _curve_settings(), "kodak", ["a"], "fog,defocus_blur,gaussian_noise", 3
+    )
+    fig = rd.plots.plot_corrupted_rd(pts, "psnr_wrt_clean", ncols=2, title="t")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 3 and len(fig.axes) == 4  # 2 x 2 grid, the fourth hidden
+    assert [ax.get_title() for ax in shown] == [
+        "fog (low)", "defocus_blur (medium)", "gaussian_noise (high)"
+    ]  # fmt: skip
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in shown)
+    plt.close("all")
+
+
+def test_jpeg2000_paths_share_a_ladder_and_the_table_compares_them() -> None:
+    s = rd.settings.classic_settings("jpeg,jpeg2000", points=2, j2k="jpeg2000")
+    assert {x.curve for x in s if x.codec == "jpeg2000"} == {ANCHOR}
+    ladder = rd.settings.DEFAULT_QUALITIES["jpeg2000"]
+    assert len([x for x in s if x.codec == "jpeg2000"]) == len(ladder)  # the anchor: all
+    assert (
+        rd.settings.jpeg2000_curve("jpeg2000-ffmpeg", "jpeg2000")
+        == (rd.settings.JPEG2000_OTHER_CURVES["jpeg2000-ffmpeg"])
+    )
+    assert rd.settings.jpeg2000_curve("jpeg2000", "jpeg2000-ffmpeg") == "JPEG2000-Pillow (9/7)"
+    assert rd.settings.ladder_key("jpeg2000-ffmpeg") == "jpeg2000"
+    both = rd.settings.classic_settings("jpeg2000,jpeg2000-pillow", "jpeg2000=48")
+    assert [(x.codec, x.curve) for x in both] == [("jpeg2000", ANCHOR)]  # the same path once
+    infl = rd.settings.inflation_settings("jpeg2000", j2k="jpeg2000")
+    assert infl[0].codec == "jpeg2000" and infl[0].quality == 48.0
+    rows = []
+    for codec, gain in (("jpeg2000", 1.0), ("jpeg2000-ffmpeg", 0.0)):
+        for q in (96.0, 48.0, 24.0):
+            rows.append({"dataset": "kodak", "codec": codec, "quality": q, "bpp": 24 / q,
+                         "psnr": 30 + 4 * math.log2(24 / q) + gain})  # fmt: skip
+    t = rd.study.jpeg2000_paths_table(pd.DataFrame(rows))
+    assert list(t["compression ratio"]) == [96.0, 48.0, 24.0]
+    assert np.allclose(t["Pillow − ffmpeg (dB)"], 1.0)
+    assert t["published at ffmpeg's bpp (dB)"].notna().all()  # 0.25-1 bpp: on the curve
+    assert np.allclose(t["Pillow − published (dB)"] - t["ffmpeg − published (dB)"], 1.0)
+    assert rd.study.jpeg2000_paths_table(pd.DataFrame(rows[:3])).empty  # one path only
+
+
+@pytest.mark.skipif(ffmpeg_unavailable() is not None, reason=ffmpeg_unavailable() or "")
+def test_classic_settings_with_the_papers_jpeg2000_as_the_reference() -> None:
+    s = rd.settings.classic_settings("jpeg2000,jpeg2000-pillow", j2k="jpeg2000-ffmpeg")
+    curves = {x.codec: x.curve for x in s}
+    assert curves == {"jpeg2000-ffmpeg": ANCHOR, "jpeg2000": "JPEG2000-Pillow (9/7)"}
+    assert all("bpp)" in x.label for x in s)  # ratio labels for both paths
+    assert rd.settings.inflation_settings("jpeg2000", j2k="jpeg2000-ffmpeg")[0].codec == (
+        "jpeg2000-ffmpeg"
+    )
+
+
+def test_vtm_rd_points_with_a_fake_vtm(fake_vtm: Path, tiny: str, tmp_path: Path) -> None:
+    """VTM's RD points run through the same sweep as every codec (a stub VTM build here) and
+    keep their maps, which chapter 3 reads."""
+    from nicspec_utils.codecs import vtm_unavailable
+
+    assert vtm_unavailable() is None
+    settings = rd.settings.vtm_settings("32,37")
+    assert [(x.codec, x.quality, x.curve) for x in settings] == [
+        ("vtm", 32, rd.settings.VTM_CURVE), ("vtm", 37, rd.settings.VTM_CURVE)
+    ]  # fmt: skip
+    pts = rd.study.rd_sweep(settings, tiny, ["img0"], out=tmp_path)
+    assert len(pts) == 2 and (pts["bpp"] > 0).all() and (pts["bpp"] < 24).all()
+    assert pts["psnr"].min() > 40  # the stub is lossless up to the 8-bit YCbCr round trip
+    assert all((tmp_path / k / "spectra.npz").is_file() for k in pts["key"])
+    with pytest.raises(UsageError, match="integers"):
+        rd.settings.vtm_settings("32,a")
+
+
+def test_vtm_unavailable_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from nicspec_utils.codecs import vtm_unavailable
+
+    monkeypatch.delenv("NICSPEC_VTM_DIR", raising=False)
+    assert vtm_unavailable() == "NICSPEC_VTM_DIR is not set"
+    monkeypatch.setenv("NICSPEC_VTM_DIR", str(tmp_path))
+    why = vtm_unavailable()
+    assert why is not None and "VTM binaries not found" in why and "\n" not in why

@@ -146,3 +146,36 @@ def plot_corruption_deltas(deltas: pd.DataFrame, title: str = "") -> Any:
     axes[0].set_title(title or "NIC - JPEG2000 at matched bpp (shading: low / medium / high)")
     fig.tight_layout()
     return fig
+
+
+def plot_corrupted_rd(
+    points: pd.DataFrame, metric: str = "psnr", ncols: int = 3, title: str = ""
+) -> Any:
+    """RD curves on corrupted images (:func:`study.corrupted_rd_sweep` rows of one dataset and
+    severity), one panel per corruption in the paper's order, titled with its frequency group;
+    ``metric``: ``psnr`` (w.r.t. the corrupted input) or ``psnr_wrt_clean``. One legend for
+    the figure; returns it."""
+    import matplotlib.pyplot as plt
+
+    order = points.sort_values("number")["corruption"].unique().tolist()
+    ncols = max(1, min(ncols, len(order)))
+    nrows = -(-len(order) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    ref = {"psnr": "w.r.t. the corrupted input", "psnr_wrt_clean": "w.r.t. the clean image"}
+    for ax, name in zip(axes.flat, order, strict=False):
+        d = points[points["corruption"] == name]
+        plot_rd(d, metric, ax=ax, title=f"{name} ({d['group'].astype(str).iloc[0]})")
+        ax.set_ylabel(f"PSNR (dB), {ref.get(metric, metric)}", fontsize=8)
+        ax.set_title(ax.get_title(), fontsize=9)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in list(axes.flat)[len(order) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    rows_of_legend = -(-len(labels) // 5)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * rows_of_legend, 1, 1))
+    return fig

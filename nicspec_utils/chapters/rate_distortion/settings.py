@@ -20,6 +20,7 @@ CODEC_LABELS = {
     "none": "none (raw RGB)",
     "jpeg": "JPEG",
     "jpeg2000": "JPEG2000",
+    "jpeg2000-ffmpeg": "JPEG2000",
     "webp": "WebP",
     "avif": "AVIF",
     "hevc": "HEVC (x265)",
@@ -45,9 +46,20 @@ FIXED_QUALITY: dict[str, float | None] = {
     "hevc": 40,
 }
 FULL_LADDER = ("jpeg2000",)
+# The two JPEG2000 paths (codecs.reference_jpeg2000 picks the reference, the BD anchor): the
+# curve of the other one, where it runs too, and of CompressAI's published JPEG2000
+JPEG2000_CODECS = ("jpeg2000", "jpeg2000-ffmpeg")
+JPEG2000_OTHER_CURVES = {
+    "jpeg2000": "JPEG2000-Pillow (9/7)",
+    "jpeg2000-ffmpeg": "JPEG2000-ffmpeg (the paper's path, 5/3)",
+}
+# VTM's QPs where a build is installed (NICSPEC_VTM_DIR): ~0.2-1.2 bpp on Kodak
+DEFAULT_VTM_QPS = (27, 32, 37, 42)
+VTM_CURVE = "VTM (ours)"
 DEFAULT_VR_LAMBDAS = (0.0025, 0.0067, 0.018, 0.0483)
 PUBLISHED_OVERLAY = ("vtm", "bpg", "bmshj2018-hyperprior")
 PUBLISHED_LABELS = {
+    "jpeg2000": "JPEG2000",
     "vtm": "VTM",
     "bpg": "BPG (x265, 4:4:4)",
     "bmshj2018-hyperprior": "bmshj2018 hyperprior",
@@ -139,12 +151,23 @@ def codec_label(codec: str) -> str:
     return CODEC_LABELS.get(codec, codec)
 
 
+def ladder_key(codec: str) -> str:
+    """The name a codec's defaults are kept under (both JPEG2000 paths: ``jpeg2000``)."""
+    return "jpeg2000" if codec in JPEG2000_CODECS else codec
+
+
 def _quality_label(codec: str, quality: float | None) -> str:
     if quality is None:
         return "-"
-    if codec == "jpeg2000":
+    if codec in JPEG2000_CODECS:
         return f"ratio {quality:g} ({24.0 / quality:.3g} bpp)"
     return f"q={quality:g}"
+
+
+def jpeg2000_curve(codec: str, j2k: str = "jpeg2000") -> str:
+    """The curve a JPEG2000 path's points belong to: the reference ``j2k`` is the anchor
+    (``JPEG2000``), the other path is :data:`JPEG2000_OTHER_CURVES`."""
+    return codec_label(codec) if codec == j2k else JPEG2000_OTHER_CURVES[codec]
 
 
 def classic_settings(
@@ -152,26 +175,45 @@ def classic_settings(
     qualities: str | dict[str, Sequence[float]] | None = None,
     points: int | None = None,
     full: Sequence[str] = FULL_LADDER,
+    j2k: str = "jpeg2000",
 ) -> list[Setting]:
     """Settings of the classic codecs: each codec's ladder (``qualities`` overrides the default
     ladder per codec, as a dict or a ``"jpeg=5,10;webp=50"`` spec), thinned to ``points``
-    except for the codecs in ``full`` (the BD anchor keeps its whole ladder)."""
+    except for the codecs in ``full`` (the BD anchor keeps its whole ladder). ``jpeg2000`` in
+    ``codecs`` means the reference path ``j2k`` (Pillow's ``jpeg2000`` or the paper's
+    ``jpeg2000-ffmpeg``; both share JPEG2000's ladder); naming the other path too
+    (``jpeg2000-ffmpeg``, or ``jpeg2000-pillow`` for Pillow's) adds its curve
+    (:func:`jpeg2000_curve`)."""
     override = parse_qualities(qualities) if isinstance(qualities, str) else dict(qualities or {})
     settings = []
-    for codec in split_list(codecs):
+    alias = {"jpeg2000": j2k, "jpeg2000-pillow": "jpeg2000"}
+    names = [alias.get(c, c) for c in split_list(codecs)]
+    for codec in dict.fromkeys(names):
         if is_neural_name(codec):
             raise UsageError(f"{codec!r} is a neural codec; list it under the NIC models")
         if codec == "none":
             settings.append(Setting("none", codec_label("none"), "classic", label="-"))
             continue
-        ladder = override.get(codec, DEFAULT_QUALITIES.get(codec))
+        key = ladder_key(codec)
+        ladder = override.get(codec, override.get(key, DEFAULT_QUALITIES.get(key)))
         if ladder is None:
             raise UsageError(f"no default qualities for {codec!r}; give them in the quality spec")
-        for q in ladder if codec in full else pick_points(ladder, points):
+        curve = jpeg2000_curve(codec, j2k) if key == "jpeg2000" else codec_label(codec)
+        for q in ladder if key in full else pick_points(ladder, points):
             value = _knob_value(codec, q)
             label = _quality_label(codec, value)
-            settings.append(Setting(codec, codec_label(codec), "classic", value, label=label))
+            settings.append(Setting(codec, curve, "classic", value, label=label))
     return settings
+
+
+def vtm_settings(qps: str | Sequence[int] = DEFAULT_VTM_QPS) -> list[Setting]:
+    """VTM (VVC intra) at each QP: one curve, :data:`VTM_CURVE` (needs a VTM build)."""
+    raw = split_list(qps) if isinstance(qps, str) else list(qps)
+    try:
+        values = [int(q) for q in raw]
+    except ValueError:
+        raise UsageError(f"VTM QPs must be integers, got {qps!r}") from None
+    return [Setting("vtm", VTM_CURVE, "classic", q, label=f"QP {q}") for q in values]
 
 
 def resolve_models(spec: str | Sequence[str]) -> list[str]:
@@ -351,15 +393,18 @@ def inflation_settings(
     codecs: str | Sequence[str],
     models: str | Sequence[str] = (),
     qualities: dict[str, float | None] | None = None,
+    j2k: str = "jpeg2000",
 ) -> list[Setting]:
     """Fixed settings for the bpp-inflation table: each classic codec at its mid setting
-    (:data:`FIXED_QUALITY`, overridable) and each fixed-rate NIC model."""
+    (:data:`FIXED_QUALITY`, overridable) and each fixed-rate NIC model; ``jpeg2000`` means the
+    reference path ``j2k``."""
     fixed = {**FIXED_QUALITY, **(qualities or {})}
     settings = []
     for codec in split_list(codecs):
-        if codec not in fixed:
+        codec = j2k if codec == "jpeg2000" else codec
+        if ladder_key(codec) not in fixed and codec not in fixed:
             raise UsageError(f"no fixed setting for {codec!r}; give one in qualities")
-        q = fixed[codec]
+        q = fixed.get(codec, fixed.get(ladder_key(codec)))
         value = None if q is None else _knob_value(codec, q)
         label = codec_label(codec)
         if value is not None:

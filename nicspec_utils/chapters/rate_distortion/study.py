@@ -18,6 +18,7 @@ from ...errors import DataError
 from ...labels import ANCHOR, CURVE_PRUNED, NIC_LABEL, nic_kind
 from ...selection import first_ids, split_list
 from .settings import (
+    JPEG2000_CODECS,
     POINT_COLUMNS,
     PUBLISHED_IMAGES,
     PUBLISHED_LABELS,
@@ -101,11 +102,10 @@ def rd_sweep(
     for s in settings:
         if progress is not None:
             progress(f"{dataset}: {s.curve} {s.label}")
-        # a classic codec's ladder point serves only its curve: no maps (NIC points keep
-        # theirs, which chapter 3 reads)
-        m = run_setting(
-            s, dataset, ids, seed=seed, estimate=estimate, out=out, maps=s.family == "nic"
-        )
+        # a classic codec's ladder point serves only its curve: no maps (NIC and VTM points
+        # keep theirs, which chapter 3 reads; VTM's coding, not its maps, is what costs)
+        maps = s.family == "nic" or s.codec == "vtm"
+        m = run_setting(s, dataset, ids, seed=seed, estimate=estimate, out=out, maps=maps)
         ms = _num(m.get("ms_ssim"))
         rows.append(
             {
@@ -237,6 +237,8 @@ def bd_table(points: pd.DataFrame, anchor: str = ANCHOR, method: str = "pchip") 
                 notes.append(
                     f"published curve ({PUBLISHED_IMAGES} images) vs our anchor ({n_anchor})"
                 )
+            elif int(c["n_images"].max()) != n_anchor:
+                notes.append(f"curve on {int(c['n_images'].max())} image(s), anchor on {n_anchor}")
             if len(c) < 2:
                 row["bd_psnr_db"] = point_delta(a, float(c["bpp"].iloc[0]), c["psnr"].iloc[0])
                 row["method"] = "point"
@@ -276,9 +278,11 @@ def corrupted_study(
     estimate: bool = False,
     out: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    j2k: str = "jpeg2000",
 ) -> pd.DataFrame:
     """NIC vs rate-matched JPEG2000 on corrupted images: two rows per (corruption, severity,
-    model): the NIC model and JPEG2000 at that model's mean bpp on the same corrupted images.
+    model): the NIC model and JPEG2000 (``j2k``: Pillow's ``jpeg2000`` or the paper's
+    ``jpeg2000-ffmpeg``) at that model's mean bpp on the same corrupted images.
 
     ``models``: shipped fixed-rate model names (a comma list or a sequence), or
     :class:`Setting` objects (:func:`extra_settings`: your own codecs; their operating point is
@@ -292,7 +296,7 @@ def corrupted_study(
 
     names = parse_corruptions(corruptions)
     sevs = parse_severities(severities)
-    j2k = Setting("jpeg2000", ANCHOR, "classic")
+    j2k_setting = Setting(j2k, ANCHOR, "classic")
     rows = []
     if isinstance(models, str):
         items: list[str | Setting] = list(split_list(models))
@@ -314,7 +318,7 @@ def corrupted_study(
                 }
                 m_nic = run_setting(nic, dataset, ids, estimate=estimate, **kw)
                 target = round(float(m_nic["bpp"]), 4)
-                m_j2k = run_setting(j2k, dataset, ids, bpp=target, **kw)
+                m_j2k = run_setting(j2k_setting, dataset, ids, bpp=target, **kw)
                 for codec, m in ((NIC_LABEL, m_nic), (ANCHOR, m_j2k)):
                     rows.append(
                         {
@@ -339,6 +343,124 @@ def corrupted_study(
     if not df.empty:
         df["group"] = _group_cat(df["group"])
     return df
+
+
+CORRUPTED_POINT_COLUMNS = [
+    "dataset", "corruption", "number", "group", "severity", "curve", "family", "codec",
+    "setting", "quality", "lmbda", "bpp", "psnr", "psnr_wrt_clean", "ms_ssim",
+    "ms_ssim_wrt_clean", "n_images", "key",
+]  # fmt: skip
+
+
+@sweep
+def corrupted_rd_sweep(
+    settings: Iterable[Setting],
+    dataset: str,
+    ids: Sequence[str],
+    corruptions: str | Sequence[str],
+    severities: int | str | Sequence[int],
+    *,
+    seed: int = 0,
+    estimate: bool = False,
+    out: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Rate–distortion points on corrupted images: one row per (setting, corruption, severity)
+    (columns :data:`CORRUPTED_POINT_COLUMNS`), PSNR and MS-SSIM w.r.t. the corrupted input the
+    codec was given (``psnr``) and w.r.t. the clean image (``psnr_wrt_clean``). Each point is the
+    store entry :func:`run_setting` keys (the entries :func:`corrupted_study` and
+    :func:`bpp_inflation` use, where their settings meet); no maps are computed for it (a
+    stored entry with maps serves too)."""
+    from ...corruptions import parse_corruptions, parse_severities
+
+    names = parse_corruptions(corruptions)
+    sevs = parse_severities(severities)
+    settings = list(settings)
+    rows = []
+    for severity in sevs:
+        for corruption in names:
+            number, group = corruption_info(corruption)
+            for s in settings:
+                if progress is not None:
+                    progress(f"{dataset}: {s.curve} {s.label} / {corruption}-{severity}")
+                m = run_setting(
+                    s, dataset, ids, corruption=corruption, severity=severity, seed=seed,
+                    estimate=estimate, out=out, maps=False,
+                )  # fmt: skip
+                rows.append({
+                    "dataset": dataset, "corruption": corruption, "number": number,
+                    "group": group, "severity": severity, "curve": s.curve,
+                    "family": s.family, "codec": s.codec, "setting": s.label,
+                    "quality": s.quality, "lmbda": s.lmbda, "bpp": float(m["bpp"]),
+                    "psnr": _num(m.get("psnr")), "psnr_wrt_clean": _num(m.get("psnr_wrt_clean")),
+                    "ms_ssim": _num(m.get("ms_ssim")),
+                    "ms_ssim_wrt_clean": _num(m.get("ms_ssim_wrt_clean")),
+                    "n_images": int(m["n_images"]), "key": m.get("key", ""),
+                })  # fmt: skip
+    df = pd.DataFrame(rows, columns=CORRUPTED_POINT_COLUMNS)
+    if not df.empty:
+        df["group"] = _group_cat(df["group"])
+    return df
+
+
+def corrupted_bd_table(
+    points: pd.DataFrame, anchor: str = ANCHOR, method: str = "pchip"
+) -> pd.DataFrame:
+    """BD-PSNR (dB) of every curve of :func:`corrupted_rd_sweep` against ``anchor`` on the same
+    corrupted images, w.r.t. the corrupted input (``bd_psnr_input_db``) and w.r.t. the clean
+    image (``bd_psnr_clean_db``), one row per (dataset, corruption, severity, curve); NaN where
+    the curves do not overlap or a curve has fewer than 2 points."""
+    rows = []
+    keys = ["dataset", "corruption", "number", "group", "severity"]
+    for key, df in points.groupby(keys, sort=False, observed=True):
+        a = df[df["curve"] == anchor]
+        for curve, c in df[df["curve"] != anchor].groupby("curve", sort=False):
+            row = dict(zip(keys, key, strict=True), curve=curve, family=c["family"].iloc[0],
+                       points=len(c))  # fmt: skip
+            for col, name in (("psnr", "bd_psnr_input_db"), ("psnr_wrt_clean", "bd_psnr_clean_db")):
+                if len(a) < 2 or len(c) < 2:
+                    row[name] = math.nan
+                    continue
+                from ...metrics import bd_psnr
+
+                ra, qa = _curve_arrays(a, col)
+                rb, qb = _curve_arrays(c, col)
+                try:
+                    row[name] = float(bd_psnr(ra, qa, rb, qb, method=method))
+                except DataError:
+                    row[name] = math.nan
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["group"] = _group_cat(out["group"].astype(str))
+    return out
+
+
+def jpeg2000_paths_table(points: pd.DataFrame, dataset: str = "kodak") -> pd.DataFrame:
+    """The two JPEG2000 paths on the same images, one row per compression ratio both ran: bpp
+    and PSNR of each (Pillow's ``jpeg2000``, the paper's ``jpeg2000-ffmpeg``), CompressAI's
+    published JPEG2000 at each path's bpp (all 24 Kodak images: the other columns are on this
+    chapter's images) and the differences Pillow − ffmpeg and each path − published."""
+    from ...nic.reference import published_curve
+
+    d = points[(points["dataset"] == dataset) & points["codec"].isin(JPEG2000_CODECS)]
+    if d["codec"].nunique() < 2:
+        return pd.DataFrame()
+    pub = published_curve("jpeg2000")
+    wide = d.pivot_table(index="quality", columns="codec", values=["bpp", "psnr"], sort=True)
+    out = pd.DataFrame(index=wide.index)
+    for codec, tag in (("jpeg2000", "Pillow"), ("jpeg2000-ffmpeg", "ffmpeg")):
+        out[f"bpp {tag}"] = wide[("bpp", codec)]
+        out[f"PSNR {tag} (dB)"] = wide[("psnr", codec)]
+        out[f"published at {tag}'s bpp (dB)"] = [pub.at(float(b)) for b in out[f"bpp {tag}"]]
+    out["Pillow − ffmpeg (dB)"] = out["PSNR Pillow (dB)"] - out["PSNR ffmpeg (dB)"]
+    for tag in ("Pillow", "ffmpeg"):
+        out[f"{tag} − published (dB)"] = (
+            out[f"PSNR {tag} (dB)"] - out[f"published at {tag}'s bpp (dB)"]
+        )
+    out = out.dropna(subset=["PSNR Pillow (dB)", "PSNR ffmpeg (dB)"])
+    out.index.name = "compression ratio"
+    return out.sort_index(ascending=False).reset_index()
 
 
 def _pruned_bases(points: Iterable[str]) -> dict[str, str]:
