@@ -53,7 +53,7 @@ export MKL_NUM_THREADS ?= 1
 .PHONY: help book chapters test test-slow site-test lint venv venv-book clean distclean
 
 help:
-	@echo "make book       build the book into _build/html (PROFILE=smoke|paper: _build/html-PROFILE)"
+	@echo "make book       build the book into _build/html (PROFILE=smoke|paper|protocol: _build/html-PROFILE)"
 	@echo "make test       ruff check + pytest, slow/network tests deselected (creates $(VENV))"
 	@echo "make test-slow  only the slow tests (pytest -m slow)"
 	@echo "make site-test  build the $(SITE_PROFILE) book without the data mirror, open every page in"
@@ -108,7 +108,8 @@ test-slow: $(STAMP_TEST)
 	exit $$rc
 
 # jupytext -> papermill (the profile's parameters, book/profiles.yaml) -> jupyter-book.
-# `make book PROFILE=smoke` for CI-sized runs, `PROFILE=paper` for the full protocol (GPU).
+# `make book PROFILE=smoke` for CI-sized runs, `PROFILE=paper` for the paper's
+# protocol cut to 8 hours on 2 cores, `PROFILE=protocol` for the whole of it (a cluster or a GPU).
 book: $(STAMP_BOOK)
 	@echo ">> nicspec book --profile $(PROFILE)"
 	$(BIN)/nicspec book --profile $(PROFILE)

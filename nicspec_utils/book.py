@@ -1,5 +1,6 @@
 """Build the book: jupytext (text notebooks -> .ipynb) -> papermill (a profile's parameters) ->
-jupyter-book (static HTML). ``nicspec book --profile smoke|quick|paper [--chapters ...]``.
+jupyter-book (static HTML). ``nicspec book --profile NAME [--chapters ...]`` (smoke, quick,
+paper or protocol: ``book/profiles.yaml``).
 
 Chapters are ``notebooks/NN_name.md`` (MyST notebooks paired with ``.ipynb`` by jupytext; the
 ``.ipynb`` files are generated, never edited). Executed notebooks land in ``book/chapters/``,

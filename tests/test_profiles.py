@@ -31,8 +31,49 @@ def _parameter_names(chapter: str) -> set[str]:
     return names
 
 
-def test_the_three_profiles_exist() -> None:
-    assert {"smoke", "quick", "paper"} <= set(PROFILES)
+def test_the_profiles_exist() -> None:
+    assert {"smoke", "quick", "paper", "protocol"} <= set(PROFILES)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_nicspec_book_accepts_the_profile(profile: str) -> None:
+    """``nicspec book --profile NAME`` gets past the profile check (it stops at the chapter
+    list, before any work); an unknown name is refused."""
+    from nicspec_utils.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown chapter"):
+        book.build(profile, ["no-such-chapter"], html=False)
+    with pytest.raises(UsageError, match="unknown profile"):
+        book.build(profile + "-nope", ["no-such-chapter"], html=False)
+
+
+def test_paper_says_what_it_leaves_out() -> None:
+    assert "leaves out" in PROFILES["paper"]["description"]
+    assert "cluster" in PROFILES["protocol"]["description"]
+
+
+def test_protocol_is_issue_19s_list() -> None:
+    """All images, all 15 corruptions at 5 severities, the whole training set, ImageNet's
+    1,300 images at severity 3, heat maps at grid 64 / crop 512 on at least 8 (image, draw)
+    pairs: the protocol profile leaves nothing of #19's list out (None: every image)."""
+    ch = PROFILES["protocol"]["chapters"]
+    assert ch["01_corruption_benchmark"]["kodak_images"] is None
+    assert ch["01_corruption_benchmark"]["clic_images"] is None
+    assert ch["01_corruption_benchmark"]["severities"] == "1-5"
+    rd = ch["02_rate_distortion"]
+    assert rd["severity"] == "1-5" and rd["corruptions"] == "all" and rd["nic_models"] == "all"
+    assert rd["corrupted_images"] is None and rd["corrupted_datasets"] == "kodak,clic"
+    vr = "scale-hyperprior-vr"
+    fixed = {n for n, m in shipped_models().items() if m.get("architecture") != vr}
+    assert set(rd["corrupted_models"].split(",")) == fixed
+    sa = ch["03_spectral_analysis"]
+    assert set(sa["gr_models"].split(",")) == fixed and sa["corruptions"] == "all"
+    fh = ch["03b_fourier_heatmaps"]
+    assert (fh["grid"], fh["crop"]) == (64, 512) and fh["kodak_images"] is None
+    assert ch["04_lowpass_theory"]["train_images"] is None
+    cls = ch["05_classification"]
+    assert cls["imagenet_images"] is None and cls["corruptions"] == "all"
+    assert cls["severity"] == 3 and cls["psnr_matching"] == "all"
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -21,7 +21,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 def add_cli(subparsers: Any) -> None:
     """Register ``nicspec book``."""
     p = subparsers.add_parser("book", help="execute the chapters (papermill) and build the site")
-    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default), paper or protocol")
     p.add_argument("--chapters", help="comma-separated chapter names (default: all)")
     p.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
     shared.add_scheduler(p)
