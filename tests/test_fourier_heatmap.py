@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nicspec_utils import stats
@@ -495,3 +496,133 @@ def test_per_image_settings_code_each_image_at_its_own(tmp_path: Path) -> None:
         heatmap("nic:sh-mse-0.0067", "kodak", settings=settings, **kw)
     with pytest.raises(UsageError):
         heatmap("jpeg2000", "kodak", settings={ids[0]: 12.0, ids[1]: 0.1}, **kw)  # out of range
+
+
+def test_psnr_match_reports_and_drops_misses() -> None:
+    m = ch.PsnrMatch(("a", "b", "c"), np.array([30.0, 31.0, 45.0]),
+                     np.array([30.03, 30.96, 41.2]), np.array([20.0, 18.0, 1.0]),
+                     np.array([20.0, 17.0, 1.0]), np.array([1.0, 0.4, 1.0]),
+                     np.array([30.03, 30.8, 41.2]),
+                     np.array([0.5, 0.6, 3.0]), np.array([0.3, 0.4, 4.0]),
+                     np.array([0.6, 0.7, 4.3]))  # fmt: skip
+    assert list(m.matched) == [True, True, False] and m.matched_ids == ["a", "b"]
+    assert list(m.shared) == [False, True, False]
+    assert m.nearest_gaps[1] == pytest.approx(-0.2)
+    assert m.max_gap == pytest.approx(0.04)
+    assert m.payload_ratio == pytest.approx(0.7 / 1.1)
+    lines = m.misses()
+    assert len(lines) == 1 and lines[0].startswith("c: target 45.00 dB, reached 41.20 dB")
+    table = ch.psnr_table({"model": m}, ["high"])
+    assert table.loc[0, "images matched"] == "2 of 3"
+    assert table.loc[0, "largest |gap| (dB)"] == pytest.approx(0.04)
+    assert ch.psnr_models("all", ["x", "y"]) == ["x", "y"] and ch.psnr_models("none", ["x"]) == []
+    assert ch.psnr_models("y", ["x", "y"]) == ["y"]
+    with pytest.raises(UsageError):
+        ch.psnr_models("z", ["x", "y"])
+
+
+def test_time_share_hits_the_target_mse() -> None:
+    w = ch.share_weight(30.0, 31.0, 30.4)
+    assert 0 < w < 1
+    assert ch.mix_psnr(30.0, 31.0, w) == pytest.approx(30.4)
+    assert ch.share_weight(30.0, 30.0, 30.0) == 1.0 and ch.mix_psnr(30.0, 31.0, 1.0) == 30.0
+    assert ch.share_weight(30.0, 31.0, 29.0) == 1.0  # clipped to the bracket
+    assert ch.mix_psnr(math.inf, math.inf, 0.5) == math.inf  # lossless on both sides
+    a = maps_of(synthetic(8, 64, lambda r: 30.0, images=3, draws=2), psnr=30.0, label="J")
+    b = maps_of(synthetic(8, 64, lambda r: 32.0, images=3, draws=2), psnr=32.0, label="J")
+    ids = a.image_ids
+    mixed = ch.mix_maps(a, b.select(ids[1:2]), {ids[0]: 1.0, ids[1]: 0.5, ids[2]: 1.0})
+    assert mixed.image_ids == ids and mixed.draws.seeds == a.draws.seeds
+    np.testing.assert_allclose(mixed.baseline.psnrs, [30.0, ch.mix_psnr(30.0, 32.0, 0.5), 30.0])
+    g = mixed.draws.image_maps("psnr_perturbed")
+    np.testing.assert_allclose(g[1], ch.mix_psnr(30.0, 32.0, 0.5))
+    np.testing.assert_allclose(g[[0, 2]], 30.0)
+    np.testing.assert_allclose(mixed.draws.image_maps("bpp")[1], 0.5)  # bpp mixes linearly
+    # the excess share of a time-share is the weighted mean of the two codings' excess MSEs
+    np.testing.assert_allclose(
+        mixed.values("R")[1], 0.5 * a.values("R")[1] + 0.5 * b.values("R")[1]
+    )
+    assert ch.mix_maps(a, None, dict.fromkeys(ids, 1.0)) is a
+    with pytest.raises(UsageError):
+        ch.mix_maps(a, None, {ids[0]: 0.5, ids[1]: 1.0, ids[2]: 1.0})
+
+
+def test_both_matchings_in_the_findings_table() -> None:
+    from nicspec_utils.findings import findings_table
+    from nicspec_utils.ledger import normalise
+
+    images, draws = 8, 2
+    nic = maps_of(synthetic(8, 64, lambda r: 30.0 - 0.3 * r, images=images, draws=draws,
+                            noise=0.02), label="NIC")  # fmt: skip
+    j2k_bits = maps_of(synthetic(8, 64, lambda r: 30.0, images=images, draws=draws, noise=0.02,
+                                 seed=9), label="JPEG2000")  # fmt: skip
+    # at equal PSNR JPEG2000 behaves like the NIC: the effect is gone there
+    j2k_psnr = maps_of(nic.draws, label="JPEG2000")
+    bits = ch.claim_checks({"r": (nic, j2k_bits)}, metrics=("drop",), n_boot=300)
+    same = ch.claim_checks({"r": (nic, j2k_psnr)}, metrics=("drop",), n_boot=300,
+                           matching=ch.PSNR)  # fmt: skip
+    both = pd.concat([bits, same], ignore_index=True)
+    table = findings_table(both)
+    assert set(table["JPEG2000 matched in"]) == {ch.BPP, ch.PSNR}
+    assert set(normalise(table)["matching"]) == {"payload bpp", "psnr"}
+    vs = ch.matching_table(both, "drop").set_index("claim")
+    assert len(vs) == 4  # g_nic, g_vs_j2k, r_vs_j2k, r_rise_vs_j2k under both
+    row = vs.loc["3b G (NIC vs JPEG2000)"]
+    assert row[f"verdict ({ch.BPP})"] == "reproduced"
+    assert row[f"verdict ({ch.PSNR})"] == "inconclusive" and not row["agree"]
+    assert vs.loc["3b G (NIC)", "agree"]  # NIC alone: the same under both
+    lines = ch.disagreements(ch.matching_table(both, "drop"))
+    assert len(lines) == 3 and all("at equal clean PSNR" in line for line in lines)
+    text = ch.matching_sentence(ch.matching_table(both, "drop"), "PSNR drops")
+    assert "same verdict on 1 of 4 checks" in text and text.count("\n- ") == 3
+    assert "No check" in ch.matching_sentence(ch.matching_table(bits, "drop"), "PSNR drops")
+    assert ch.combined_verdicts(both, "drop", ch.PSNR)["g_vs_j2k"] == "inconclusive"
+    assert ch.combined_verdicts(both, "drop", ch.BPP)["g_vs_j2k"] == "reproduced"
+    with pytest.raises(UsageError):
+        ch.claim_checks({"r": (nic, j2k_psnr)}, matching="bits")
+    diff = ch.difference_table({"r": (nic, j2k_psnr)}, "drop", n_boot=100, matching=ch.PSNR)
+    assert set(diff["matching"]) == {ch.PSNR} and (diff["mean"] == 0).all()
+
+
+def test_pruned_against_jpeg2000_under_a_matching() -> None:
+    kw = {"images": 6, "draws": 2, "noise": 0.02}
+    dense = maps_of(synthetic(8, 64, lambda r: 30.0, **kw))
+    pruned = maps_of(synthetic(8, 64, lambda r: 30.0 + 0.2 * r, seed=4, **kw))
+    j2k = maps_of(synthetic(8, 64, lambda r: 30.0, seed=5, **kw))
+    sticks = {"dense": (dense, j2k), "pruned95": (pruned, j2k)}
+    checks = ch.claim_checks({}, {"pruned95": pruned}, dense, metrics=("drop",), n_boot=300,
+                             matching=ch.PSNR, yardsticks=sticks, base_model="dense")  # fmt: skip
+    by = checks.set_index("key")
+    assert by.loc["pruned", "matching"] == ch.UNMATCHED  # NIC against NIC: no JPEG2000
+    assert by.loc["pruned_vs_j2k", "matching"] == ch.PSNR
+    assert by.loc["pruned_vs_j2k", "verdict"] == "reproduced"  # passes on less at the top
+    # the pruned pair on fewer images: the check runs on the images both pairs hold
+    few = {"dense": sticks["dense"], "pruned95": (pruned.select(pruned.image_ids[:5]), j2k)}
+    row = ch.claim_checks({}, metrics=("drop",), n_boot=100, yardsticks=few, base_model="dense")
+    assert row.iloc[0]["n_images"] == 5
+
+
+def test_psnr_matched_pair_is_within_tolerance(tmp_path: Path) -> None:
+    ids = ["kodim01", "kodim02"]
+    kw = {"cache_dir": tmp_path, "progress": False}
+    nic, _, _ = ch.rate_matched_pair("sh-mse-0.0067", "kodak", ids, 4, 64, 1.0, draws=2, **kw)
+    a, j2k, match = ch.psnr_matched_pair(nic, "kodak", **kw)
+    assert match.matched_ids == ids and match.misses() == []
+    # the clean PSNRs of the JPEG2000 heat maps (the engine's, time-shared where needed)
+    gaps = j2k.baseline.psnrs - nic.baseline.psnrs
+    assert np.all(np.abs(gaps) <= ch.PSNR_TOL) and match.max_gap <= ch.PSNR_TOL
+    assert a.image_ids == j2k.image_ids == ids and j2k.draws.seeds == nic.draws.seeds
+    found = ch.j2k_psnr_settings("kodak", ids, 64, list(nic.baseline.psnrs), cache_dir=tmp_path)
+    for i, target in zip(ids, nic.baseline.psnrs, strict=True):
+        f = found[i]
+        if f["w"] < 1:  # two ratios either side of the target, none within the tolerance
+            assert f["psnr_a"] < target < f["psnr_b"] and f["a"] > f["b"]
+            assert abs(f["nearest"] - target) > ch.PSNR_TOL
+        else:
+            assert abs(f["psnr_a"] - target) <= ch.PSNR_TOL and f["a"] == f["b"]
+    direct = ch.clean_baseline("jpeg2000", "kodak", 64, ids, cache_dir=tmp_path,
+                               settings={i: found[i]["a"] for i in ids})  # fmt: skip
+    np.testing.assert_allclose(direct.psnrs, [found[i]["psnr_a"] for i in ids])
+    again = ch.psnr_matched_pair(nic, "kodak", **kw)[1]
+    assert again.draws.timing["computed"] == 0  # cached per basis under their own keys
+    assert len(list((tmp_path / "psnr_settings").glob("*.json"))) == 1

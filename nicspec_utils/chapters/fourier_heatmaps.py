@@ -23,6 +23,18 @@ output under one perturbation; this module turns those into what the chapter sho
   size on the clean crops (the range coder's strings, not the likelihood estimate); JPEG2000's
   rate control counts its codestream headers inside the budget, so it is set to the NIC's
   payload plus its header, then corrected until its payload matches (:class:`RateMatch`).
+- **PSNR matching** (:func:`psnr_matched_pair`): at equal bits the two codecs' clean crops
+  differ in quality (on whole Kodak images our NIC models are 0.85-2.4 dB below JPEG2000), so a
+  bit-matched map mixes coding efficiency with where the error goes. The second matching sets
+  JPEG2000, image by image, to the compression ratio whose PSNR w.r.t. its input on the *clean*
+  crop lies within :data:`PSNR_TOL` dB of the NIC's (:func:`codecs.ratematch.search_psnr`), and
+  codes that image at that ratio under every perturbation: the heat maps then compare where the
+  two put a perturbation's error at equal baseline quality (:class:`PsnrMatch`). On small crops
+  JPEG2000's PSNR moves in steps; where no ratio comes within the tolerance, the image is a
+  time-share of the two ratios either side of the target (:func:`mix_maps`: expected MSE equal
+  to the NIC's on the clean crop). An image JPEG2000 cannot reach is left out of that pair, and
+  said. Every check, band interval, difference map and noise floor is computed under each
+  matching (:data:`MATCHINGS`, named as in chapter 3's findings).
 """
 
 from __future__ import annotations
@@ -30,13 +42,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import findings, stats
-from ..engines.heatmap import DrawSet, centre_crop, heatmap, heatmap_draws, map_axis
+from ..cache import cached_json, config_key, results_dir
+from ..codecs.ratematch import PSNR_TOL, psnr_misses
+from ..engines.heatmap import (
+    DrawSet,
+    HeatmapResult,
+    centre_crop,
+    heatmap,
+    heatmap_draws,
+    map_axis,
+)
 from ..errors import DataError, UsageError
 from ..spectral import BAND_EDGES, band_masks
 
@@ -51,6 +73,11 @@ RATE_TOL = 0.01  # JPEG2000's mean payload bpp within 1 % of the NIC's
 RATE_STEPS = 3
 MEASURES = {"G": "perturbed", "R": "clean"}
 METRICS = ("share", "drop")
+BPP = "payload bpp"  # JPEG2000 matched in mean payload bpp on the clean crops
+PSNR = "psnr"  # ... or per image in PSNR on the clean crops (chapter 3's name)
+UNMATCHED = "n/a"  # a check without JPEG2000 (pruned against dense NIC)
+MATCHINGS = (BPP, PSNR)
+MATCHING_NAMES = {BPP: "payload bits", PSNR: "clean PSNR"}  # in figure titles
 
 
 # --- scales ---------------------------------------------------------------------------------------
@@ -120,6 +147,11 @@ class Baseline:
         """Mean entropy-coded payload bpp (no container or header bytes)."""
         return float(np.mean(self.payloads))
 
+    def select(self, index: Sequence[int]) -> Baseline:
+        """The baseline of some of the images (by position)."""
+        idx = list(index)
+        return Baseline(self.psnrs[idx], self.bpps[idx], self.payloads[idx])
+
 
 def clean_baseline(
     codec_name: str,
@@ -163,6 +195,14 @@ class CodecMaps:
     def image_ids(self) -> list[str]:
         """The images, in the maps' order."""
         return [str(i) for i in self.draws.config["image_ids"]]
+
+    def select(self, ids: Sequence[str]) -> CodecMaps:
+        """The same maps on some of the images (``ids``, in that order)."""
+        have = self.image_ids
+        if list(ids) == have:
+            return self
+        draws = self.draws.select(ids)  # UsageError for an image it lacks
+        return CodecMaps(self.label, draws, self.baseline.select([have.index(i) for i in ids]))
 
     def values(self, measure: str, metric: str = "share") -> np.ndarray:
         """images x draws x M x M per-image values: ``measure`` G (w.r.t. the perturbed input)
@@ -316,6 +356,276 @@ def rate_table(
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class PsnrMatch:
+    """How JPEG2000 was matched to a NIC in PSNR, per image on the clean crops: the NIC's PSNR
+    (the target), JPEG2000's (a time-share of its two settings ``settings`` / ``settings_b``,
+    ``weights`` on the first: see :func:`j2k_psnr_settings`), the PSNR of the single nearest
+    setting, both sides' payload bpp and JPEG2000's whole-file bpp (expected, when shared)."""
+
+    image_ids: tuple[str, ...]
+    nic_psnrs: np.ndarray
+    j2k_psnrs: np.ndarray
+    settings: np.ndarray
+    settings_b: np.ndarray
+    weights: np.ndarray
+    nearest_psnrs: np.ndarray
+    nic_payloads: np.ndarray
+    j2k_payloads: np.ndarray
+    j2k_bpps: np.ndarray
+    tol: float = PSNR_TOL
+
+    @property
+    def gaps(self) -> np.ndarray:
+        """JPEG2000's clean PSNR minus the NIC's, per image (dB)."""
+        return np.asarray(self.j2k_psnrs - self.nic_psnrs)
+
+    @property
+    def nearest_gaps(self) -> np.ndarray:
+        """The same for JPEG2000's single nearest setting: how coarse its steps are here."""
+        return np.asarray(self.nearest_psnrs - self.nic_psnrs)
+
+    @property
+    def shared(self) -> np.ndarray:
+        """Per image: coded as a time-share of two settings (no single one within tol)."""
+        return np.asarray(self.weights < 1.0)
+
+    @property
+    def matched(self) -> np.ndarray:
+        """Per image: JPEG2000 within :attr:`tol` dB of the NIC's PSNR."""
+        return np.asarray(np.abs(self.gaps) <= self.tol + 1e-9)
+
+    @property
+    def matched_ids(self) -> list[str]:
+        """The images the PSNR-matched pair keeps."""
+        return [i for i, ok in zip(self.image_ids, self.matched, strict=True) if ok]
+
+    @property
+    def max_gap(self) -> float:
+        """The largest |PSNR gap| (dB) over the matched images (NaN when none is)."""
+        g = np.abs(self.gaps[self.matched])
+        return float(g.max()) if g.size else math.nan
+
+    @property
+    def payload_ratio(self) -> float:
+        """JPEG2000's mean payload at the NIC's PSNR over the NIC's (matched images): below 1
+        when JPEG2000 needs fewer bits for the same clean quality."""
+        ok = self.matched
+        return float(np.mean(self.j2k_payloads[ok]) / np.mean(self.nic_payloads[ok]))
+
+    def misses(self) -> list[str]:
+        """One line per image JPEG2000 did not match (which, the target, what it reached, why)."""
+        records = [
+            {"id": i, "psnr": float(p), "bpp": float(b)}
+            for i, p, b in zip(self.image_ids, self.j2k_psnrs, self.j2k_bpps, strict=True)
+        ]
+        targets = list(zip(self.image_ids, map(float, self.nic_psnrs), strict=True))
+        return psnr_misses(records, targets, self.tol)
+
+
+def share_weight(psnr_a: float, psnr_b: float, target: float) -> float:
+    """The share ``w`` of setting a in a time-share of settings a and b whose expected MSE,
+    w MSE_a + (1 - w) MSE_b, is the target's (PSNRs in dB; 1 when a and b are the same)."""
+    m_a, m_b, m_t = (10.0 ** (-float(p) / 10.0) for p in (psnr_a, psnr_b, target))
+    if m_a == m_b:
+        return 1.0
+    return float(min(max((m_t - m_b) / (m_a - m_b), 0.0), 1.0))
+
+
+def mix_psnr(psnr_a: Any, psnr_b: Any, w: Any) -> np.ndarray:
+    """PSNR (dB) of the expected MSE of a time-share: w MSE_a + (1 - w) MSE_b (inf: lossless)."""
+    m = np.asarray(w) * 10.0 ** (-np.asarray(psnr_a, dtype=np.float64) / 10.0) + (
+        1.0 - np.asarray(w)
+    ) * 10.0 ** (-np.asarray(psnr_b, dtype=np.float64) / 10.0)
+    with np.errstate(divide="ignore"):
+        return np.asarray(-10.0 * np.log10(m))
+
+
+def j2k_psnr_settings(
+    dataset: Any,
+    images: Sequence[str],
+    crop: int,
+    targets: Sequence[float],
+    tol: float = PSNR_TOL,
+    cache_dir: Any = None,
+) -> dict[str, dict[str, float]]:
+    """Image id -> how JPEG2000 reaches the image's target PSNR w.r.t. its clean centre crop:
+    ``a`` (a compression ratio) and its PSNR ``psnr_a``; when no ratio comes within ``tol`` dB
+    (at small crops JPEG2000's PSNR moves in steps: its rate allocation truncates at coding-pass
+    boundaries), ``a`` and ``b`` are the two ratios either side of the target and ``w`` the share
+    of ``a`` in a time-share of the two whose expected MSE is the target's (:func:`share_weight`);
+    else ``b`` = ``a``, ``w`` = 1. The search is :func:`codecs.ratematch.search_psnr` (that of
+    chapters 3 and 5), cached under ``cache_dir/psnr_settings``."""
+    from ..codecs import get_codec
+    from ..codecs.ratematch import search_psnr
+    from ..data import Dataset, get_dataset
+    from ..metrics import psnr
+
+    ids = [str(i) for i in images]
+    if len(ids) != len(targets) or not ids:
+        raise UsageError(f"{len(ids)} image(s) but {len(targets)} PSNR target(s)")
+    ds = dataset if isinstance(dataset, Dataset) else get_dataset(str(dataset))
+    ds = ds.select(ids)
+    codec = get_codec(J2K)
+    pairs = [(i, round(float(t), 6)) for i, t in zip(ids, targets, strict=True)]
+    config = {"what": "JPEG2000 ratios per image at a PSNR on the clean crop", "schema": 2,
+              "codec": codec.config(), "targets": [list(x) for x in pairs], "tol": float(tol),
+              "dataset": ds.name, "crop": int(crop)}  # fmt: skip
+    folder = results_dir() / "fourier_heatmap" if cache_dir is None else Path(cache_dir)
+    knob = codec.knob
+    assert knob is not None
+
+    def one(image: np.ndarray, target: float) -> dict[str, float]:
+        seen: dict[float, float] = {}
+
+        def psnr_at(v: float | int) -> float:
+            seen[float(v)] = float(psnr(codec.at(v).compress(image).reconstruction, image))
+            return seen[float(v)]
+
+        near, p_near, ok = search_psnr(knob, psnr_at, target, tol=tol)
+        below = [(p, v) for v, p in seen.items() if p <= target]
+        above = [(p, v) for v, p in seen.items() if p >= target]
+        if ok or not below or not above:
+            return {"a": float(near), "psnr_a": p_near, "b": float(near), "psnr_b": p_near,
+                    "w": 1.0, "nearest": p_near}  # fmt: skip
+        (p_a, a), (p_b, b) = max(below), min(above)
+        return {"a": a, "psnr_a": p_a, "b": b, "psnr_b": p_b,
+                "w": share_weight(p_a, p_b, target), "nearest": p_near}  # fmt: skip
+
+    def search() -> dict[str, Any]:
+        found = {i: one(centre_crop(ds.load(i), int(crop)), float(t)) for i, t in pairs}
+        return {"config": config, "settings": found}
+
+    hit = cached_json(folder / "psnr_settings" / f"{config_key(config)}.json", search)
+    return {str(k): {n: float(x) for n, x in v.items()} for k, v in hit["settings"].items()}
+
+
+def mix_maps(a: CodecMaps, b: CodecMaps | None, weights: Mapping[str, float]) -> CodecMaps:
+    """A time-share of two codings per image: every image of ``a`` whose weight is below 1 is
+    mixed with the same image of ``b`` (same draws), its PSNRs through the expected MSE
+    (:func:`mix_psnr`), its bpp linearly; the clean baseline likewise."""
+    ids = a.image_ids
+    w = np.array([float(weights[i]) for i in ids])
+    mixed = [k for k, i in enumerate(ids) if w[k] < 1.0]
+    if not mixed:
+        return a
+    if b is None or any(ids[k] not in b.image_ids for k in mixed):
+        raise UsageError("a time-share needs the second coding of every image it mixes")
+    if b.draws.seeds != a.draws.seeds:
+        raise UsageError("a time-share needs the same sign draws on both codings")
+    where = [b.image_ids.index(ids[k]) for k in mixed]
+    wk = w[mixed]
+
+    def blend(key: str, arr_a: np.ndarray, arr_b: np.ndarray) -> np.ndarray:
+        out = np.array(arr_a, dtype=np.float64, copy=True)
+        shape = (-1,) + (1,) * (out.ndim - 1)
+        ww = wk.reshape(shape)
+        if key.startswith("psnr"):
+            out[mixed] = mix_psnr(out[mixed], arr_b[where], ww)
+        else:
+            out[mixed] = ww * out[mixed] + (1.0 - ww) * arr_b[where]
+        return out
+
+    results = []
+    for ra, rb in zip(a.draws.results, b.draws.results, strict=True):
+        per = {k: blend(k, ra.images[k], rb.images[k]) for k in ra.images}
+        config = {**ra.config, "codec": {"time-share": [ra.config["codec"], rb.config["codec"]],
+                                         "weights": w.tolist()}}  # fmt: skip
+        results.append(HeatmapResult(per["psnr_perturbed"].mean(0), per["psnr_clean"].mean(0),
+                                     per["bpp"].mean(0), config, f"{ra.key}+{rb.key}",
+                                     dict(ra.timing), per))  # fmt: skip
+    ba, bb = a.baseline, b.baseline
+    base = Baseline(
+        blend("psnr", ba.psnrs, bb.psnrs), blend("bpp", ba.bpps, bb.bpps),
+        blend("bpp", ba.payloads, bb.payloads),
+    )  # fmt: skip
+    return CodecMaps(a.label, DrawSet(results), base)
+
+
+def psnr_matched_pair(
+    nic: CodecMaps, dataset: Any, tol: float = PSNR_TOL, **kwargs: Any
+) -> tuple[CodecMaps, CodecMaps, PsnrMatch]:
+    """(NIC, JPEG2000, how they were matched): JPEG2000 set per image to the NIC's PSNR on the
+    clean crops (:func:`j2k_psnr_settings`, targets from ``nic``'s baseline; a time-share of two
+    ratios where no single one comes within ``tol``, :func:`mix_maps`) and mapped under the same
+    sign draws, images, grid, crop and perturbation as ``nic``, each image at its ratio(s) under
+    every perturbation; both sides keep only the images it matched (:meth:`PsnrMatch.misses`
+    says which it did not). ``kwargs`` go to :func:`engines.heatmap.heatmap`."""
+    kwargs.setdefault("progress", False)
+    j2k_kw = {k: v for k, v in kwargs.items() if k not in ("estimate", "batch_size")}
+    ids, crop = nic.image_ids, nic.crop
+    found = j2k_psnr_settings(dataset, ids, crop, list(nic.baseline.psnrs), tol,
+                              kwargs.get("cache_dir"))  # fmt: skip
+    weights = {i: found[i]["w"] for i in ids}
+    seeds = nic.draws.seeds
+    common = (nic.draws.grid, crop, nic.eps, JPEG2000, len(seeds), seeds[0])
+
+    def maps(these: list[str], which: str) -> CodecMaps:
+        settings = {i: found[i][which] for i in these}
+        base = clean_baseline(J2K, dataset, crop, these, settings=settings, **j2k_kw)
+        return run_maps(J2K, dataset, these, *common, base, settings=settings, **j2k_kw)
+
+    first = maps(ids, "a")
+    shared = [i for i in ids if weights[i] < 1.0]
+    j2k = mix_maps(first, maps(shared, "b") if shared else None, weights)
+    match = PsnrMatch(
+        tuple(ids), np.asarray(nic.baseline.psnrs), j2k.baseline.psnrs,
+        np.array([found[i]["a"] for i in ids]), np.array([found[i]["b"] for i in ids]),
+        np.array([weights[i] for i in ids]), np.array([found[i]["nearest"] for i in ids]),
+        np.asarray(nic.baseline.payloads), j2k.baseline.payloads, j2k.baseline.bpps, tol,
+    )  # fmt: skip
+    keep = match.matched_ids
+    if not keep:
+        raise DataError(
+            f"JPEG2000 matches the NIC's PSNR on none of the images: {match.misses()[0]}"
+        )
+    return nic.select(keep), j2k.select(keep), match
+
+
+def psnr_matched_pairs(
+    nics: Mapping[str, CodecMaps], dataset: Any, **kwargs: Any
+) -> tuple[dict[str, tuple[CodecMaps, CodecMaps]], dict[str, PsnrMatch], list[str]]:
+    """:func:`psnr_matched_pair` for each model of ``nics`` (model -> its NIC maps): the pairs,
+    the matches and one line per image left out (or model, when JPEG2000 matched none)."""
+    pairs: dict[str, tuple[CodecMaps, CodecMaps]] = {}
+    matches: dict[str, PsnrMatch] = {}
+    notes: list[str] = []
+    for model, nic in nics.items():
+        try:
+            a, b, m = psnr_matched_pair(nic, dataset, **kwargs)
+        except DataError as exc:
+            notes.append(f"{model}: left out of the PSNR matching ({exc})")
+            continue
+        pairs[model], matches[model] = (a, b), m
+        notes += [f"{model}, {line} (left out of the PSNR-matched pair)" for line in m.misses()]
+    return pairs, matches, notes
+
+
+def psnr_table(
+    matches: Mapping[str, PsnrMatch], rates: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per model: how JPEG2000 was matched to it in PSNR (:class:`PsnrMatch`): images
+    matched, both clean PSNRs, the largest gap, both payloads and their ratio, the ratios used,
+    how many images are time-shared and how far the single nearest ratio is from the target."""
+    names = list(rates) if rates is not None else list(matches)
+    rows = []
+    for name, (model, m) in zip(names, matches.items(), strict=True):
+        ok = m.matched
+        rows.append({
+            "rate": name, "model": model, "images matched": f"{int(ok.sum())} of {len(ok)}",
+            "NIC PSNR clean (dB)": float(np.mean(m.nic_psnrs[ok])) if ok.any() else math.nan,
+            "JPEG2000 PSNR clean (dB)": float(np.mean(m.j2k_psnrs[ok])) if ok.any() else math.nan,
+            "largest |gap| (dB)": m.max_gap,
+            "NIC payload bpp": float(np.mean(m.nic_payloads[ok])) if ok.any() else math.nan,
+            "JPEG2000 payload bpp": float(np.mean(m.j2k_payloads[ok])) if ok.any() else math.nan,
+            "JPEG2000 / NIC payload": m.payload_ratio if ok.any() else math.nan,
+            "JPEG2000 ratios": f"{m.settings.min():.1f}–{m.settings.max():.1f}",
+            "time-shared images": int(m.shared.sum()),
+            "nearest single ratio, median |gap| (dB)": float(np.median(np.abs(m.nearest_gaps))),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 # --- cells, bands and the noise floor -------------------------------------------------------------
 def difference(
     a: CodecMaps, b: CodecMaps, measure: str, metric: str = "share"
@@ -360,9 +670,12 @@ def difference_table(
     metric: str = "share",
     n_boot: int = N_BOOT,
     seed: int = 0,
+    matching: str = BPP,
 ) -> pd.DataFrame:
     """Per rate, measure and band: NIC minus JPEG2000 (paired per image and draw) as in
-    :func:`band_table`, with how many of the band's cells stand out of :data:`SE_K` SEs."""
+    :func:`band_table`, with how many of the band's cells stand out of :data:`SE_K` SEs;
+    ``matching`` names how the pairs were matched (:data:`MATCHINGS`)."""
+    _check_matching(matching)
     rows = []
     for rate, (nic, j2k) in pairs.items():
         for measure in MEASURES:
@@ -370,7 +683,7 @@ def difference_table(
             cells = difference(nic, j2k, measure, metric)
             distinct = ~cells.indistinct(SE_K)
             for band, mask in bands(nic.draws.grid, nic.crop).items():
-                rows.append({"rate": rate, "measure": measure, "band": band,
+                rows.append({"matching": matching, "rate": rate, "measure": measure, "band": band,
                              **_summary(nb[band] - jb[band], nic.image_ids, n_boot, seed),
                              "cells": int(mask.sum()),
                              "cells beyond 2 SE": int((distinct & mask).sum())})  # fmt: skip
@@ -408,6 +721,26 @@ def rate_jitter(maps: CodecMaps) -> float:
     return _median(rel.reshape(rel.shape[0], -1).std(axis=1))
 
 
+def psnr_models(which: str, models: Sequence[str]) -> list[str]:
+    """The models that also get PSNR-matched JPEG2000 heat maps: ``all``, ``none`` or a
+    comma-separated list (each one of ``models``)."""
+    name = str(which).strip()
+    if name == "all":
+        return list(models)
+    if name in ("none", ""):
+        return []
+    chosen = [m.strip() for m in name.split(",") if m.strip()]
+    stray = [m for m in chosen if m not in models]
+    if stray:
+        raise UsageError(f"psnr_matching names model(s) not in this chapter: {', '.join(stray)}")
+    return [m for m in models if m in chosen]
+
+
+def _check_matching(matching: str) -> None:
+    if matching not in MATCHINGS:
+        raise UsageError(f"matching must be one of {', '.join(MATCHINGS)}, got {matching!r}")
+
+
 def _median(a: np.ndarray) -> float:
     """Median of the finite entries (NaN when none)."""
     finite = a[np.isfinite(a)]
@@ -429,6 +762,9 @@ CLAIMS = {
                       f"below 0: {PAPER_R}, relative to a low-band one"),
     "pruned": ("3b R (pruned vs dense)", "R {metric} in the top band, pruned − dense NIC", -1,
                f"below 0: {PAPER_5}"),
+    "pruned_vs_j2k": ("3b R (pruned vs dense, against JPEG2000)",
+                      "R {metric} in the top band, (pruned − JPEG2000) − (dense − JPEG2000)", -1,
+                      f"below 0: {PAPER_5}, each against JPEG2000 matched to it"),
 }  # fmt: skip
 
 
@@ -446,7 +782,7 @@ def _top(maps: CodecMaps, measure: str, metric: str) -> np.ndarray:
 
 
 def _check(key: str, effect: np.ndarray, ids: Sequence[str], label: str, metric: str,
-           n_boot: int, seed: int) -> dict[str, Any]:  # fmt: skip
+           n_boot: int, seed: int, matching: str = BPP) -> dict[str, Any]:  # fmt: skip
     claim, measure, direction, paper = CLAIMS[key]
     frame = pd.DataFrame({
         "dataset": "kodak", "image": np.repeat(np.asarray(ids), effect.shape[1]),
@@ -454,7 +790,7 @@ def _check(key: str, effect: np.ndarray, ids: Sequence[str], label: str, metric:
     })  # fmt: skip
     row = findings.check(
         claim, f"{measure.format(metric=metric)}, {label}", direction, frame,
-        matching="payload bpp", paper=paper, n_boot=n_boot, seed=seed,
+        matching=matching, paper=paper, n_boot=n_boot, seed=seed,
     )  # fmt: skip
     return {**row, "key": key, "metric": metric, "label": label}
 
@@ -466,39 +802,119 @@ def claim_checks(
     metrics: Sequence[str] = METRICS,
     n_boot: int = N_BOOT,
     seed: int = 0,
+    matching: str = BPP,
+    yardsticks: Mapping[str, tuple[CodecMaps, CodecMaps]] | None = None,
+    base_model: str | None = None,
 ) -> pd.DataFrame:
-    """The chapter's claims (:data:`CLAIMS`) per rate of ``pairs`` (label -> (NIC, JPEG2000))
-    and per pruned model of ``variants`` (against ``base``), on each of ``metrics``: the paired
-    effect per (image, draw), its cluster-bootstrap interval over images and its verdict
-    (:func:`findings.check`; rows carry ``key``, ``metric`` and ``label`` too)."""
+    """The chapter's claims (:data:`CLAIMS`) per rate of ``pairs`` (label -> (NIC, JPEG2000),
+    matched as ``matching`` names) and per pruned model of ``variants`` (against ``base``), on
+    each of ``metrics``: the paired effect per (image, draw), its cluster-bootstrap interval
+    over images and its verdict (:func:`findings.check`; rows carry ``key``, ``metric`` and
+    ``label`` too). The direct pruned check involves no JPEG2000 (matching :data:`UNMATCHED`;
+    left out when ``variants`` is not given); with ``yardsticks`` (model -> (NIC, JPEG2000
+    matched to it), holding ``base_model`` and pruned models) each pruned model is also checked
+    against the dense one, each relative to JPEG2000 matched to it (``pruned_vs_j2k``)."""
+    _check_matching(matching)
     rows = []
     for metric in metrics:
         for label, (nic, j2k) in pairs.items():
-            ids = nic.image_ids
-            rows.append(_check("g_nic", _rise(nic, "G", metric), ids, label, metric, n_boot, seed))
-            rows.append(_check("g_vs_j2k", _rise(nic, "G", metric) - _rise(j2k, "G", metric),
-                               ids, label, metric, n_boot, seed))  # fmt: skip
-            rows.append(_check("r_vs_j2k", _top(nic, "R", metric) - _top(j2k, "R", metric),
-                               ids, label, metric, n_boot, seed))  # fmt: skip
-            rows.append(_check("r_rise_vs_j2k", _rise(nic, "R", metric) - _rise(j2k, "R", metric),
-                               ids, label, metric, n_boot, seed))  # fmt: skip
+            effects = {
+                "g_nic": _rise(nic, "G", metric),
+                "g_vs_j2k": _rise(nic, "G", metric) - _rise(j2k, "G", metric),
+                "r_vs_j2k": _top(nic, "R", metric) - _top(j2k, "R", metric),
+                "r_rise_vs_j2k": _rise(nic, "R", metric) - _rise(j2k, "R", metric),
+            }
+            rows += [_check(k, e, nic.image_ids, label, metric, n_boot, seed, matching)
+                     for k, e in effects.items()]  # fmt: skip
         for model, maps in (variants or {}).items():
             if "pruned" not in model or base is None:
                 continue
             effect = _top(maps, "R", metric) - _top(base, "R", metric)
-            rows.append(_check("pruned", effect, maps.image_ids, model, metric, n_boot, seed))
+            rows.append(_check("pruned", effect, maps.image_ids, model, metric, n_boot, seed,
+                               UNMATCHED))  # fmt: skip
+        sticks = dict(yardsticks or {})
+        for model, (p_nic, p_j2k) in sticks.items():
+            if "pruned" not in model or base_model not in sticks:
+                continue
+            d_nic, d_j2k = sticks[str(base_model)]
+            ids = [i for i in p_nic.image_ids if i in d_nic.image_ids]
+            if not ids:
+                continue
+            p_nic, p_j2k, d_nic, d_j2k = (m.select(ids) for m in (p_nic, p_j2k, d_nic, d_j2k))
+            effect = (_top(p_nic, "R", metric) - _top(p_j2k, "R", metric)) - (
+                _top(d_nic, "R", metric) - _top(d_j2k, "R", metric))  # fmt: skip
+            rows.append(_check("pruned_vs_j2k", effect, ids, model, metric, n_boot, seed,
+                               matching))  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def combined_verdicts(checks: pd.DataFrame, metric: str = "share") -> dict[str, str]:
-    """Claim key -> :func:`stats.combine` of its verdicts over rates (or pruned models)."""
+def combined_verdicts(
+    checks: pd.DataFrame, metric: str = "share", matching: str = BPP
+) -> dict[str, str]:
+    """Claim key -> :func:`stats.combine` of its verdicts over rates (or pruned models) under
+    ``matching`` (a check without JPEG2000, :data:`UNMATCHED`, counts under every matching)."""
+    _check_matching(matching)
     out = {}
     for key in CLAIMS:
         if checks.empty:
             out[key] = "not testable here"
             continue
-        sel = checks[(checks["key"] == key) & (checks["metric"] == metric)]
+        sel = checks[(checks["key"] == key) & (checks["metric"] == metric)
+                     & checks["matching"].isin([matching, UNMATCHED])]  # fmt: skip
         out[key] = stats.combine(list(sel["verdict"])) if len(sel) else "not testable here"
+    return out
+
+
+def matching_table(checks: pd.DataFrame, metric: str = "share") -> pd.DataFrame:
+    """One row per check (claim key and label) that both matchings ran, on ``metric``: its
+    effect, interval and verdict with JPEG2000 matched in payload bpp and in PSNR, and whether
+    the verdicts agree."""
+    cols = ["claim", "label", *(f"{w} ({m})" for m in MATCHINGS
+            for w in ("effect", "interval", "verdict")), "agree"]  # fmt: skip
+    if checks.empty:
+        return pd.DataFrame(columns=cols)
+    sel = checks[(checks["metric"] == metric) & checks["matching"].isin(MATCHINGS)]
+    rows = []
+    for (key, label), group in sel.groupby(["key", "label"], sort=False):
+        by = {str(r["matching"]): r for _, r in group.iterrows()}
+        if not all(m in by for m in MATCHINGS):
+            continue
+        row: dict[str, Any] = {"claim": CLAIMS[str(key)][0], "label": label}
+        for m in MATCHINGS:
+            r = by[m]
+            row[f"effect ({m})"] = r.get("effect", math.nan)
+            lo, hi = r.get("ci_low", math.nan), r.get("ci_high", math.nan)
+            row[f"interval ({m})"] = (f"[{lo:+.3g}, {hi:+.3g}]"
+                                      if pd.notna(lo) and pd.notna(hi) else "–")  # fmt: skip
+            row[f"verdict ({m})"] = r["verdict"]
+        row["agree"] = row[f"verdict ({BPP})"] == row[f"verdict ({PSNR})"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def matching_sentence(table: pd.DataFrame, what: str) -> str:
+    """Markdown: how many checks of a :func:`matching_table` (on ``what``, e.g. "excess
+    shares") the two matchings agree on, and a bullet per check where they do not."""
+    if table.empty:
+        return f"*No check ran under both matchings on {what}.*"
+    lines = disagreements(table)
+    agree = len(table) - len(lines)
+    head = f"On {what}, the two matchings give the same verdict on {agree} of {len(table)} checks"
+    if not lines:
+        return head + "."
+    return head + "; they differ on:\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
+def disagreements(table: pd.DataFrame) -> list[str]:
+    """One sentence per row of :func:`matching_table` whose verdicts differ."""
+    out = []
+    for _, r in table[~table["agree"].astype(bool)].iterrows():
+        out.append(
+            f"{r['claim']}, {r['label']}: {r[f'verdict ({BPP})']} at equal payload bits "
+            f"(effect {r[f'effect ({BPP})']:+.3g}, {r[f'interval ({BPP})']}), "
+            f"{r[f'verdict ({PSNR})']} at equal clean PSNR "
+            f"(effect {r[f'effect ({PSNR})']:+.3g}, {r[f'interval ({PSNR})']})"
+        )
     return out
 
 
