@@ -1,5 +1,6 @@
 """scripts/continue_family_cpu.sh: start, status and stop of background continuations, with a
-stand-in for ``nicspec`` that records its arguments and, like training, stops on SIGTERM.
+stand-in for ``nicspec`` that records its arguments and, like training, stops on SIGTERM; and
+scripts/build_vtm.sh on a fake VTM source tree (two trivial CMake programs named like VTM's).
 
 The stand-in installs its SIGTERM handler first, then publishes its arguments in one rename
 (so a file that exists is complete and the handler is in place) and runs until stopped; the
@@ -10,7 +11,9 @@ them down.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +125,133 @@ def test_bad_input(
     args = [a if a != "r" else str(tmp_path / "runs") for a in args]
     done = _script(*args, env=env)
     assert done.returncode == code and message in done.stderr
+
+
+# --- scripts/build_vtm.sh ----------------------------------------------------------------------
+BUILD_VTM = ROOT / "scripts" / "build_vtm.sh"
+# A stand-in for a VTM source tree: two trivial programs named like VTM's, whose CMake file, as
+# VTM's does, turns warnings into errors (the encoder has an unused variable, so the build fails
+# unless the script removes -Werror) and copies the executables into <source>/bin/*Static.
+FAKE_CMAKE = """cmake_minimum_required(VERSION 3.5)
+project(FakeVTM CXX)
+add_compile_options(-Wall -Werror)
+foreach(app EncoderApp DecoderApp)
+  add_executable(${app} source/App/${app}/main.cpp)
+  add_custom_command(TARGET ${app} POST_BUILD
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_SOURCE_DIR}/bin
+    COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:${app}> ${CMAKE_SOURCE_DIR}/bin/${app}Static)
+endforeach()
+"""
+FAKE_MAIN = """#include <cstdio>
+int main() { %s std::puts("VVCSoftware: VTM %s Version 9.3-fake [Linux]"); return 0; }
+"""
+
+
+def _fake_vtm(root: Path, broken: bool = False) -> Path:
+    src = root / "VTM"
+    (src / "source" / "Lib" / "CommonLib").mkdir(parents=True)
+    (src / "source" / "Lib" / "CommonLib" / "version.h").write_text(
+        '#if ! defined( VTM_VERSION )\n#define VTM_VERSION "9.3-fake"\n#endif\n'
+    )
+    (src / "cfg").mkdir()
+    (src / "cfg" / "encoder_intra_vtm.cfg").write_text("IntraPeriod : 1\n")
+    (src / "CMakeLists.txt").write_text(FAKE_CMAKE)
+    for app, body in (("EncoderApp", "int unused;"), ("DecoderApp", "")):
+        (src / "source" / "App" / app).mkdir(parents=True)
+        text = FAKE_MAIN % ("return missing;" if broken and app == "DecoderApp" else body, app)
+        (src / "source" / "App" / app / "main.cpp").write_text(text)
+    return src
+
+
+def _build_vtm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": sys.executable, "NICSPEC_BUILD_JOBS": "2", **(env or {})}
+    return subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(BUILD_VTM), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_build_vtm_builds_a_fake_vtm_tree(tmp_path: Path) -> None:
+    """The fake tree builds (despite -Werror and an unused variable), the executables land in
+    BUILD_DIR/bin, the vtm codec's discovery accepts the folder, the source tree is unchanged."""
+    from nicspec_utils.codecs.classic import VtmCodec
+
+    src = _fake_vtm(tmp_path)
+    before = _tree(src)
+    build = tmp_path / "out"
+    done = _build_vtm(str(src), str(build))
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.stdout.strip().splitlines()[-1] == f"export NICSPEC_VTM_DIR={build}"
+    assert "VTM 9.3-fake" in done.stdout
+    for app in ("EncoderAppStatic", "DecoderAppStatic"):
+        assert os.access(build / "bin" / app, os.X_OK), app
+    codec = VtmCodec(vtm_dir=str(build))
+    assert codec.version == "VTM 9.3-fake"
+    assert codec.encoder == build / "bin" / "EncoderAppStatic"
+    assert _tree(src) == before  # the build ran on a copy: no bin/, CMakeLists.txt as it was
+    assert "-Werror" not in (build / "src" / "CMakeLists.txt").read_text()
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_build_vtm_reports_a_failed_build_in_one_line(tmp_path: Path) -> None:
+    done = _build_vtm(str(_fake_vtm(tmp_path, broken=True)), str(tmp_path / "out"))
+    assert done.returncode == 4
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("build_vtm.sh: error: build failed:") and "missing" in line
+    assert "build.log" in line
+
+
+def _no_cmake_path(tmp_path: Path) -> str:
+    """A PATH with the basic tools the script needs before its tool checks, and no cmake."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("grep", "sed", "head", "make", "g++"):
+        if found := shutil.which(tool):
+            (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize(
+    ("case", "message", "code"),
+    [
+        ("no-args", "usage: scripts/build_vtm.sh SRC_DIR [BUILD_DIR]", 2),
+        ("missing", "no such folder", 2),
+        ("no-cmakelists", "has no CMakeLists.txt: not a VTM source tree", 2),
+        ("no-version", "defines no VTM_VERSION: not a VTM source tree", 2),
+        ("build-inside", "lies inside SRC_DIR", 2),
+        ("no-cmake", "cmake is not installed", 3),
+        ("no-compiler", "no-such-c++ is not installed", 3),
+    ],
+)
+def test_build_vtm_bad_input(case: str, message: str, code: int, tmp_path: Path) -> None:
+    src = _fake_vtm(tmp_path)
+    args, env = [str(src), str(tmp_path / "out")], {}
+    if case == "no-args":
+        args = []
+    elif case == "missing":
+        args[0] = str(tmp_path / "nowhere")
+    elif case == "no-cmakelists":
+        (src / "CMakeLists.txt").unlink()
+    elif case == "no-version":
+        (src / "source" / "Lib" / "CommonLib" / "version.h").write_text("/* no version */\n")
+    elif case == "build-inside":
+        args[1] = str(src / "build")
+    elif case == "no-cmake":
+        env = {"PATH": _no_cmake_path(tmp_path)}
+    elif case == "no-compiler":
+        env = {"CXX": "no-such-c++"}
+    done = _build_vtm(*args, env=env)
+    assert done.returncode == code, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("build_vtm.sh: error: ") and message in line
+    assert not (tmp_path / "out" / "bin").exists()
