@@ -306,5 +306,5 @@ def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link
     assert "tag_full-width" in cells[0] and "tag_full-width" not in cells[1]
     assert len(re.findall(r'<img[^>]*class="[^"]*nicspec-wide', html)) == 1
     page = (out / "page.html").read_text()  # a figure directive in a page's text
-    assert re.search(r'<figure class="[^"]*full-width', page)
+    assert re.search(r'<figure class="[^"]*nicspec-full-width', page)
     assert re.search(r'<a class="[^"]*nicspec-fullres[^"]*" href="_images/wide.png"', page)

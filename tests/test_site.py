@@ -8,6 +8,14 @@ bundle and the fonts are all in the book), and its maths rendered by the vendore
 ipywidgets state and render the widgets from the vendored embed bundle, and the widgets of the
 chapters must fit the text column. One screenshot of chapter 1 goes to ``_build/site-test/``.
 
+What a reader gets (issue #18): every page, with all it loads, under 3 MB over the wire (the
+server gzips text, as GitHub Pages does); every cell-output figure links to its full-resolution
+image, and one wider than the text column sits in a full-width cell and is drawn wider than the
+column; every table fits the column or scrolls in its own box, and no column carries a raw
+snake_case name (``labels.COLUMN_LABELS`` gives the reader's); each chapter's provenance line
+(this site's profile, a commit, the data) comes first under its title. The numbers go to
+``_build/site-test/measurements/`` (``NICSPEC_SITE_MEASURES`` overrides it).
+
 The browser is kept offline on purpose: every request to a host other than the local server is
 recorded and aborted, as for a reader without internet; any such request fails the page.
 
@@ -26,7 +34,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -83,9 +91,35 @@ def chromium_path() -> str:
     pytest.fail("no chromium: apt-get install chromium (or set NICSPEC_CHROMIUM)")
 
 
+# Served gzip-compressed to a browser that asks for it, as GitHub Pages (where the book is
+# published) and any common static host serve text; images and fonts go as they are.
+COMPRESSED_TYPES = (".html", ".js", ".css", ".json", ".svg", ".txt", ".csv", ".map")
+
+
+@functools.lru_cache(maxsize=512)
+def _gzipped(path: str, mtime: float) -> bytes:
+    import gzip
+
+    return gzip.compress(Path(path).read_bytes(), compresslevel=6, mtime=0)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        wants = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (wants and path.suffix in COMPRESSED_TYPES and path.is_file()):
+            super().do_GET()
+            return
+        body = _gzipped(str(path), path.stat().st_mtime)
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +438,203 @@ def test_summary_page_lists_verdicts_and_its_downloads_resolve(visit: object) ->
             assert all(r["verdict"] for r in rows), f"{href}: a check without a verdict"
         else:
             assert {"key", "image_id", "bpp"} <= set(rows[0])
+
+
+# --- legibility: page weights, figure and table widths, column names, provenance ----------------
+
+# A page, with everything it loads (images, scripts, styles, fonts), stays under this many bytes.
+PAGE_LIMIT = 3_000_000
+# A cell-output figure wider than this (its natural width, px) must get the full-width layout
+# (book/_ext/nicspec_book.py: WIDE_PX).
+WIDE_PX = 800
+MEASURES = Path(os.environ.get("NICSPEC_SITE_MEASURES", SHOTS / "measurements"))
+
+
+def site_profile() -> str:
+    """The profile the site was built with, from its folder (_build/html: quick)."""
+    return "quick" if SITE.name == "html" else SITE.name.removeprefix("html-")
+
+
+def _record(kind: str, page: str, data: object) -> None:
+    """Keep what a test measured in _build/site-test/measurements/<kind>.json (for reports)."""
+    import json
+
+    MEASURES.mkdir(parents=True, exist_ok=True)
+    path = MEASURES / f"{kind}.json"
+    found = json.loads(path.read_text()) if path.exists() else {}
+    found[page] = data
+    path.write_text(json.dumps(found, indent=1, sort_keys=True))
+
+
+# Bytes the page loaded: the document and every resource, as they came over the wire
+# (encodedBodySize: text gzip-compressed as a static host sends it) and as the browser had them
+# (decodedBodySize), after lazy images were made to load and late scripts had run.
+_PAGE_WEIGHT = """
+() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const res = performance.getEntriesByType("resource");
+  const wire = (e) => e.encodedBodySize || 0;
+  const full = (e) => e.decodedBodySize || e.encodedBodySize || 0;
+  const by = {};
+  for (const e of res) {
+    const kind = e.initiatorType || "other";
+    by[kind] = (by[kind] || 0) + wire(e);
+  }
+  const sum = (f) => res.reduce((a, e) => a + f(e), 0);
+  return {html: wire(nav), html_decoded: full(nav), resources: sum(wire),
+          resources_decoded: sum(full), by, count: res.length};
+}
+"""
+
+
+@pytest.mark.parametrize("page", PAGES or ["<no site>"])
+def test_page_weight(visit: object, page: str) -> None:
+    """Every page, with all it loads, weighs under PAGE_LIMIT over the wire (the widget chapters
+    were 8-9 MB, uncompressed); its uncompressed weight is recorded beside it."""
+    if page == "<no site>":
+        pytest.fail(f"no HTML pages under {SITE}")
+    v = visit(page)
+    v.page.evaluate(_BROKEN_IMAGES)  # every image loaded, lazy ones too
+    v.page.wait_for_load_state("networkidle")
+    w = v.page.evaluate(_PAGE_WEIGHT)
+    total = w["html"] + w["resources"]
+    decoded = w["html_decoded"] + w["resources_decoded"]
+    _record("weights", page, {**w, "total": total, "total_decoded": decoded})
+    assert total < PAGE_LIMIT, (
+        f"{page}: {total / 1e6:.2f} MB over the wire with what it loads (HTML "
+        f"{w['html'] / 1e6:.2f} MB, {w['by']}), over {PAGE_LIMIT / 1e6:.0f} MB"
+    )
+
+
+# Every figure of a cell output: natural and rendered width, whether its cell is full-width, the
+# link around it; and the text column's width.
+_FIGURES = """
+() => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const column = article.clientWidth - (parseFloat(getComputedStyle(article).paddingLeft) || 0)
+    - (parseFloat(getComputedStyle(article).paddingRight) || 0);
+  const imgs = [...article.querySelectorAll("img")].filter(
+    (img) => !img.closest(".jupyter-widgets") && !!img.closest(".cell_output, figure")
+  );
+  return {
+    column,
+    figures: imgs.map((img) => {
+      const link = img.closest("a.nicspec-fullres");
+      return {
+        src: img.getAttribute("src"),
+        natural: img.naturalWidth,
+        rendered: img.getBoundingClientRect().width,
+        full_width: !!img.closest("div.cell.tag_full-width, figure.nicspec-full-width"),
+        href: link ? link.getAttribute("href") : null,
+      };
+    }),
+  };
+}
+"""
+
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("book/chapters/")]
+
+
+@pytest.mark.parametrize("page", PAGES or ["<no site>"])
+def test_figures_are_wide_enough_and_open_at_full_resolution(visit: object, page: str) -> None:
+    """A figure (a cell output, a ``figure`` directive) wider than the text column is in the
+    full-width layout and drawn wider than the column; every figure links to its
+    full-resolution image, which the site serves."""
+    if page == "<no site>":
+        pytest.fail(f"no HTML pages under {SITE}")
+    v = visit(page)
+    v.page.evaluate(_BROKEN_IMAGES)
+    found = v.page.evaluate(_FIGURES)
+    _record("figures", page, found)
+    column = found["column"]
+    for f in found["figures"]:
+        where = f"{page}: figure {f['src']} ({f['natural']} px)"
+        assert f["href"], f"{where} does not link to its full-resolution image"
+        target = (SITE / page).parent / f["href"]
+        assert target.resolve().is_file(), f"{where}: link {f['href']} is not in the site"
+        if f["natural"] > WIDE_PX:
+            assert f["full_width"], f"{where} is not in the full-width layout"
+            assert f["rendered"] > column + 1 or f["rendered"] >= f["natural"] - 1, (
+                f"{where} is drawn {f['rendered']:.0f} px wide, no wider than the text column "
+                f"({column:.0f} px)"
+            )
+    for f in found["figures"]:  # the link opens the same picture at its natural size
+        if f["href"]:
+            r = v.page.request.get(urljoin(v.page.url, f["href"]))
+            assert r.status == 200, f"{page}: {f['href']}: HTTP {r.status}"
+            break
+
+
+# Every table of the article: the box it sits in, whether it scrolls there, and its headers.
+_TABLES = """
+() => {
+  const article = document.querySelector("article.bd-article") || document.querySelector("main");
+  const a = article.getBoundingClientRect();
+  const pad = parseFloat(getComputedStyle(article).paddingRight) || 0;
+  const right = a.right - pad;
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  return [...article.querySelectorAll("table")].map((t) => {
+    let box = t.parentElement;
+    while (box && box !== article && !scrolls(box)) box = box.parentElement;
+    const inBox = box && box !== article;
+    const b = (inBox ? box : t).getBoundingClientRect();
+    return {
+      headers: [...t.querySelectorAll("thead th")].map((th) => th.textContent.trim()),
+      // a header that is a name in code font (a chapter's file name) is meant as written
+      raw: [...t.querySelectorAll("thead th")].filter((th) => !th.querySelector("code")).map(
+        (th) => th.textContent.trim()).filter((h) => /^[a-z0-9]+(_[a-zA-Z0-9]+)+\b/.test(h)),
+      width: t.scrollWidth,
+      box_right: b.right,
+      column_right: right,
+      scrolls: !!inBox,
+      fits: t.getBoundingClientRect().right <= right + 1,
+      full_width: !!t.closest("div.cell.tag_full-width"),
+    };
+  });
+}
+"""
+
+
+@pytest.mark.parametrize("page", PAGES or ["<no site>"])
+def test_tables_fit_or_scroll_in_their_box_with_readers_names(visit: object, page: str) -> None:
+    """A table is no wider than the text column, or scrolls inside a box that is; its columns
+    carry the reader's names (no raw snake_case names such as ``bd_rate_psnr_pct``)."""
+    if page == "<no site>":
+        pytest.fail(f"no HTML pages under {SITE}")
+    v = visit(page)
+    tables = v.page.evaluate(_TABLES)
+    _record("tables", page, tables)
+    for k, t in enumerate(tables):
+        where = f"{page}: table {k + 1} ({', '.join(t['headers'][:4])}, ...)"
+        if not t["full_width"]:
+            assert t["fits"] or (t["scrolls"] and t["box_right"] <= t["column_right"] + 1), (
+                f"{where} runs past the text column and does not scroll in its own box"
+            )
+        assert not t["raw"], f"{where}: raw column names {t['raw']}"
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES or ["<no chapters>"])
+def test_provenance_line_is_at_the_top_and_names_this_profile(visit: object, page: str) -> None:
+    """The first paragraph under a chapter's title says which profile (this site's), which
+    commit and which data produced the page, before its first section."""
+    if page == "<no chapters>":
+        pytest.fail(f"no chapter pages under {SITE}")
+    v = visit(page)
+    found = v.page.evaluate(
+        """() => {
+          const article = document.querySelector("article.bd-article") || document.body;
+          const p = [...article.querySelectorAll("p")].find(
+            (el) => el.textContent.includes("Computed with the"));
+          const h2 = article.querySelector("h2");
+          return {
+            text: p ? p.textContent : null,
+            before_sections: !!p && (!h2 || !!(p.compareDocumentPosition(h2) & 4)),
+          };
+        }"""
+    )
+    assert found["text"], f"{page}: no provenance line"
+    text = found["text"]
+    assert f"the {site_profile()} profile" in text, f"{page}: not this site's profile: {text}"
+    assert re.search(r"code [0-9a-f]{7,}", text), f"{page}: no commit in {text!r}"
+    assert "data" in text, f"{page}: does not say which data: {text!r}"
+    assert found["before_sections"], f"{page}: the provenance line is not at the top"

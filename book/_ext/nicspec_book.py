@@ -14,8 +14,8 @@ buttons open the paired ``notebooks/NN_name.ipynb`` instead of the generated exe
 One post-transform (:class:`WideFigures`): every figure links to its full-resolution image,
 and a figure wider than the text column (:data:`WIDE_PX`) takes the page's full width (its
 notebook cell gets sphinx-book-theme's ``tag_full-width``, a ``figure`` directive the class
-``full-width``), so the G/R maps, the corruption grid and the heat maps are not shrunk into the
-column.
+``nicspec-full-width``), so the G/R maps, the corruption grid and the heat maps are not shrunk
+into the column.
 """
 
 from __future__ import annotations
@@ -352,10 +352,11 @@ def launch_from_notebooks(
 
 
 # A figure whose natural width is more than this many pixels is shrunk in the text column
-# (about 780 px wide on a 1280 px screen): it gets the full-width layout.
+# (688 px wide on a 1280 px screen; 936 px in the full-width layout): it gets the full width.
 WIDE_PX = 800
 FULL_WIDTH_CLASS = "tag_full-width"  # sphinx-book-theme's class for a full-width cell
 WIDE_IMAGE_CLASS = "nicspec-wide"
+WIDE_FIGURE_CLASS = "nicspec-full-width"  # a wide figure directive (book/_static/nicspec.css)
 FULLRES_CLASS = "nicspec-fullres"
 
 
@@ -387,8 +388,8 @@ def _enclosing(node: nodes.Node, cls: str) -> nodes.Element | None:
 class WideFigures(SphinxPostTransform):
     """Figures: a link to the full-resolution image around each (cell outputs and ``figure``
     directives alike), and the full-width layout for those wider than :data:`WIDE_PX`: the
-    cell of a cell output (``tag_full-width``), the ``figure`` of a directive (``full-width``,
-    book/_static/nicspec.css)."""
+    cell of a cell output (``tag_full-width``), the ``figure`` of a directive
+    (:data:`WIDE_FIGURE_CLASS`, book/_static/nicspec.css)."""
 
     default_priority = 900
     formats = ("html",)
@@ -408,8 +409,9 @@ class WideFigures(SphinxPostTransform):
                 image["classes"].append(WIDE_IMAGE_CLASS)
                 if output is not None:
                     holder, cls = _enclosing(output, "cell") or output, FULL_WIDTH_CLASS
-                else:
-                    holder, cls = image.parent, "full-width"
+                else:  # not the theme's "full-width": its script fails on a page without a
+                    # table of contents (it hides that sidebar behind full-width content)
+                    holder, cls = image.parent, WIDE_FIGURE_CLASS
                     if not isinstance(holder, nodes.figure):
                         holder = None
                 if holder is not None and cls not in holder["classes"]:
