@@ -161,7 +161,7 @@ def test_ffmpeg_path_matches_a_psnr_with_even_ratios(kodim, monkeypatch):
     r = codec.compress(crop)
     assert r.bitstream.startswith(jf.JP2_MAGIC) and r.setting % 2 == 0
     assert abs(ratematch._psnr_8bit(r.reconstruction, crop) - target) <= jf.PSNR_TOL
-    assert len(coded) == len(set(coded)) and len(coded) <= 16  # each even ratio once
+    assert len(coded) == len(set(coded)) and len(coded) <= 8  # each even ratio once, few
     cfg = codec.config()
     assert "quality" not in cfg and cfg["target_psnr"] == [["crop", round(target, 6)]]
     assert cfg["psnr_tol"] == jf.PSNR_TOL == jpeg2000_psnr_tol("jpeg2000-ffmpeg")

@@ -136,6 +136,8 @@ class Jpeg2000FfmpegCodec(Codec):
         search=(4.0, 2400.0),
         meaning="compression ratio, an even integer (bpp = 24 / ratio; ffmpeg level = ratio / 2)",
     )
+    # PSNR matching searches the even ratios (ratematch.search_psnr_grid), from 0.5 bpp
+    psnr_grid = {"lo": 2, "hi": 4800, "step": 2, "start": 48}
     OPTIONS = {
         "pix_fmt": "yuv444p",
         "irreversible": False,
