@@ -861,6 +861,31 @@ def projected_hours(profile: str, costs: Costs, workers: int = 2, j2k: str = "")
     return totals(rows, workers)[1]
 
 
+def cut_costs(
+    small: str, large: str, costs: Costs, j2k: str, workers: int = 2
+) -> list[tuple[str, str, Any, Any, float]]:
+    """What each cut of ``small`` against ``large`` costs: for every chapter parameter whose
+    value differs, the wall hours on ``workers`` that setting it to ``large``'s value (alone)
+    adds to ``small``. Rows (chapter, parameter, small's value, large's value, hours), dearest
+    first."""
+    a, b = profile_parameters(small), profile_parameters(large)
+
+    def hours(params: Mapping[str, Mapping[str, Any]]) -> float:
+        return totals(project(count_profile(params, costs.sizes), costs, j2k), workers)[1]
+
+    base = hours(a)
+    rows = []
+    for chapter, params in a.items():
+        for key, value in params.items():
+            other = b[chapter].get(key, value)
+            if other == value or key in ("description", "n_boot", "gallery_images"):
+                continue
+            trial = {ch: dict(p) for ch, p in a.items()}
+            trial[chapter][key] = other
+            rows.append((chapter, key, value, other, hours(trial) - base))
+    return sorted(rows, key=lambda r: -r[4])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure (or read) the costs, then print each profile's projection."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -872,6 +897,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the JPEG2000 path the chapters run (reference: "
                              "codecs.reference_jpeg2000(), ffmpeg where installed)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="measure on fewer images (tests)")
+    parser.add_argument("--cuts", metavar="SMALL:LARGE",
+                        help="also print what each parameter SMALL cuts from LARGE would add "
+                             "(e.g. paper:protocol), on the first --workers")  # fmt: skip
     args = parser.parse_args(argv)
     profiles = args.profile or ["paper"]
     workers = args.workers or [2]
@@ -925,6 +953,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             per = ", ".join(f"{c} {h:.2f} h" for c, h in chapter_hours(rows, w).items())
             print(f"\n{name}: {cpu:.1f} CPU h, {wall:.1f} h on {w} workers; with {other}: "
                   f"{totals(alt, w)[1]:.1f} h; per chapter: {per}")  # fmt: skip
+    if args.cuts:
+        small, _, large = args.cuts.partition(":")
+        w = workers[0]
+        print(f"\n### What each cut of `{small}` against `{large}` costs (h on {w} workers)\n")
+        print(f"| chapter | parameter | `{small}` | `{large}` | adds h |\n|---|---|---|---|---:|")
+        for chapter, key, value, other, extra in cut_costs(small, large, costs, j2k, w):
+            label = CHAPTER_LABELS.get(chapter, chapter)
+            cells = [f"`{v}`" if v not in ("", None) else repr(v) for v in (value, other)]
+            print(f"| {label} | `{key}` | {cells[0]} | {cells[1]} | {extra:+.2f} |")
 
 
 if __name__ == "__main__":

@@ -87,3 +87,13 @@ def test_paper_profile_fits_8_hours_on_2_workers() -> None:
     assert 0 < paper <= 8.0 < protocol
     for profile in ("smoke", "quick"):
         assert pp.projected_hours(profile, costs, workers=2) < paper
+
+
+def test_every_cut_of_paper_costs_hours_to_undo() -> None:
+    """Setting any of `paper`'s parameters to `protocol`'s value never makes the projection
+    cheaper (more work is never fewer tasks), and the heat maps' images are among the cuts."""
+    pp = _projector()
+    costs = pp.Costs.load(COSTS)
+    rows = pp.cut_costs("paper", "protocol", costs, costs.meta["jpeg2000"], workers=2)
+    assert all(extra >= -1e-9 for *_, extra in rows)
+    assert ("03b_fourier_heatmaps", "kodak_images") in {(ch, key) for ch, key, *_ in rows}
