@@ -793,7 +793,7 @@ def plot_choice(
     ax.set(xlabel="input's high-band excess over its power law (log10)",
            ylabel="NIC − JPEG2000, PSNR w.r.t. clean (dB)",
            title="which codec wins, per image")  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -24,11 +24,12 @@ def thumbnail(
     width: int = 192,
     detail: int = 128,
     fmt: str = PREVIEW_FORMAT,
-    quality: int = 80,
+    quality: int = 70,
 ) -> bytes:
-    """Encoded preview (WebP by default, :func:`widgets.encode_preview`): the whole image scaled
-    to ``width`` px wide, and beside it a ``detail`` x ``detail`` crop from the centre at 1:1
-    (noise and blur show only there)."""
+    """Encoded preview (WebP at ``quality`` by default, :func:`widgets.encode_preview`): the
+    whole image scaled to ``width`` px wide, and beside it a ``detail`` x ``detail`` crop from
+    the centre at 1:1 (noise and blur show only there). At quality 70 the quick profile's 92
+    previews weigh 0.56 MB (0.70 at 80, 1.04 as JPEG at 75), which keeps the page under 3 MB."""
     from PIL import Image
 
     if fmt not in PREVIEW_FORMATS:

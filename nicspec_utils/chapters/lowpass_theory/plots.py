@@ -68,7 +68,7 @@ def plot_power_spectra(
                   label=f"fit: α = {f.exponent:.2f}, R$^2$ {f.r2:.3f}")  # fmt: skip
     ax.set_xlabel("radial frequency ρ (cycles/px)")
     ax.set_ylabel("mean power (luma)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     ax.set_title("power spectra of natural images")
     return fig
 
@@ -106,7 +106,7 @@ def plot_response(
     ax.set_xlabel("radial frequency ρ (cycles/px)")
     ax.set_ylabel("energy gain |P e|² / |e|²")
     ax.set_title(title or f"frequency response of rank-k maps on {size}x{size} patches")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, ncol=2)
     return fig
 
 

@@ -46,7 +46,7 @@ def plot_trend(trend: pd.DataFrame, title: str = "") -> Any:
             ax.set_xticks(sorted(set(sub["severity"])))
     axes[0, 0].set_ylabel("energy (DC excluded)")
     axes[1, 0].set_ylabel("high-band share")
-    axes[0, -1].legend(fontsize=7)
+    axes[0, -1].legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -138,7 +138,7 @@ def plot_profiles(
     ax.set_yscale("log")
     ax.set_xlabel("radial frequency (cycles/px)")
     ax.set_ylabel("mean |F|")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     return fig
