@@ -743,6 +743,12 @@ def _count_ch5(t: Tally, ch: str, p: Mapping[str, Any], sizes: Mapping[str, int]
         t.add(ch, f"cls-nic-{'estimate' if est else 'real'}", n * len(conds) * len(models))
         t.add(ch, "cls-j2k-bpp", n * len(conds) * len(models))
         t.add(ch, "cls-j2k-psnr", n * len(psnr) * len(models))
+        for cond in conds:  # the store entries (classify.json): one per condition and system
+            t.seen.add(("cls", n, cond, "none"))
+            for m in models:
+                t.seen |= {("cls", n, cond, m, side) for side in ("nic", "bpp")}
+                if cond in psnr:
+                    t.seen.add(("cls", n, cond, m, "psnr"))
     n = grids[0][0]
     for c in _split(p["clean_classifiers"]):
         if c == "resnet50":
@@ -772,6 +778,7 @@ def _count_ch6(t: Tally, ch: str, p: Mapping[str, Any], sizes: Mapping[str, int]
             key = ("eval", f"nic:{p['choice_model']}", None, ds, n, *cond, est)
             t.entry(ch, _nic_kind(est), key, n)
             t.add(ch, "j2k-single", n)  # one JPEG2000 entry per image at its bpp
+            t.seen |= {("j2k-single", ds, *cond, i) for i in range(n)}
             t.add(ch, "ch6-features", n)
             if cond[0]:
                 t.add(ch, "corrupt", n)  # the features task corrupts its own inputs
@@ -861,6 +868,30 @@ def projected_hours(profile: str, costs: Costs, workers: int = 2, j2k: str = "")
     return totals(rows, workers)[1]
 
 
+def entries_per_chapter(
+    params: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int]
+) -> dict[str, int]:
+    """Distinct store entries each chapter asks for (counted alone: shared ones in each),
+    for chapters 2, 3, 4, 5 and 6 (1 and 3b keep other caches)."""
+    chapters = [c for c in CHAPTER_LABELS if c not in ("01_corruption_benchmark",
+                                                       "03b_fourier_heatmaps")]  # fmt: skip
+    return {c: len(count_profile({c: params[c]}, sizes).seen) for c in chapters if c in params}
+
+
+def logged_entries(uses: Path, results: Path | None = None) -> dict[str, int]:
+    """Distinct store keys each chapter's ``<results>/uses/<profile>/<chapter>.keys`` log names
+    (what a real build used), and for chapter 5 the ``classify.json`` entries under ``results``
+    (it logs none)."""
+    out = {}
+    for log in sorted(uses.glob("*.keys")):
+        keys = {line.split()[0] for line in log.read_text().splitlines() if line.strip()}
+        if keys:
+            out[log.stem] = len(keys)
+    if results is not None:
+        out["05_classification"] = sum(1 for _ in results.glob("*/classify.json"))
+    return out
+
+
 def cut_costs(
     small: str, large: str, costs: Costs, j2k: str, workers: int = 2
 ) -> list[tuple[str, str, Any, Any, float]]:
@@ -897,6 +928,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the JPEG2000 path the chapters run (reference: "
                              "codecs.reference_jpeg2000(), ffmpeg where installed)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="measure on fewer images (tests)")
+    parser.add_argument("--check-uses", type=Path, metavar="RESULTS",
+                        help="compare the first profile's counted store entries with those a "
+                             "build of it used (RESULTS/uses/PROFILE/*.keys)")  # fmt: skip
     parser.add_argument("--cuts", metavar="SMALL:LARGE",
                         help="also print what each parameter SMALL cuts from LARGE would add "
                              "(e.g. paper:protocol), on the first --workers")  # fmt: skip
@@ -953,6 +987,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             per = ", ".join(f"{c} {h:.2f} h" for c, h in chapter_hours(rows, w).items())
             print(f"\n{name}: {cpu:.1f} CPU h, {wall:.1f} h on {w} workers; with {other}: "
                   f"{totals(alt, w)[1]:.1f} h; per chapter: {per}")  # fmt: skip
+    if args.check_uses:
+        name = profiles[0]
+        counted = entries_per_chapter(profile_parameters(name), costs.sizes)
+        logged = logged_entries(args.check_uses / "uses" / name, args.check_uses)
+        print(f"\n### Store entries of `{name}`: counted here, used by the build in "
+              f"{args.check_uses}\n\n| chapter | counted | used |\n|---|---:|---:|")  # fmt: skip
+        for chapter, n in counted.items():
+            print(f"| {CHAPTER_LABELS[chapter]} | {n} | {logged.get(chapter, '–')} |")
     if args.cuts:
         small, _, large = args.cuts.partition(":")
         w = workers[0]

@@ -97,3 +97,22 @@ def test_every_cut_of_paper_costs_hours_to_undo() -> None:
     rows = pp.cut_costs("paper", "protocol", costs, costs.meta["jpeg2000"], workers=2)
     assert all(extra >= -1e-9 for *_, extra in rows)
     assert ("03b_fourier_heatmaps", "kodak_images") in {(ch, key) for ch, key, *_ in rows}
+
+
+def test_entries_per_chapter_and_the_logs_they_are_checked_against(tmp_path: Path) -> None:
+    """Chapter 2's store entries under smoke, by hand: 5 classic points and 2 NIC models on 2
+    datasets (14), 2 models x 2 corruptions x (NIC, JPEG2000 at its bpp) (8), the inflation
+    table's 2 classic codecs clean and corrupted (6) and its 2 clean NIC runs on 1 image (2);
+    a build's logs are read as distinct keys (a bundle's name after a tab is not a key)."""
+    pp = _projector()
+    params = {"02_rate_distortion": _chapter_2(pp, "smoke")}
+    assert pp.entries_per_chapter(params, SIZES) == {"02_rate_distortion": 14 + 8 + 6 + 2}
+    uses = tmp_path / "uses" / "smoke"
+    uses.mkdir(parents=True)
+    (uses / "02_rate_distortion.keys").write_text("aa\nbb\tsample\naa\n")
+    (uses / "01_corruption_benchmark.keys").write_text("")
+    for key in ("k1", "k2", "k3"):
+        (tmp_path / key).mkdir()
+        (tmp_path / key / "classify.json").write_text("{}")
+    got = pp.logged_entries(uses, tmp_path)
+    assert got == {"02_rate_distortion": 2, "05_classification": 3}
