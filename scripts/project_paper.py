@@ -23,11 +23,18 @@ Dask tasks divide by the workers; steps that run in the notebook's kernel (chapt
 training-set steps, chapter 2's explorer, chapter 5's clean-classifier table) do not.
 
     OMP_NUM_THREADS=1 python scripts/project_paper.py --profile paper --profile protocol \\
-        [--workers 2 --workers 16] [--save-costs costs.json | --costs costs.json]
+        [--workers 2 --workers 16] [--save-costs costs.json | --costs costs.json] \\
+        [--cuts paper:protocol] [--check-uses RESULTS]
+
+``--cuts SMALL:LARGE`` adds, for each parameter in which profile SMALL differs from LARGE, the
+hours that setting it to LARGE's value alone would add (:func:`cut_costs`). ``--check-uses
+RESULTS`` compares the store entries counted per chapter with those a build of the first profile
+used (:func:`entries_per_chapter`, :func:`logged_entries`). The committed costs are
+``data/benchmarks/task_costs.json``; ``tests/test_project_paper.py`` projects from them.
 
 Not counted: each chapter's kernel start, tables, bootstraps and figures (a warm chapter runs
 in about a minute), the Dask rounds' imbalance (a round's last tasks run on fewer workers than
-there are), and the scheduler's per-task overhead.
+there are), the scheduler's per-task overhead, and VTM (not installed where this was written).
 """
 
 from __future__ import annotations
@@ -927,7 +934,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jpeg2000", choices=("reference", *J2K_PATHS), default="reference",
                         help="the JPEG2000 path the chapters run (reference: "
                              "codecs.reference_jpeg2000(), ffmpeg where installed)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="measure on fewer images (tests)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="measure on one image per kind (a check of the measuring code)",
+    )
     parser.add_argument("--check-uses", type=Path, metavar="RESULTS",
                         help="compare the first profile's counted store entries with those a "
                              "build of it used (RESULTS/uses/PROFILE/*.keys)")  # fmt: skip
