@@ -350,16 +350,18 @@ def _gap_of(contrast: Contrast, w: Any, rounded: bool) -> Any:
     return log2_ratio(w, contrast.columns(rounded)[0])
 
 
+# The verdict and the numbers behind it first: the table is wider than the text column, and
+# the columns a sentence cites must be in view beside the claim without scrolling.
 TABLE_COLUMNS = {
     "claim": "claim",
+    "verdict": "verdict",
+    "effect": "effect",
+    "interval": "95 % interval",
     "measure": "measure (unit)",
     "matching": "JPEG2000 matched in",
     "rounding": "reference rounding",
-    "effect": "effect",
-    "interval": "95 % interval",
     "n": "n",
     "n_images": "images",
-    "verdict": "verdict",
     "images_needed": "images needed",
     "paper": "the paper's side",
     "note": "note",

@@ -27,8 +27,8 @@ LEDGER_FOLDER = "claims"
 FORMAT = "nicspec-claims-1"
 
 # the summary's columns, and the names each kind of findings table gives them
-COLUMNS = ("chapter", "claim", "measure", "matching", "rounding", "effect", "interval", "n",
-           "verdict", "images needed", "paper", "note")  # fmt: skip
+COLUMNS = ("chapter", "claim", "verdict", "effect", "interval", "measure", "matching", "rounding",
+           "n", "images needed", "paper", "note")  # fmt: skip
 _ALIASES = {
     "measure (unit)": "measure",
     "JPEG2000 matched in": "matching",

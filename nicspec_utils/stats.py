@@ -565,14 +565,14 @@ def paired_binary(
 
 # --- the table ----------------------------------------------------------------------------------
 
-TABLE_COLUMNS = [
+TABLE_COLUMNS = [  # the verdict and its interval first, in view beside the claim
     "claim",
+    "verdict",
     "effect",
     "ci_low",
     "ci_high",
     "n",
     "n_clusters",
-    "verdict",
     "images_needed",
     "method",
     "note",

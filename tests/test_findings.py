@@ -120,10 +120,10 @@ def test_findings_table_reads_like_the_book() -> None:
         F.check("5", "gap (dB)", 1, None),
     ]  # fmt: skip
     table = F.findings_table(rows, was={"2": "not reproduced"})
-    assert (
-        list(table.columns)
-        == [*F.TABLE_COLUMNS.values()][:9] + ["was"] + [*F.TABLE_COLUMNS.values()][9:]
-    )
+    names = [*F.TABLE_COLUMNS.values()]
+    after = names.index("verdict") + 1
+    assert list(table.columns) == names[:after] + ["was"] + names[after:]
+    assert names[:4] == ["claim", "verdict", "effect", "95 % interval"]  # in view, first
     assert list(table["verdict"]) == ["reproduced", "inconclusive", "not testable here"]
     assert table["95 % interval"].iloc[0].startswith("[-") and table["was"].iloc[0] != "–"
     assert "fewer than the 6" in table["note"].iloc[1]
