@@ -174,6 +174,29 @@ def test_launch_links_point_at_the_paired_notebooks() -> None:
     assert download == "../../_sources/book/chapters/01.ipynb"  # downloads are untouched
 
 
+def test_models_page_lists_elic_as_not_available() -> None:
+    """The models page's table has a 'not available' row, with as many cells as the header, for
+    every ELIC recipe without a checkpoint, and says why and how to train them."""
+    pytest.importorskip("sphinx")
+    from nicspec_utils.nic.modelcard import not_available
+
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    try:
+        import nicspec_book
+    finally:
+        sys.path.remove(str(REPO / "book" / "_ext"))
+    missing = not_available()
+    if not missing:
+        pytest.skip("every ELIC model is shipped")
+    text, _ = nicspec_book.models_markdown(REPO)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| model |"))
+    for row in missing:
+        (line,) = [line for line in lines if line.startswith(f"| `{row['model']}` |")]
+        assert "| not available |" in line and line.count("|") == header.count("|")
+    assert "**Not available**" in text and "NICSPEC_FAMILY=elic" in text
+
+
 def test_binder_files() -> None:
     """environment.yml installs the package (editable, repo2docker sees it as local) with CPU
     torch; postBuild pairs the text notebooks that the launch buttons open."""
