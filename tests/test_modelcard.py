@@ -167,3 +167,47 @@ def test_models_list_shows_the_elic_rows(capsys: pytest.CaptureFixture[str]) -> 
         (line,) = [line for line in lines if line.startswith(r["model"] + " ")]
         assert "not available" in line and r["command"] in line
     assert any(line.startswith("sh-mse-0.0067 ") for line in lines)
+
+
+def test_replot_draws_the_manifest_in_the_books_colours(tmp_path: Any) -> None:
+    """nicspec models report --replot: the RD figure from the manifest alone, each curve in the
+    colour labels gives it in the chapters; a manifest without numbers is a one-line DataError."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from PIL import Image
+
+    from nicspec_utils.errors import DataError
+    from nicspec_utils.labels import CURVE_LADDER, CURVE_VR, colour
+    from nicspec_utils.nic import modelcard
+
+    def entry(arch: str, points: dict[str, float]) -> dict[str, Any]:
+        kodak = {k: {"bpp": b, "psnr": 25 + 10 * b, "ms_ssim": 0.9, "jpeg2000_psnr": 26 + 8 * b}
+                 for k, b in points.items()}  # fmt: skip
+        return {"architecture": arch, "metric": "mse", "kodak_real_coding": kodak}
+
+    models = {
+        "sh-mse-0.0067": entry("scale-hyperprior", {"default": 0.4}),
+        "sh-mse-0.018": entry("scale-hyperprior", {"default": 0.6}),
+        "sh-vr-mse": entry("scale-hyperprior-vr", {"0.0067": 0.38}),
+    }
+    rows = modelcard.rows_from_manifest({"models": models})
+    assert sorted(rows) == ["sh-mse-0.0067", "sh-mse-0.018", "sh-vr-mse@0.0067"]
+    fig = modelcard.rd_figure(rows)
+    drawn = {ln.get_label(): to_hex(ln.get_color()) for ln in fig.axes[0].get_lines()}
+    plt.close(fig)
+    assert drawn["ours: fixed-rate mse"] == colour(CURVE_LADDER)
+    assert drawn["ours: variable-rate"] == colour(CURVE_VR)
+    assert drawn["ours: JPEG2000 (OpenJPEG)"] == colour("jpeg2000")
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"models": models}))
+    out = modelcard.replot(path, tmp_path / "rd.png")
+    with Image.open(out) as image:
+        assert image.size[0] > 800
+    path.write_text(json.dumps({"models": {}}))
+    with pytest.raises(DataError, match="no Kodak numbers"):
+        modelcard.replot(path, tmp_path / "rd.png")

@@ -17,6 +17,11 @@ from ..nic.modelcard import (
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.replot:
+        from ..nic.modelcard import replot
+
+        print(f"redrew {replot()} from the manifest")
+        return 0
     readme = Path(__file__).resolve().parents[2] / "README.md"
     candidates = candidate_names([Path(p) for p in args.candidate or []])
     result = report(
@@ -72,6 +77,11 @@ def add_cli(subparsers: Any) -> None:
         "change (repeatable; writes nothing)",
     )
     rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument(
+        "--replot",
+        action="store_true",
+        help="only redraw the Kodak RD figure from data/models/manifest.json (no benchmark)",
+    )
     rep.set_defaults(func=_cmd_report)
     shp = sub.add_parser(
         "ship",

@@ -416,53 +416,106 @@ def plot_training_curves(logs_dir: Path, out: Path) -> Path | None:
     return out
 
 
+def _rd_group(meta: dict[str, Any]) -> str:
+    """The curve a benchmark row belongs to in the RD figure (its label there)."""
+    if meta["architecture"].endswith("vr"):
+        return "variable-rate"
+    if "sparsity" in meta and meta["sparsity"]:
+        return "pruned 95%"
+    if meta["architecture"] == "elic":
+        return f"ELIC {meta['metric']}"
+    return f"fixed-rate {meta['metric']}"
+
+
+def _rd_colour(group: str) -> str:
+    """The book's colour (:func:`labels.colour`) of a figure group: the NIC curve's hue."""
+    from ..labels import CURVE_LADDER, CURVE_MSSSIM, CURVE_PRUNED, CURVE_VR, colour
+
+    curve = {"variable-rate": CURVE_VR, "pruned 95%": CURVE_PRUNED,
+             "fixed-rate ms-ssim": CURVE_MSSSIM, "fixed-rate mse": CURVE_LADDER}  # fmt: skip
+    return colour(curve.get(group, "elic" if group.startswith("ELIC") else group))
+
+
 def plot_rd(rows: dict[str, dict[str, Any]], out: Path) -> Path:
-    """Kodak RD plot: the family, our JPEG2000 points and CompressAI's published curves."""
+    """Kodak RD plot (:func:`rd_figure`) saved to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig = rd_figure(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def rd_figure(rows: dict[str, dict[str, Any]]) -> Any:
+    """Kodak RD figure: the family, our JPEG2000 points and CompressAI's published curves, each
+    in the colour the book's chapters give it (:mod:`labels`)."""
+    import matplotlib.pyplot as plt
+
+    from ..labels import colour
     from .reference import published_curve
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for name in ("bmshj2018-hyperprior", "jpeg2000", "vtm", "bpg"):
         c = published_curve(name)
         mask = c.bpp <= 1.3
-        axes[0].plot(c.bpp[mask], c.psnr[mask], "--", alpha=0.6, label=c.name)
-        axes[1].plot(c.bpp[mask], c.ms_ssim[mask], "--", alpha=0.6, label=c.name)
+        kw = {"alpha": 0.7, "label": c.name, "color": colour(name.replace("-", " "))}
+        axes[0].plot(c.bpp[mask], c.psnr[mask], "--", **kw)
+        axes[1].plot(c.bpp[mask], c.ms_ssim[mask], "--", **kw)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows.values():
-        meta = r["meta"]
-        group = (
-            "variable-rate"
-            if meta["architecture"].endswith("vr")
-            else "pruned 95%"
-            if "sparsity" in meta
-            else f"ELIC {meta['metric']}"
-            if meta["architecture"] == "elic"
-            else f"fixed-rate {meta['metric']}"
-        )
-        groups.setdefault(group, []).append(r)
+        groups.setdefault(_rd_group(r["meta"]), []).append(r)
     for group, rs in groups.items():
         rs = sorted(rs, key=lambda r: r["bpp"])
         for ax, f in ((axes[0], "psnr"), (axes[1], "ms_ssim")):
-            ax.plot([r["bpp"] for r in rs], [r[f] for r in rs], "o-", label=f"ours: {group}")
+            ax.plot([r["bpp"] for r in rs], [r[f] for r in rs], "o-", label=f"ours: {group}",
+                    color=_rd_colour(group))  # fmt: skip
     j2k = sorted(rows.values(), key=lambda r: r["bpp"])
     axes[0].plot(
         [r["bpp"] for r in j2k],
         [r["jpeg2000_psnr"] for r in j2k],
-        "k.",
+        ".",
+        color=colour("jpeg2000"),
         label="ours: JPEG2000 (OpenJPEG)",
     )
     axes[0].set(xlabel="bpp", ylabel="PSNR (dB)", title="Kodak, real entropy coding")
     axes[1].set(xlabel="bpp", ylabel="MS-SSIM", title="Kodak")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig
+
+
+def rows_from_manifest(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The benchmark rows :func:`plot_rd` draws, read back from a manifest that
+    :func:`write_manifest` wrote (each model's metadata and its Kodak numbers per setting)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name, entry in (manifest.get("models") or {}).items():
+        for setting, m in (entry.get("kodak_real_coding") or {}).items():
+            if m.get("bpp") is None or m.get("jpeg2000_psnr") is None:
+                continue
+            key = name if setting == "default" else f"{name}@{setting}"
+            rows[key] = {"model": name, "meta": entry, **m}
+    return rows
+
+
+def replot(manifest: Path | None = None, out: Path | None = None) -> Path:
+    """Redraw the Kodak RD figure from the manifest alone (no benchmark): after a change of
+    the figure's style, or of the book's colours."""
+    import json
+
+    from ..errors import DataError
+    from .models import MODELS_DIR, manifest_path
+
+    path = manifest or manifest_path()
+    if not path.exists():
+        raise DataError(f"{path} does not exist: run `nicspec models report` first")
+    rows = rows_from_manifest(json.loads(path.read_text()))
+    if not rows:
+        raise DataError(f"{path} holds no Kodak numbers to draw")
+    return plot_rd(rows, out or MODELS_DIR / "figures" / "kodak-rd.png")
 
 
 def replace_between_marks(text: str, mark: str, content: str) -> str:
