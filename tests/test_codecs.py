@@ -179,42 +179,6 @@ def test_vtm_missing(monkeypatch, tmp_path):
         get_codec("vtm", quality=32, vtm_dir=str(tmp_path))
 
 
-FAKE_ENCODER = """#!{python}
-import sys
-a = sys.argv[1:]
-if "--help" in a:
-    print("VVCSoftware: VTM Encoder Version 9.1-fake"); sys.exit(0)
-opt = {{a[i]: a[i + 1] for i in range(len(a) - 1) if a[i].startswith("-") and "=" not in a[i]}}
-assert "--InputChromaFormat=444" in a and "--InputBitDepth=8" in a, a
-if opt["-q"] == "63":
-    print("boom", file=sys.stderr); sys.exit(3)
-w, h = int(opt["-wdt"]), int(opt["-hgt"])
-data = open(opt["-i"], "rb").read()
-assert len(data) == 3 * w * h
-open(opt["-b"], "wb").write(b"FAKE" + opt["-q"].encode().rjust(2) + data)
-"""
-FAKE_DECODER = """#!{python}
-import sys
-a = sys.argv[1:]
-opt = {{a[i]: a[i + 1] for i in range(len(a) - 1)}}
-open(opt["-o"], "wb").write(open(opt["-b"], "rb").read()[6:])
-"""
-
-
-@pytest.fixture
-def fake_vtm(tmp_path, monkeypatch) -> Path:
-    """A VTM tree whose 'binaries' pass the YCbCr file through unchanged."""
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "cfg").mkdir()
-    for name, text in (("EncoderAppStatic", FAKE_ENCODER), ("DecoderAppStatic", FAKE_DECODER)):
-        p = tmp_path / "bin" / name
-        p.write_text(text.format(python=sys.executable))
-        p.chmod(0o755)
-    (tmp_path / "cfg" / "encoder_intra_vtm.cfg").write_text("# fake\n")
-    monkeypatch.setenv("NICSPEC_VTM_DIR", str(tmp_path))
-    return tmp_path
-
-
 def test_vtm_pipeline(fake_vtm, crop):
     codec = get_codec("vtm", quality=37)
     assert codec.version == "VTM 9.1-fake"
