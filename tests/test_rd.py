@@ -659,3 +659,24 @@ def test_vtm_unavailable_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("NICSPEC_VTM_DIR", str(tmp_path))
     why = vtm_unavailable()
     assert why is not None and "VTM binaries not found" in why and "\n" not in why
+
+
+def test_unavailable_models_keep_their_rows() -> None:
+    """A paper model without a checkpoint (ELIC) is a 'not available' row, never absent."""
+    rows = [
+        {"model": "elic-mse-0.0067", "family": "ELIC", "lmbda": 0.0067, "reason": "not trained",
+         "gpu_command": "train it"},
+        {"model": "elic-mse-0.0025", "family": "ELIC", "lmbda": 0.0025, "reason": "not trained",
+         "gpu_command": "train it"},
+    ]  # fmt: skip
+    table = pd.DataFrame(
+        [{"dataset": "kodak", "curve": "JPEG2000", "family": "classic", "bpp": 0.5, "psnr": 30.0}]
+    )
+    out = rd.study.with_unavailable(table, rows)
+    assert list(out.columns) == list(table.columns)
+    assert list(out["curve"]) == ["JPEG2000", "elic-mse-0.0067", "elic-mse-0.0025"]
+    assert out["psnr"].iloc[1:].isna().all() and (out["family"].iloc[1:] == "not available").all()
+    assert rd.study.with_unavailable(table, []) is table
+    note = rd.study.unavailable_note(rows)
+    assert "λ = 0.0025, 0.0067" in note and "not trained" in note and "`train it`" in note
+    assert rd.study.unavailable_note([]) == ""

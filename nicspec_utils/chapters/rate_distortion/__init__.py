@@ -72,6 +72,8 @@ from .study import (
     published_points,
     rd_sweep,
     run_setting,
+    unavailable_note,
+    with_unavailable,
 )
 from .widgets import (
     EXPLORER_CLEAN,
@@ -116,6 +118,8 @@ __all__ = [
     "vtm_settings",
     "CORRUPTED_POINT_COLUMNS",
     "bd_table",
+    "unavailable_note",
+    "with_unavailable",
     "bpp_inflation",
     "corrupted_bd_table",
     "corrupted_deltas",

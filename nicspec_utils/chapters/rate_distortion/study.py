@@ -257,6 +257,54 @@ def bd_table(points: pd.DataFrame, anchor: str = ANCHOR, method: str = "pchip") 
     return pd.DataFrame(rows)
 
 
+def with_unavailable(
+    table: pd.DataFrame, rows: Sequence[dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """``table`` with one row per paper model that has a recipe but no checkpoint here (ELIC:
+    :func:`nic.modelcard.not_available`), its numbers missing and ``setting`` "not available",
+    so such a model shows in the table instead of being silently absent."""
+    if rows is None:
+        from ...nic.modelcard import not_available
+
+        rows = not_available()
+    if not rows:
+        return table
+    extra = pd.DataFrame(
+        [
+            {
+                "dataset": "–",
+                "curve": r["model"],
+                "family": "not available",
+                "setting": "not available",
+            }
+            for r in rows
+        ]
+    )
+    return pd.concat([table, extra[[c for c in extra.columns if c in table.columns]]],
+                     ignore_index=True)  # fmt: skip
+
+
+def unavailable_note(rows: Sequence[dict[str, Any]] | None = None) -> str:
+    """Markdown for the page: which paper models are not available here, why, and the command
+    that produces them ("" when every one is here)."""
+    if rows is None:
+        from ...nic.modelcard import not_available
+
+        rows = not_available()
+    by_family: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: r["lmbda"]):
+        by_family.setdefault(r["family"], []).append(r)
+    lines = [
+        f"- **{family}** at λ = {', '.join(format(r['lmbda'], 'g') for r in group)} "
+        f"({', '.join(r['model'] for r in group)}): {group[0]['reason']}. "
+        f"To produce them: `{group[0]['gpu_command']}` on a GPU."
+        for family, group in by_family.items()
+    ]
+    if not lines:
+        return ""
+    return "**Not available here** (their rows say so):\n\n" + "\n".join(lines)
+
+
 # --- corrupted data -----------------------------------------------------------------------------
 
 
