@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -194,6 +194,13 @@ class RateTargetCodec(Codec):
 # --- matching a PSNR, image by image ------------------------------------------------------------
 
 PSNR_TOL = 0.05
+
+
+def config_psnr_tol(config: Mapping[str, Any] | None) -> float:
+    """The PSNR tolerance (dB) a stored configuration's codec was matched to (its codec
+    configuration's ``psnr_tol``; :data:`PSNR_TOL` for a configuration without one)."""
+    codec = ((config or {}).get("codec")) or {}
+    return float(codec.get("psnr_tol", PSNR_TOL))
 
 
 def _psnr_8bit(reconstruction: np.ndarray, image: np.ndarray) -> float:

@@ -354,10 +354,9 @@ class Result:
     def psnr_tol(self) -> float:
         """The tolerance (dB) a PSNR-matched JPEG2000 configuration was matched to (its codec
         configuration's ``psnr_tol``; :data:`ratematch.PSNR_TOL` for any other)."""
-        from ..codecs.ratematch import PSNR_TOL
+        from ..codecs.ratematch import config_psnr_tol
 
-        codec = (self.data.get("config") or {}).get("codec") or {}
-        return float(codec.get("psnr_tol", PSNR_TOL))
+        return config_psnr_tol(self.data.get("config"))
 
     def bpp_by_image(self) -> dict[str, float]:
         """{image id: bpp}, e.g. as the per-image targets of a rate-matched JPEG2000 run."""

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ... import findings
-from ...codecs.ratematch import PSNR_TOL, psnr_misses
+from ...codecs.ratematch import PSNR_TOL, config_psnr_tol, psnr_misses
 from ...engines.evaluate import Point, run_point
 from ...engines.scheduler import sweep
 from ...errors import UsageError
@@ -31,10 +31,7 @@ def rate_matched_j2k(
 def psnr_tol_of(point: Point | None) -> float:
     """The PSNR tolerance a PSNR-matched JPEG2000 entry was matched to (its codec
     configuration's ``psnr_tol``; :data:`ratematch.PSNR_TOL` for an entry without one)."""
-    if point is None:
-        return PSNR_TOL
-    codec = (point.metrics.get("config") or {}).get("codec") or {}
-    return float(codec.get("psnr_tol", PSNR_TOL))
+    return PSNR_TOL if point is None else config_psnr_tol(point.metrics.get("config"))
 
 
 def psnr_targets(nic: Point) -> list[tuple[str, float]]:
