@@ -114,12 +114,92 @@ def _read_log(log: Path) -> dict[str, str | None]:
     return out
 
 
+def _read_file_log(log: Path) -> dict[str, tuple[str | None, str | None]]:
+    """A uses log's cache files: path under the results folder -> (serving bundle, dataset)."""
+    from .store import FILE_PREFIX
+
+    out: dict[str, tuple[str | None, str | None]] = {}
+    try:
+        lines = log.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        if not line.startswith(FILE_PREFIX):
+            continue
+        rel, source, dataset = ([*line.rstrip("\n").split("\t"), "", ""])[:3]
+        rel = rel.removeprefix(FILE_PREFIX)
+        if rel and ".." not in Path(rel).parts and not Path(rel).is_absolute():
+            out[rel] = (source or None, dataset or None)
+    return out
+
+
+def profile_uses(
+    profile: str, results: Path | None = None
+) -> dict[str, tuple[list[str], dict[str, str | None]]]:
+    """Per chapter of the profile's last execution: the store keys it read and its cache
+    files (path under the results folder -> the dataset it rests on)."""
+    folder = uses_log(profile, "x", results).parent
+    logs = sorted(folder.glob("*.keys")) if folder.is_dir() else []
+    return {
+        log.stem: (
+            list(_read_log(log)),
+            {rel: dataset for rel, (_, dataset) in _read_file_log(log).items()},
+        )
+        for log in logs
+    }
+
+
+_MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _manifest_of(bundle: Path) -> dict[str, Any]:
+    """A bundle's manifest, read once per process (per modification time)."""
+    path = bundle / MANIFEST
+    try:
+        stamp = (str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError:
+        return {}
+    if stamp not in _MANIFESTS:
+        try:
+            _MANIFESTS[stamp] = read_manifest(bundle)
+        except DataError:
+            _MANIFESTS[stamp] = {}
+    return _MANIFESTS[stamp]
+
+
+def current_chapter() -> str | None:
+    """The chapter the book is executing now (the name of its uses log), else None."""
+    from .store import USES_ENV
+
+    log = os.environ.get(USES_ENV, "").strip()
+    return Path(log).stem if log else None
+
+
+def covers(dataset: str) -> bool:
+    """Whether the bundle of the profile being built (``$NICSPEC_PROFILE``, set by ``nicspec
+    book``) holds what the executing chapter used of ``dataset`` in the run that made it, so
+    the chapter may run on the dataset's shipped checksum catalogue without its images."""
+    from .store import bundle_dirs
+
+    profile, chapter = os.environ.get("NICSPEC_PROFILE", "").strip(), current_chapter()
+    if not profile or not chapter:
+        return False
+    for bundle in bundle_dirs():
+        if bundle.name == profile:
+            chapters = _manifest_of(bundle).get("chapters") or {}
+            return dataset in ((chapters.get(chapter) or {}).get("datasets") or [])
+    return False
+
+
 def served_from(profile: str, chapter: str) -> str | None:
     """One sentence for a chapter's top on the bundles that served its entries in its last
     execution (code version, date, machine), or None when none did."""
     from .store import bundles_root
 
-    uses = _read_log(uses_log(profile, chapter))
+    log = uses_log(profile, chapter)
+    entries = _read_log(log)
+    files = _read_file_log(log)
+    uses = {**entries, **{f: source for f, (source, _) in files.items()}}
     names = sorted({s for s in uses.values() if s})
     if not names:
         return None
@@ -137,11 +217,10 @@ def served_from(profile: str, chapter: str) -> str | None:
             f"{str(manifest.get('created', ''))[:10]}, {where.get('cpu')}, "
             f"{where.get('cores')} cores)"
         )
-    return (
-        f"Of the {len(uses)} store entries it read, "
-        + "; ".join(parts)
-        + " (make book FRESH=1 recomputes them)."
-    )
+    what = f"{len(entries)} store entries"
+    if files:
+        what = f"{len(uses)} results ({what} and {len(files)} cached chapter results)"
+    return f"Of the {what} it read, " + "; ".join(parts) + " (make book FRESH=1 recomputes them)."
 
 
 def all_bundles() -> list[Path]:
@@ -187,6 +266,18 @@ def _source_of(key: str, results: Path) -> Path | None:
     for bundle in all_bundles():
         if _finished(bundle / BUNDLE_ENTRIES / key) is not None:
             return bundle / BUNDLE_ENTRIES / key
+    return None
+
+
+def _file_source(rel: str, results: Path) -> Path | None:
+    """Where a chapter's cache file is: the results folder, else a bundle that has it."""
+    from .store import BUNDLE_CACHES
+
+    if (results / rel).is_file():
+        return results / rel
+    for bundle in all_bundles():
+        if (bundle / BUNDLE_CACHES / rel).is_file():
+            return bundle / BUNDLE_CACHES / rel
     return None
 
 
@@ -298,7 +389,15 @@ def write_bundle(
     started = time.perf_counter()
     check_name(profile)
     base = Path(results) if results is not None else results_dir()
-    wanted = list(keys) if keys is not None else profile_keys(profile, base)
+    uses = profile_uses(profile, base) if keys is None else {}
+    if keys is None and not uses:
+        profile_keys(profile, base)  # the one-line error: no record of the profile's entries
+    wanted = (
+        list(keys)
+        if keys is not None
+        else list(dict.fromkeys(k for chapter_keys, _ in uses.values() for k in chapter_keys))
+    )
+    cache_files = {rel: d for _, files in uses.values() for rel, d in files.items()}
     if not wanted:
         raise DataError(f"no finished entries to bundle in {base}")
     target = Path(out).expanduser() if out is not None else bundles_root() / profile
@@ -317,6 +416,13 @@ def write_bundle(
         raise DataError(
             f"{len(missing)} of the {len(wanted)} entries are not finished in {base} or any "
             f"bundle (first: {missing[0]}); compute them (nicspec book --profile {profile})"
+        )
+    file_sources = {rel: _file_source(rel, base) for rel in cache_files}
+    absent = sorted(rel for rel, src in file_sources.items() if src is None)
+    if absent:
+        raise DataError(
+            f"{len(absent)} of the {len(cache_files)} cache files the chapters used are not in "
+            f"{base} or any bundle (first: {absent[0]}); rebuild (nicspec book --profile {profile})"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -346,6 +452,26 @@ def write_bundle(
                 "wall_time_s": metrics.get("wall_time_s"),
                 "config": config,
             }
+        from .store import BUNDLE_CACHES
+
+        caches: dict[str, Any] = {}
+        for rel, src in file_sources.items():
+            assert src is not None
+            dest = staging / BUNDLE_CACHES / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            caches[rel] = {"dataset": cache_files[rel]}
+        chapters = {
+            chapter: {
+                "entries": len(chapter_keys),
+                "caches": len(files),
+                "datasets": sorted(
+                    {str(entries[k]["dataset"]) for k in chapter_keys if k in entries}
+                    | {name for d in files.values() if d for name in d.split(",")}
+                ),
+            }
+            for chapter, (chapter_keys, files) in uses.items()
+        }
         table = pd.concat(frames, ignore_index=True)
         table.to_parquet(staging / RECORDS_PARQUET, index=False)
         table.to_csv(staging / RECORDS_CSV, index=False)
@@ -368,6 +494,8 @@ def write_bundle(
             "size_bytes": size,
             "tolerances": TOLERANCES,
             "entries": entries,
+            "caches": caches,
+            "chapters": chapters,
             "files": files,
         }
         atomic_write_json(staging / MANIFEST, manifest)

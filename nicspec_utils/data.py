@@ -142,6 +142,9 @@ class Dataset:
     description: str = ""
     manifest: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # True: the images are not on this machine, only the checksum catalogue the repository
+    # ships (data/catalogue/<name>): ids and digests (store keys) work, pixels do not
+    catalogue: bool = False
 
     @property
     def image_ids(self) -> list[str]:
@@ -160,6 +163,13 @@ class Dataset:
 
     def load(self, image_id: str) -> np.ndarray:
         """Read one image and apply the dataset's transform: HxWx3 uint8."""
+        if self.catalogue:
+            self.path(image_id)  # an unknown id says so first
+            raise DataError(
+                f"{self.name}: image {image_id} is not on this machine (only its checksum "
+                f"catalogue, data/catalogue/{self.name}, is); results not in the bundle need "
+                f"the images: set {MIRROR_ENV}"
+            )
         return apply_transform(self.transform, read_image(self.path(image_id)))
 
     def label(self, image_id: str) -> int | None:
@@ -185,6 +195,8 @@ class Dataset:
 
     def verify(self) -> list[str]:
         """Check every file against the SHA256SUMS manifest; return the problems found."""
+        if self.catalogue:
+            return [f"dataset {self.name!r}: the images are not on this machine"]
         if self.manifest is None or not self.manifest.exists():
             return [f"dataset {self.name!r} has no SHA256SUMS manifest"]
         expected = read_sha256sums(self.manifest)
@@ -495,9 +507,50 @@ MIRRORED: dict[str, tuple[str, str, str, dict[str, Any]]] = {
 }
 
 
+CATALOGUE = REPO_DATA / "catalogue"
+
+
+def catalogue_manifest(name: str) -> Path:
+    """The checksum catalogue the repository ships for a mirrored dataset (its SHA256SUMS)."""
+    return CATALOGUE / name / "SHA256SUMS"
+
+
+def catalogued_dataset(name: str) -> Dataset:
+    """A mirrored dataset without its images: ids, order and digests from the repository's
+    checksum catalogue (the same as the mirror's SHA256SUMS), files only named (absent), so
+    store keys can be planned and a results bundle serve them; loading pixels is a DataError."""
+    if name not in MIRRORED:
+        raise UsageError(f"no checksum catalogue for {name!r}: only for {', '.join(MIRRORED)}")
+    manifest = catalogue_manifest(name)
+    if not manifest.is_file():
+        raise DataError(f"{name}: the repository has no checksum catalogue {manifest}")
+    relative, url, description, fields = MIRRORED[name]
+    absent = Path(f"<{name}: not on this machine>") / relative
+    names = sorted(n for n in read_sha256sums(manifest) if _is_image(n))
+    if not names:
+        raise DataError(f"{manifest} lists no images")
+    return Dataset(
+        name=name,
+        files=tuple(absent / n for n in names),
+        manifest=manifest,
+        description=description,
+        catalogue=True,
+        **fields,
+    )
+
+
 def _mirrored(name: str) -> Dataset:
     relative, url, description, fields = MIRRORED[name]
-    return _mirror_dataset(name, relative, url, description, **fields)
+    try:
+        return _mirror_dataset(name, relative, url, description, **fields)
+    except DataError:
+        # no images here: a results bundle of the profile being built may still hold this
+        # chapter's results on them (bundle.covers), keyed by the shipped catalogue
+        from .bundle import covers
+
+        if covers(name):
+            return catalogued_dataset(name)
+        raise
 
 
 DATASETS: dict[str, Callable[[], Dataset]] = {

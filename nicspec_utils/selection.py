@@ -104,23 +104,36 @@ class Selection:
 
     sets: dict[str, list[str]] = field(default_factory=dict)
     omitted: dict[str, str] = field(default_factory=dict)
+    # datasets whose images are not here but whose results this profile's bundle holds
+    bundled: list[str] = field(default_factory=list)
 
     def ids(self, name: str) -> list[str]:
         """The ids selected from ``name`` (``clic`` resolved); [] when it was left out."""
         return self.sets.get(resolve(name), [])
 
     def note(self, what: str = "this page") -> str:
-        """Markdown for the page: what was left out and how to get it ("" when nothing was)."""
-        if not self.omitted:
-            return ""
-        lines = [
-            f"- **{dataset_label(name)}**: {reason}. To include it: {how_to_get(name)}."
-            for name, reason in self.omitted.items()
-        ]
-        return (
-            f"**Left out of {what} on this machine** (its numbers below do not include these "
-            "datasets; the verdicts rest on what remains):\n\n" + "\n".join(lines)
-        )
+        """Markdown for the page: what was left out and how to get it, and which datasets'
+        results come from the bundle without their images ("" when neither)."""
+        parts = []
+        if self.bundled:
+            names = ", ".join(f"**{dataset_label(n)}**" for n in self.bundled)
+            parts.append(
+                f"{names}: the images are not on this machine; the numbers of {what} on them "
+                "come from this profile's results bundle (data/results), found by the "
+                "checksums the repository ships for them (data/catalogue). To recompute them: "
+                + "; ".join(how_to_get(n) for n in self.bundled)
+                + ", and build with FRESH=1."
+            )
+        if self.omitted:
+            lines = [
+                f"- **{dataset_label(name)}**: {reason}. To include it: {how_to_get(name)}."
+                for name, reason in self.omitted.items()
+            ]
+            parts.append(
+                f"**Left out of {what} on this machine** (its numbers below do not include "
+                "these datasets; the verdicts rest on what remains):\n\n" + "\n".join(lines)
+            )
+        return "\n\n".join(parts)
 
 
 def select(requests: Mapping[str, int | None]) -> Selection:
@@ -141,7 +154,16 @@ def select(requests: Mapping[str, int | None]) -> Selection:
         ids = first_ids(name, n)
         if ids:
             out.sets[name] = ids
+            if _catalogue_only(name):
+                out.bundled.append(name)
     return out
+
+
+def _catalogue_only(name: str) -> bool:
+    """Whether ``name`` opens here from its checksum catalogue only (a bundle covers it)."""
+    from .data import get_dataset
+
+    return bool(getattr(get_dataset(name), "catalogue", False))
 
 
 def partition(names: Sequence[str]) -> tuple[list[str], dict[str, str]]:

@@ -49,6 +49,13 @@ def input_digests(dataset: Any, image_ids: Sequence[str]) -> list[str]:
     manifest on first use in this process (one line naming a file that does not match)."""
     from .data import read_sha256sums
 
+    if getattr(dataset, "catalogue", False):  # no images here: the shipped catalogue's digests
+        listed = read_sha256sums(Path(dataset.manifest))
+        names = [Path(dataset.path(i)).name for i in image_ids]
+        absent = [n for n in names if n not in listed]
+        if absent:
+            raise DataError(f"{absent[0]} is not in {dataset.manifest}")
+        return [listed[n] for n in names]
     digests = [image_sha256(dataset.path(i)) for i in image_ids]
     manifest = getattr(dataset, "manifest", None)
     if manifest is not None and Path(manifest).is_file():
@@ -285,6 +292,8 @@ def claim(folder: Path) -> Iterator[None]:
 BUNDLES_DIR = Path("data") / "results"
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_ENTRIES = "entries"
+BUNDLE_CACHES = "caches"
+FILE_PREFIX = "file:"
 FRESH_ENV = "NICSPEC_FRESH"
 USES_ENV = "NICSPEC_USES_LOG"
 
@@ -318,18 +327,45 @@ def bundle_entry(key: str) -> Path | None:
     return None
 
 
-def note_use(key: str, bundle: str | None = None) -> None:
+def note_use(key: str, bundle: str | None = None, dataset: str | None = None) -> None:
     """Append ``key`` (and the name of the bundle that served it) to the log named by
     ``$NICSPEC_USES_LOG`` (the book sets one per chapter, so ``nicspec results bundle`` knows
-    which entries a profile uses and the page which bundle it read); nothing without it."""
+    which entries a profile uses and the page which bundle it read); nothing without it.
+    A cache file is logged as ``file:<path>`` with the dataset it rests on."""
     log = os.environ.get(USES_ENV, "").strip()
     if not log:
         return
+    line = key + (f"\t{bundle or ''}\t{dataset}" if dataset else (f"\t{bundle}" if bundle else ""))
     try:
         with open(log, "a", encoding="utf-8") as handle:  # O_APPEND: one line per write
-            handle.write(key + (f"\t{bundle}" if bundle else "") + "\n")
+            handle.write(line + "\n")
     except OSError:
         pass  # a log that cannot be written costs the bundle its key list, not the result
+
+
+def served_file(path: str | os.PathLike[str], dataset: str | None = None) -> Path:
+    """Where a chapter reads one of its own cache files (a result that is not a store entry:
+    chapter 1's spectra, chapter 5's classifications, ...): ``path`` when it exists, else the
+    copy in the first bundle that has it (``<bundle>/caches/<path under the results folder>``),
+    else ``path`` (to be computed and written there). The file is noted in the uses log, with
+    the dataset it rests on, so ``nicspec results bundle`` exports it; a cache outside the
+    results folder is neither looked up in bundles nor logged."""
+    from .cache import results_dir
+
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(results_dir().resolve()).as_posix()
+    except ValueError:
+        return p
+    found, source = p, None
+    if not p.is_file():
+        for bundle in bundle_dirs():
+            copy = bundle / BUNDLE_CACHES / rel
+            if copy.is_file():
+                found, source = copy, bundle.name
+                break
+    note_use(FILE_PREFIX + rel, source, dataset)
+    return found
 
 
 def _bundle_records(keys: Iterable[str] | None, exclude: set[str]) -> list[Any]:

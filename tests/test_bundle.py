@@ -256,3 +256,112 @@ def test_bundle_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("nicspec: error: ") for line in err)
     assert not (tmp_path / "file").is_dir()
+
+
+# --- a bundle renders without the images: keys from the shipped checksum catalogue -------------
+
+
+def test_the_catalogue_matches_the_mirror(mirror: Path) -> None:
+    """data/catalogue/<name>/SHA256SUMS is the mirror's manifest: same files, same digests, so
+    keys planned from it are the keys the images give."""
+    from nicspec_utils.data import MIRRORED, catalogue_manifest, read_sha256sums
+
+    for name, (relative, *_) in MIRRORED.items():
+        folder = mirror / relative
+        theirs = folder / "SHA256SUMS"
+        if not theirs.is_file():
+            theirs = folder.parent / "SHA256SUMS"
+        assert read_sha256sums(catalogue_manifest(name)) == read_sha256sums(theirs), name
+
+
+def test_a_catalogued_dataset_has_ids_and_digests_but_no_pixels() -> None:
+    from nicspec_utils.data import catalogued_dataset
+
+    ds = catalogued_dataset("clic2025-val")
+    assert len(ds) == 26 and ds.catalogue and ds.transform == "clic"
+    digests = store.input_digests(ds, ds.image_ids[:2])
+    assert all(len(d) == 64 for d in digests) and digests[0] != digests[1]
+    with pytest.raises(DataError, match="not on this machine"):
+        ds.load(ds.image_ids[0])
+
+
+def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chapter's own cache file (not a store entry) is logged by store.served_file with its
+    dataset, exported under caches/, served from there where the results folder lacks it, and
+    makes bundle.covers() true for that dataset in that chapter of that profile only."""
+    results, keys = _results(tmp_path)
+    root = tmp_path / "bundles"
+    monkeypatch.setattr(store, "bundles_root", lambda: root)
+    monkeypatch.setenv("NICSPEC_RESULTS", str(results))
+    monkeypatch.setenv(store.USES_ENV, "")
+    log = book.log_uses("p", "05_chapter")
+    cache = results / "spectra" / "clic2025-val" / "a.json"
+    assert store.served_file(cache, "clic2025-val") == cache  # not computed yet: written here
+    cache.parent.mkdir(parents=True)
+    cache.write_text('{"x": 1}')
+    evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
+    assert log.read_text().splitlines() == [
+        "file:spectra/clic2025-val/a.json\t\tclic2025-val",
+        keys[1],
+    ]
+    manifest = bundle.write_bundle("p", results=results)
+    assert manifest["caches"] == {"spectra/clic2025-val/a.json": {"dataset": "clic2025-val"}}
+    assert manifest["chapters"]["05_chapter"]["datasets"] == ["clic2025-val", "kodak"]
+    folder = root / "p"
+    assert (folder / "caches/spectra/clic2025-val/a.json").read_text() == '{"x": 1}'
+    assert bundle.check_files(folder, manifest) == []
+
+    empty = tmp_path / "fresh"
+    monkeypatch.setenv("NICSPEC_RESULTS", str(empty))
+    log = book.log_uses("p", "05_chapter")
+    served = store.served_file(empty / "spectra" / "clic2025-val" / "a.json", "clic2025-val")
+    assert served == folder / "caches/spectra/clic2025-val/a.json"
+    assert log.read_text() == "file:spectra/clic2025-val/a.json\tp\tclic2025-val\n"
+    monkeypatch.setenv("NICSPEC_PROFILE", "p")
+    assert bundle.covers("clic2025-val") and not bundle.covers("imagenet-val-subset")
+    book.log_uses("p", "02_other")
+    assert not bundle.covers("clic2025-val")  # another chapter did not use it
+    book.log_uses("p", "05_chapter")
+    monkeypatch.setenv("NICSPEC_PROFILE", "q")
+    assert not bundle.covers("clic2025-val")  # another profile's bundle does not stand in
+    monkeypatch.setenv("NICSPEC_PROFILE", "p")
+    monkeypatch.setenv("NICSPEC_FRESH", "1")
+    assert not bundle.covers("clic2025-val")  # FRESH=1 ignores bundles
+
+
+def test_a_bundle_serves_a_dataset_whose_images_are_absent(
+    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry on the CLIC stand-in, bundled with the mirror, is served with the mirror hidden:
+    get_dataset falls back to the catalogue for the covered chapter, the planned key is the
+    same, and where the bundle does not cover it the dataset is missing as before."""
+    from nicspec_utils import selection
+    from nicspec_utils.data import get_dataset
+
+    ids = get_dataset("clic2025-val").image_ids[:1]
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv(store.USES_ENV, "")
+    book.log_uses("p", "02_chapter")
+    made = evaluate("jpeg", "clic2025-val", image_ids=ids, quality=40, progress=False, maps=False)
+    bundle.write_bundle("p")
+    monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "fresh"))
+    monkeypatch.setenv("NICSPEC_DATA_MIRROR", "")
+    with pytest.raises(DataError, match="not available offline"):
+        get_dataset("clic2025-val")  # no profile being built: nothing stands in
+    monkeypatch.setenv("NICSPEC_PROFILE", "p")
+    log = book.log_uses("p", "02_chapter")
+    assert get_dataset("clic2025-val").catalogue
+    picked = selection.select({"clic2025-val": 1})
+    assert picked.sets == {"clic2025-val": ids} and picked.bundled == ["clic2025-val"]
+    assert "come from this profile's results bundle" in picked.note()
+    path = evaluate("jpeg", "clic2025-val", image_ids=ids, quality=40, progress=False,
+                    maps=False)  # fmt: skip
+    assert path.parent.name == made.parent.name and path.parent.parent.name == "entries"
+    assert log.read_text() == f"{made.parent.name}\tp\n"
+    with pytest.raises(DataError, match="not on this machine"):  # not in the bundle: no pixels
+        evaluate("jpeg", "clic2025-val", image_ids=ids, quality=41, progress=False, maps=False)
+    book.log_uses("p", "03_chapter")
+    assert selection.select({"clic2025-val": 1}).omitted  # a chapter the bundle does not cover

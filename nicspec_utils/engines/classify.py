@@ -520,7 +520,9 @@ def classify(
     folder = (Path(out) if out is not None else results_dir()) / key
     path = folder / RESULT_NAME
     _check_writable(folder)
-    hit = _cached(path, config)
+    from ..store import served_file
+
+    hit = _cached(served_file(path, ds.name), config)
     if hit is not None:
         if progress:
             print(f"cached: {path}", file=sys.stderr)

@@ -234,13 +234,20 @@ def corruption_spectra(
     ``<cache_dir>/spectra/<dataset>/`` when its configuration (files' digests included) matches,
     computing and writing it atomically otherwise.
     """
+    from ...store import served_file
+
     dataset = get_dataset(dataset_name)
     names = C.parse_corruptions(corruptions)
     sevs = C.parse_severities(severities)
     ids = list(image_ids) if image_ids else list(dataset.image_ids)
-    build_set(dataset, names, sevs, ids, seed, cache_dir, jobs)
+    if not dataset.catalogue:  # without the images, the set's manifest comes from a bundle
+        build_set(dataset, names, sevs, ids, seed, cache_dir, jobs)
     folder = set_dir(cache_dir, dataset.name)
-    manifest = json.loads((folder / C.MANIFEST_NAME).read_text())
+    manifest_path = served_file(folder / C.MANIFEST_NAME, dataset.name)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"unreadable corrupted-set manifest {manifest_path} ({exc})") from None
     root = resolve_cache_dir(cache_dir) / "spectra" / _safe(dataset.name)
     result = CorruptionSpectra(dataset.name, ids, int(seed))
     clean: dict[str, np.ndarray] | None = None
@@ -249,7 +256,7 @@ def corruption_spectra(
             config = _entry_config(dataset, name, severity, ids, seed, manifest)
             key = config_key(config)
             path = _entry_path(root, name, severity, key)
-            entry = _load_entry(path, config, key)
+            entry = _load_entry(served_file(path, dataset.name), config, key)
             if entry is None:
                 if clean is None:
                     clean = {i: dataset.load(i) for i in ids}

@@ -28,12 +28,15 @@ def _cached_arrays(
     out: str | Path | None,
 ) -> dict[str, np.ndarray]:
     """Arrays stored at ``<results>/lowpass/<kind>-<key>.npz``; computed and stored if missing."""
+    from ...store import served_file
+
     full = {"kind": kind, "schema": SCHEMA, **config}
     key = config_key(full)
     path = _folder(out) / f"{kind}-{key}.npz"
-    if path.exists():
+    readable = served_file(path, datasets_in(full))
+    if readable.exists():
         try:
-            with np.load(path) as z:
+            with np.load(readable) as z:
                 return {k: np.asarray(z[k]) for k in z.files}
         except (OSError, ValueError):
             pass  # unreadable: recompute
@@ -46,8 +49,38 @@ def _cached_arrays(
 def _cached_record(
     kind: str, config: Mapping[str, Any], compute: Callable[[], Any], out: str | Path | None
 ) -> Any:
+    from ...cache import read_json
+    from ...store import served_file
+
     full = {"kind": kind, "schema": SCHEMA, **config}
-    return cached_json(_folder(out) / f"{kind}-{config_key(full)}.json", compute)
+    path = _folder(out) / f"{kind}-{config_key(full)}.json"
+    readable = served_file(path, datasets_in(full))
+    if readable != path:  # a bundle's copy
+        value = read_json(readable)
+        if value is not None:
+            return value
+    return cached_json(path, compute)
+
+
+def datasets_in(config: Any) -> str:
+    """The registered dataset names a configuration mentions, comma-separated (what a cached
+    result rests on, for the uses log)."""
+    from ...data import DATASETS
+
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value in DATASETS:
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    walk(config)
+    return ",".join(sorted(found))
 
 
 # --- images and patches -------------------------------------------------------------------------
