@@ -50,6 +50,20 @@ def test_sample_bundle_recomputes_to_its_numbers() -> None:
     assert len(report.verified) == 5, details  # none skipped: Kodak is in the repository
 
 
+PUBLISHED = [b for b in bundle.all_bundles() if b.name != "sample"]
+
+
+@pytest.mark.parametrize("folder", PUBLISHED, ids=[b.name for b in PUBLISHED])
+def test_a_published_bundle_recomputes_to_its_numbers(folder: Path) -> None:
+    """Every committed bundle the book renders from (data/results/<profile>, e.g. paper):
+    5 entries drawn with today's date from those that took at most 20 s to compute, and that
+    this machine can rebuild, recompute within the stated tolerances."""
+    report = bundle.verify(folder, sample=5, seed=bundle.default_seed(), max_seconds=20.0)
+    details = [f"{c.key} {c.status}: {c.detail}" for c in report.sampled if c.status != "ok"]
+    assert not report.mismatches, details
+    assert len(report.verified) == 5, details
+
+
 @pytest.mark.slow
 def test_sample_bundle_nic_entry_recomputes() -> None:
     entries = bundle.read_manifest(SAMPLE)["entries"]

@@ -92,10 +92,19 @@ def test_cache_resume(tmp_path: Path) -> None:
     assert first.timing["computed"] == len(table_bases(4)) == 12
     again = heatmap("jpeg", "kodak", quality=30, cache_dir=tmp_path, **TINY)
     assert again.timing["computed"] == 0 and again.timing["cached"] == 12
+    # every basis is also in one packed file (what a results bundle carries): it alone serves
+    packed = tmp_path / first.key / "bases.json"
     files = sorted((tmp_path / first.key / "bases").glob("*.json"))
-    files[5].unlink()
+    assert len(json.loads(packed.read_text())) == 12
+    for f in files:
+        f.unlink()
+    assert heatmap("jpeg", "kodak", quality=30, cache_dir=tmp_path, **TINY).timing["computed"] == 0
+    # a basis missing from both is computed again, and the packed file completed
+    again_packed = json.loads(packed.read_text())
+    del again_packed["r001_c001"]
+    packed.write_text(json.dumps(again_packed))
     third = heatmap("jpeg", "kodak", quality=30, cache_dir=tmp_path, **TINY)
-    assert third.timing["computed"] == 1
+    assert third.timing["computed"] == 1 and len(json.loads(packed.read_text())) == 12
     np.testing.assert_array_equal(third.table_perturbed, first.table_perturbed)
 
 

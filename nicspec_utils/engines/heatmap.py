@@ -492,10 +492,16 @@ def heatmap(
     for r, c in wanted:
         if not (0 <= r < rows and 0 <= c < cols):
             raise UsageError(f"basis ({r}, {c}) is outside the {rows}x{cols} table")
+    from ..store import served_file
+
     records: dict[tuple[int, int], dict[str, Any]] = {}
     todo = []
+    # every finished basis in one file (what a results bundle carries), else one file each
+    packed_path = folder / PACKED_NAME
+    packed = read_json(served_file(packed_path, ds.name))
+    packed = packed if isinstance(packed, dict) else {}
     for rc in wanted:
-        hit = read_json(_basis_path(folder, *rc))
+        hit = packed.get(_basis_name(*rc)) or read_json(_basis_path(folder, *rc))
         if isinstance(hit, dict) and all(len(hit.get(k, [])) == len(ids) for k in RECORD_KEYS):
             records[rc] = hit
         else:
@@ -533,6 +539,10 @@ def heatmap(
         ):  # fmt: skip
             records.update({tuple(rc): rec for rc, rec in done})  # type: ignore[misc]
     compute_s = time.perf_counter() - t0
+    if any(_basis_name(*rc) not in packed for rc in records):
+        atomic_write_json(
+            packed_path, {**packed, **{_basis_name(*rc): rec for rc, rec in records.items()}}
+        )
 
     tables = {k: np.full((rows, cols), np.nan) for k in RECORD_KEYS}
     per_image = {k: np.full((len(ids), rows, cols), np.nan) for k in RECORD_KEYS}
@@ -681,8 +691,15 @@ def _nanmedian(a: np.ndarray) -> float | None:
     return float(np.median(finite)) if finite.size else None
 
 
+PACKED_NAME = "bases.json"
+
+
+def _basis_name(r: int, c: int) -> str:
+    return f"r{r:03d}_c{c:03d}"
+
+
 def _basis_path(folder: Path, r: int, c: int) -> Path:
-    return folder / "bases" / f"r{r:03d}_c{c:03d}.json"
+    return folder / "bases" / f"{_basis_name(r, c)}.json"
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:

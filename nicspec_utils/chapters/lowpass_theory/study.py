@@ -1045,13 +1045,45 @@ def image_transfer(
     return rings[keep] / size, gains[keep], gain(rho >= 1 / 3)
 
 
+def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of named arrays (names, dtypes, shapes and bytes): a fitted model's identity."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def image_model_table(
-    training: TrainingSet, pca: PCA, aes: Mapping[int, LinearAE], per_image: int
+    training: TrainingSet,
+    pca: PCA,
+    aes: Mapping[int, LinearAE],
+    per_image: int,
+    out: str | Path | None = None,
 ) -> pd.DataFrame:
     """Per training image and rank k, on the image's own patches (those the models were fitted
     on): the MSE of the trained AE and of the rank-k PCA projection, the variance each keeps
     (AE: in its decoder's span), the share of the high band (``rho >= 1/3``) each passes, and
-    each map's cut-off on the image (:func:`cutoff` of its ring ratios)."""
+    each map's cut-off on the image (:func:`cutoff` of its ring ratios). Cached, keyed by the
+    training set and the fitted models' arrays (:func:`arrays_digest`)."""
+    cfg = {
+        "training": training.config(),
+        "pca": arrays_digest(pca.arrays()),
+        "aes": {str(k): arrays_digest(ae.arrays()) for k, ae in aes.items()},
+        "per_image": int(per_image),
+    }
+    return pd.DataFrame(
+        _cached_record("models-images", cfg, lambda: _image_model_rows(training, pca, aes,
+                                                                      per_image), out)
+    )  # fmt: skip
+
+
+def _image_model_rows(
+    training: TrainingSet, pca: PCA, aes: Mapping[int, LinearAE], per_image: int
+) -> list[dict[str, Any]]:
     rows = []
     for dataset, image_id, x in image_patches(training, pca.size, per_image):
         xc = x - pca.mean
@@ -1076,7 +1108,7 @@ def image_model_table(
                 row[f"{kind} high pass"] = high
                 row[f"{kind} cut-off"] = cutoff(r, ratio)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def corruption_energies(
