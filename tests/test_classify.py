@@ -24,12 +24,14 @@ from PIL import Image
 from nicspec_utils import cli
 from nicspec_utils import stats as S
 from nicspec_utils.chapters import classification as ch
+from nicspec_utils.codecs import ffmpeg_unavailable
 from nicspec_utils.codecs.base import CodecResult
 from nicspec_utils.codecs.ratematch import PSNR_TOL
 from nicspec_utils.engines import classify as cl
 from nicspec_utils.errors import DataError, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
+NO_FFMPEG = ffmpeg_unavailable()
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -164,6 +166,47 @@ def test_per_image_rate_matching(tmp_path: Path, fake: type[Fake]) -> None:
     assert res.data["config"]["codec"]["rate_control"] == "per-image target"
     with pytest.raises(UsageError, match="no bpp target"):
         cl.classify("jpeg2000", ds, bpp={"im0": 0.3}, out=tmp_path / "out")
+
+
+@pytest.mark.skipif(NO_FFMPEG is not None, reason=NO_FFMPEG or "")
+def test_ffmpeg_jpeg2000_codes_a_chunk_in_one_batch(
+    tmp_path: Path, fake: type[Fake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chapter 5 on the paper's JPEG2000 path (#14): a chunk's images, each at its own bpp or
+    PSNR target, cost one ffmpeg encode and one decode (per round of the PSNR search), and give
+    what coding them one by one gives."""
+    from nicspec_utils.codecs import get_codec
+    from nicspec_utils.codecs import jpeg2000_ffmpeg as jf
+
+    ds = _folder(tmp_path / "data", [40, 220, 90], None)
+    images = [cl.prepare(np.array(Image.open(tmp_path / "data" / "images" / f"im{k}.png")))
+              for k in range(3)]  # fmt: skip
+    targets = {"im0": 0.3, "im1": 1.2, "im2": 0.6}
+    runs: list[list[str]] = []
+    real = jf._run
+
+    def counting(cmd, timeout, cwd=None):  # noqa: ANN001, ANN202
+        runs.append(cmd)
+        return real(cmd, timeout, cwd)
+
+    monkeypatch.setattr(jf, "_run", counting)
+    res = cl.classify("jpeg2000-ffmpeg", ds, bpp=targets, out=tmp_path / "out")
+    assert len(runs) == 2  # one encode, one decode for the three images at three ratios
+    for k, rec in enumerate(res.data["per_image"]):
+        one = get_codec("jpeg2000-ffmpeg", bpp=targets[f"im{k}"]).compress(images[k])
+        assert rec["bpp"] == one.bpp and rec["setting"] == one.setting
+        assert rec["psnr"] == cl._psnr_8bit(one.reconstruction, images[k])
+    psnrs = [("im0", 30.0), ("im1", 34.0), ("im2", 32.0)]
+    runs.clear()
+    res = cl.classify("jpeg2000-ffmpeg", ds, codec_options={"target_psnr": psnrs},
+                      out=tmp_path / "out")  # fmt: skip
+    batched = len(runs)
+    runs.clear()
+    codec = get_codec("jpeg2000-ffmpeg", target_psnr=psnrs)
+    ones = [codec.compress(im) for im in images]
+    assert batched < len(runs)
+    assert [r["setting"] for r in res.data["per_image"]] == [r.setting for r in ones]
+    assert [r["bpp"] for r in res.data["per_image"]] == [r.bpp for r in ones]
 
 
 def test_no_labels_gives_null_top1(tmp_path: Path, fake: type[Fake]) -> None:

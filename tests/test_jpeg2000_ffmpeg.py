@@ -203,3 +203,120 @@ def test_chapters_run_without_ffmpeg(no_ffmpeg, monkeypatch):
     )
     with pytest.raises(UsageError, match="ffmpeg not found"):
         jpeg2000_path("ffmpeg")
+
+
+# --- batches: one encode and one decode process, bit-identical to image by image (#14) ---------
+
+
+def _crops(kodim: np.ndarray) -> list[np.ndarray]:
+    """Five inputs of two shapes: three 256x256 crops and two 200x320 ones."""
+    squares = [kodim[y : y + 256, x : x + 256] for y, x in ((0, 0), (256, 0), (0, 256))]
+    wides = [kodim[:200, 100:420], kodim[300:500, :320]]
+    return [
+        np.ascontiguousarray(c) for c in (squares[0], wides[0], squares[1], wides[1], squares[2])
+    ]
+
+
+def _same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.bitstream == y.bitstream and x.bits == y.bits and x.setting == y.setting
+        assert x.reconstruction.dtype == y.reconstruction.dtype == np.float32
+        assert np.array_equal(x.reconstruction, y.reconstruction)
+
+
+@pytest.fixture
+def count_runs(monkeypatch):
+    """The ffmpeg processes the codec starts (each command's output file names)."""
+    calls: list[list[str]] = []
+    real = jf._run
+
+    def counting(cmd, timeout, cwd=None):
+        calls.append(cmd)
+        return real(cmd, timeout, cwd)
+
+    monkeypatch.setattr(jf, "_run", counting)
+    return calls
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"format": "j2k", "irreversible": True, "pix_fmt": "rgb24"}],
+    ids=["paper", "j2k-97-rgb"],
+)
+def test_batch_is_bit_identical_and_two_processes(kodim, options, count_runs):
+    """compress_batch (one setting) and compress_each (a setting per image) write the same
+    files and reconstructions as compress one by one, in one encode and one decode process."""
+    from nicspec_utils.codecs.base import compress_each
+
+    images = _crops(kodim)
+    codec = get_codec("jpeg2000-ffmpeg", bpp=0.5, **options)
+    one_by_one = [codec.compress(im) for im in images]
+    count_runs.clear()
+    batch = codec.compress_batch(images)
+    assert len(count_runs) == 2  # one encode (two sequences: two shapes), one decode
+    assert sum(a == "-i" for a in count_runs[0]) == 2
+    _same(one_by_one, batch)
+    assert batch[0].bitstream.startswith(jf.J2K_MAGIC if options else jf.JP2_MAGIC)
+    assert np.array_equal(codec.decode(batch[1].bitstream), batch[1].reconstruction)
+
+    coders = [codec.at(ratio) for ratio in (24, 48, 48, 96, 30)]
+    one_by_one = [c.compress(im) for c, im in zip(coders, images, strict=True)]
+    count_runs.clear()
+    _same(one_by_one, compress_each(coders, images))
+    assert len(count_runs) == 2
+    assert [r.setting for r in one_by_one] == [24, 48, 48, 96, 30]
+    assert codec.compress_batch([]) == []
+
+
+@needs_ffmpeg
+def test_psnr_matching_in_a_batch_is_bit_identical(kodim, count_runs):
+    """With PSNR targets the batch runs the images' ratio searches in lockstep: the same ratios,
+    files and reconstructions as image by image, two processes per round of the search."""
+    from nicspec_utils.codecs import ratematch
+
+    images = _crops(kodim)[:3]
+    ref = get_codec("jpeg2000-ffmpeg", bpp=0.75)
+    targets = [(f"i{k}", psnr(im, ref.compress(im).reconstruction) - 0.4 * k) for k, im in
+               enumerate(images)]  # fmt: skip
+    count_runs.clear()
+    codec = get_codec("jpeg2000-ffmpeg", target_psnr=targets)
+    single = [codec.compress(im) for im in images]  # the targets in order, one image at a time
+    per_image_runs = len(count_runs)
+    count_runs.clear()
+    batch = get_codec("jpeg2000-ffmpeg", target_psnr=targets).compress_batch(images)
+    _same(single, batch)
+    assert len(count_runs) % 2 == 0 and len(count_runs) < per_image_runs
+    assert all(abs(ratematch._psnr_8bit(r.reconstruction, im) - t) <= jf.PSNR_TOL
+               for r, im, (_, t) in zip(batch, images, targets, strict=True))  # fmt: skip
+    with pytest.raises(UsageError, match="more images than PSNR targets"):
+        get_codec("jpeg2000-ffmpeg", target_psnr=targets[:2]).compress_batch(images)
+
+
+@needs_ffmpeg
+def test_batch_bad_input_is_one_line_and_leaves_nothing(kodim, tmp_path, monkeypatch, count_runs):
+    """A bad image fails before any process starts; a failing ffmpeg gives a one-line DataError
+    and no files are left behind."""
+    from nicspec_utils.errors import DataError
+
+    monkeypatch.setattr(jf.tempfile, "tempdir", str(tmp_path))
+    codec = get_codec("jpeg2000-ffmpeg", bpp=0.5)
+    good = _crops(kodim)[0]
+    count_runs.clear()
+    with pytest.raises(UsageError, match="HxWx3 uint8"):
+        codec.compress_batch([good, good[:, :, 0]])
+    with pytest.raises(DataError, match="at least 32 px"):
+        codec.compress_batch([good, good[:16, :16]])
+    assert count_runs == []
+    broken = tmp_path / "bin" / "ffmpeg"
+    broken.parent.mkdir()
+    broken.write_text("#!/bin/sh\necho 'Invalid data found\nwhen processing input' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    codec.exe = str(broken)
+    with pytest.raises(DataError, match=r"ffmpeg encode failed \(exit 1\)") as exc:
+        codec.compress_batch([good, good])
+    assert "\n" not in str(exc.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # the temp folder is gone
+    with pytest.raises(UsageError, match="3 codecs for 2 images"):
+        jf.Jpeg2000FfmpegCodec.compress_pairs([codec] * 3, [good, good])

@@ -180,3 +180,16 @@ class Codec:
 
     def _compress(self, image: np.ndarray) -> CodecResult:
         raise NotImplementedError
+
+
+def compress_each(codecs: Sequence[Codec], images: Sequence[np.ndarray]) -> list[CodecResult]:
+    """Code ``images[k]`` with ``codecs[k]`` (each its own setting): in one batch where all
+    codecs are of one class with a ``compress_pairs`` class method (``jpeg2000-ffmpeg``: one
+    encode and one decode process), else one by one."""
+    if len(codecs) != len(images):
+        raise UsageError(f"{len(codecs)} codecs for {len(images)} images")
+    kinds = {type(c) for c in codecs}
+    pairs = getattr(kinds.pop(), "compress_pairs", None) if len(kinds) == 1 else None
+    if pairs is not None:
+        return list(pairs(codecs, images))
+    return [c.compress(x) for c, x in zip(codecs, images, strict=True)]

@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
-from .base import Codec, CodecResult, Knob, check_image
+from .base import Codec, CodecResult, Knob, check_image, compress_each
 
 SIDES = ("nearest", "below", "above")
 
@@ -272,22 +272,44 @@ def search_psnr_grid(
     setting from ``start`` (``slope``: the first guess, dB per doubling), then regula falsi in
     the bracket until its ends are neighbours on the grid or a PSNR lies within ``tol``. Usually
     3-5 evaluations where bisection over the whole range takes 9-10. Returns (setting, PSNR,
-    matched)."""
+    matched). The steps are :func:`psnr_grid_steps`'s (which several searches can share)."""
+    steps = psnr_grid_steps(
+        target, lo=lo, hi=hi, step=step, start=start, slope=slope, tol=tol, max_evals=max_evals
+    )
+    try:
+        v = next(steps)
+        while True:
+            v = steps.send(float(evaluate(v)))
+    except StopIteration as done:
+        return done.value
+
+
+def psnr_grid_steps(
+    target: float,
+    *,
+    lo: int,
+    hi: int,
+    step: int = 2,
+    start: int = 48,
+    slope: float = -6.0,
+    tol: float = PSNR_TOL,
+    max_evals: int = 24,
+) -> Generator[int, float, tuple[int, float, bool]]:
+    """:func:`search_psnr_grid` as steps: yields each setting to evaluate (each once), is sent
+    its PSNR, and returns (setting, PSNR, matched). Lets :meth:`PsnrTargets.compress_batch` run
+    one search per image in lockstep, coding each round's settings in one batch."""
     seen: dict[int, float] = {}
 
     def snap(v: float) -> int:
         return int(min(max(step * round(v / step), lo), hi))
 
-    def f(v: int) -> float:
-        if v not in seen:
-            seen[v] = float(evaluate(v))
-        return seen[v]
-
     below: int | None = None  # highest PSNR still under the target: a ratio too large
     above: int | None = None  # lowest PSNR at or over it: a ratio small enough
     r, slope_est = snap(start), slope
     for _ in range(max_evals):
-        p = f(r)
+        if r not in seen:
+            seen[r] = float((yield r))
+        p = seen[r]
         if abs(p - target) <= tol:
             break
         if p >= target:
@@ -328,7 +350,9 @@ class PsnrTargets:
     ``targets``: ``(image id, PSNR dB)`` pairs in the order of the evaluation's image ids (the
     NIC entry's records, see ``spectral_analysis.psnr_matched_j2k``); the ids only label the
     configuration and the messages, the order assigns the targets. Each :meth:`compress` codes
-    the next image at the setting whose PSNR is nearest its target (:func:`search_psnr`).
+    the next image at the setting whose PSNR is nearest its target (:func:`search_psnr`, or
+    :func:`search_psnr_grid` for a codec with a ``psnr_grid``); :meth:`compress_batch` the next
+    several, with the same results.
     """
 
     def __init__(self, targets: Any, tol: float = PSNR_TOL) -> None:
@@ -384,6 +408,42 @@ class PsnrTargets:
         else:
             setting = search_psnr(codec.knob, psnr_at, target, tol=tol)[0]
         return results[setting]
+
+    def compress_batch(self, codec: Codec, images: Sequence[np.ndarray]) -> list[CodecResult]:
+        """Code ``images`` (the evaluation's next ones) at their target PSNRs: the same settings
+        and results as :meth:`compress` image by image. On a codec with a grid (``psnr_grid``)
+        the searches (:func:`psnr_grid_steps`) run in lockstep and each round's codings are one
+        :func:`~.base.compress_each` batch (``jpeg2000-ffmpeg``: one encode and one decode
+        process); otherwise image by image."""
+        grid = getattr(codec, "psnr_grid", None)
+        if grid is None:
+            return [self.compress(codec, im) for im in images]
+        images = [check_image(im) for im in images]
+        if self.cursor + len(images) > len(self.targets):
+            raise UsageError(f"{codec.name}: more images than PSNR targets ({len(self.targets)})")
+        targets = [t for _, t in self.targets[self.cursor : self.cursor + len(images)]]
+        self.cursor += len(images)
+        tol = min(self.tol, PSNR_TOL)  # as in compress
+        searches = [psnr_grid_steps(t, tol=tol, **grid) for t in targets]
+        coded: list[dict[Any, CodecResult]] = [{} for _ in images]  # by the setting really used
+        by_value: list[dict[int, CodecResult]] = [{} for _ in images]
+        chosen: dict[int, CodecResult] = {}
+        asked = {k: next(s) for k, s in enumerate(searches)}
+        while asked:
+            todo = {k: codec.at(v) for k, v in asked.items()}
+            todo = {k: c for k, c in todo.items() if c.setting not in coded[k]}
+            ks = list(todo)
+            batch = compress_each([todo[k] for k in ks], [images[k] for k in ks])
+            for k, res in zip(ks, batch, strict=True):
+                coded[k][todo[k].setting] = res
+            for k, v in list(asked.items()):
+                res = by_value[k][v] = coded[k][codec.at(v).setting]
+                try:
+                    asked[k] = searches[k].send(_psnr_8bit(res.reconstruction, images[k]))
+                except StopIteration as done:
+                    del asked[k]
+                    chosen[k] = by_value[k][done.value[0]]
+        return [chosen[k] for k in range(len(images))]
 
 
 def psnr_misses(

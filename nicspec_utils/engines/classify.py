@@ -474,6 +474,7 @@ def classify(
     not in the cache raises (:func:`probe` returns None for it instead).
     """
     from ..cache import results_dir
+    from ..codecs.base import compress_each
     from ..data import Dataset, get_dataset
     from .evaluate import check_corruption, get_codec, is_neural_codec
 
@@ -554,7 +555,8 @@ def classify(
             xs = inputs[start : start + len(chunk)]
             t0 = time.perf_counter()
             if per_image is not None:
-                results = [per_image[i].compress(x) for i, x in zip(chunk, xs, strict=True)]
+                # each image its own setting, one batch where the codec can (jpeg2000-ffmpeg)
+                results = compress_each([per_image[i] for i in chunk], xs)
             else:
                 results = the_codec.compress_batch(xs)  # type: ignore[union-attr]
             t1 = time.perf_counter()
