@@ -215,3 +215,25 @@ def test_the_same_broadcast_twice_in_a_row_is_never_cancelled(cluster: None) -> 
         results = dict(engine.map_tasks(dict, items, client=client, broadcast={"image": image}))
         assert sorted(results) == list(range(6))
         assert all(results[i]["index"] == i for i in range(6))
+
+
+def _chapter_context() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in engine.CONTEXT_ENV)
+
+
+def test_a_task_runs_in_the_context_of_the_chapter_that_submitted_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers start once per book, so a task carries the submitting chapter's profile, uses
+    log and FRESH setting (what bundle.covers and store.note_use read), and restores the
+    worker's own afterwards."""
+    import cloudpickle
+
+    monkeypatch.setenv("NICSPEC_PROFILE", "paper")
+    monkeypatch.setenv("NICSPEC_USES_LOG", "/tmp/uses/paper/05_classification.keys")
+    monkeypatch.delenv("NICSPEC_FRESH", raising=False)
+    task = cloudpickle.loads(cloudpickle.dumps(engine.in_context(_chapter_context)))
+    monkeypatch.setenv("NICSPEC_PROFILE", "quick")
+    monkeypatch.setenv("NICSPEC_FRESH", "1")
+    assert task() == ("paper", "/tmp/uses/paper/05_classification.keys", None)
+    assert _chapter_context() == ("quick", "/tmp/uses/paper/05_classification.keys", "1")

@@ -494,7 +494,7 @@ def feature_table(
     from ..data import get_dataset
     from ..engines.scheduler import get_client, map_tasks
     from ..io import atomic_write_json
-    from ..store import input_digests
+    from ..store import input_digests, served_file
 
     root = Path(out) if out else results_dir()
     digests = input_digests(get_dataset(dataset), list(ids))
@@ -507,7 +507,7 @@ def feature_table(
         key = config_key({"features": FEATURE_VERSION, "fit_band": FIT_BAND,
                           "alpha": NATURAL_ALPHA, **item, "sha256": digests})  # fmt: skip
         path = root / "features" / f"{key}.json"
-        cached = read_json(path)
+        cached = read_json(served_file(path, dataset))
         if cached is not None:
             found[position] = cached
         else:

@@ -836,14 +836,19 @@ def _grid_tasks(
         ref_key, ref = probe("none", g.dataset, g.ids, **g.kw(None))
         if ref is None and ref_key not in references:
             references[ref_key] = client.submit(
-                _reference_task, g, registered, key=f"nicspec-classify-{ref_key}", priority=10
+                engine.in_context(_reference_task),
+                g,
+                registered,
+                key=f"nicspec-classify-{ref_key}",
+                priority=10,
             )
         after = references.get(ref_key)
         for corruption in g.corruptions:
             # the dearest conditions first: slow corruptions, and PSNR matching (~16 JPEG2000
             # encodes an image), so that no long task starts last
             slow = corruption in SLOW_CORRUPTIONS or corruption in g.psnr
-            future = client.submit(_condition_task, g, corruption, registered, after,
+            task = engine.in_context(_condition_task)
+            future = client.submit(task, g, corruption, registered, after,
                                    pure=False, priority=5 if slow else 0)  # fmt: skip
             tasks[future] = (k, corruption)
     done: dict[tuple[int, str | None], dict[str, Result]] = {}

@@ -172,7 +172,9 @@ class Collector:
     def submit(self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Submit ``fn(*args, **kwargs)`` once per key (the scheduler dedups across clients)."""
         if key not in self.pending:
-            self.pending[key] = self.client.submit(fn, *args, key=f"nicspec-{key}", **kwargs)
+            self.pending[key] = self.client.submit(
+                in_context(fn), *args, key=f"nicspec-{key}", **kwargs
+            )
 
     def wait(self, desc: str = "tasks") -> None:
         """Wait for this round's tasks; the first failed task's error is raised here."""
@@ -221,6 +223,42 @@ def finished(futures: list[Any], desc: str = "tasks", progress: bool = True) -> 
             stream.close()
 
 
+# What a task must see of the chapter that submitted it: the profile being built and the
+# chapter's uses log (bundle.covers, store.note_use), and whether bundles are ignored. Workers
+# start once per book, so these are sent with every task, not inherited.
+CONTEXT_ENV = ("NICSPEC_PROFILE", "NICSPEC_USES_LOG", "NICSPEC_FRESH")
+
+
+@dataclass(frozen=True)
+class InContext:
+    """``fn`` run with the submitting process's :data:`CONTEXT_ENV` (restored afterwards)."""
+
+    fn: Callable[..., Any]
+    env: tuple[tuple[str, str | None], ...]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        saved = {name: os.environ.get(name) for name, _ in self.env}
+        try:
+            for name, value in self.env:
+                _set_env(name, value)
+            return self.fn(*args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                _set_env(name, value)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def in_context(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` wrapped to run in this process's chapter context (:class:`InContext`)."""
+    return InContext(fn, tuple((name, os.environ.get(name)) for name in CONTEXT_ENV))
+
+
 def map_tasks(
     fn: Callable[..., T],
     items: list[Any],
@@ -247,7 +285,8 @@ def map_tasks(
         # dependencies": dask/distributed#4612).
         scattered = client.scatter(list(extra.values()), broadcast=True, hash=False)
         extra = dict(zip(extra, scattered, strict=True))
-    futures = [client.submit(fn, item, pure=False, **extra) for item in items]
+    task = in_context(fn)
+    futures = [client.submit(task, item, pure=False, **extra) for item in items]
     position = {f.key: i for i, f in enumerate(futures)}
     for future in finished(futures, desc, progress):
         yield position[future.key], future.result()
