@@ -398,7 +398,7 @@ def write_bundle(
         else list(dict.fromkeys(k for chapter_keys, _ in uses.values() for k in chapter_keys))
     )
     cache_files = {rel: d for _, files in uses.values() for rel, d in files.items()}
-    if not wanted:
+    if not wanted and not cache_files:
         raise DataError(f"no finished entries to bundle in {base}")
     target = Path(out).expanduser() if out is not None else bundles_root() / profile
     check_output_folder(target.parent, "--out")
@@ -472,7 +472,11 @@ def write_bundle(
             }
             for chapter, (chapter_keys, files) in uses.items()
         }
-        table = pd.concat(frames, ignore_index=True)
+        table = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame({"key": pd.Series(dtype=str), "image_id": pd.Series(dtype=str)})
+        )
         table.to_parquet(staging / RECORDS_PARQUET, index=False)
         table.to_csv(staging / RECORDS_CSV, index=False)
         files = sha256_tree(staging)

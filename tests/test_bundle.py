@@ -379,3 +379,52 @@ def test_a_bundle_serves_a_dataset_whose_images_are_absent(
         evaluate("jpeg", "clic2025-val", image_ids=ids, quality=41, progress=False, maps=False)
     book.log_uses("p", "03_chapter")
     assert selection.select({"clic2025-val": 1}).omitted  # a chapter the bundle does not cover
+
+
+def _nicspec(repo: Path, env: dict[str, str], *args: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nicspec_utils.cli", *args],
+        cwd=repo,
+        env={**env, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Path) -> None:
+    """End to end on a copy of the repository: chapters 1 and 5 of the smoke profile run with
+    the mirror, `nicspec results bundle` exports what they used, and with the mirror hidden and
+    an empty results folder they run again and take CLIC-C and ImageNet from the bundle (the
+    page says so) instead of leaving them out."""
+    import os
+    import subprocess
+
+    repo = tmp_path / "repo"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for rel in filter(None, files.stdout.decode().split("\0")):
+        if (ROOT / rel).is_file() and not rel.startswith("data/results/"):
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, repo / rel)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NICSPEC_")}
+    env.update(OMP_NUM_THREADS="1", NICSPEC_WORKERS="1", NICSPEC_PROGRESS="0")
+    chapters = "01_corruption_benchmark,05_classification"
+    with_mirror = {**env, "NICSPEC_DATA_MIRROR": str(mirror),
+                   "NICSPEC_RESULTS": str(tmp_path / "a")}  # fmt: skip
+    _nicspec(repo, with_mirror, "book", "--profile", "smoke", "--chapters", chapters, "--no-html")
+    _nicspec(repo, with_mirror, "results", "bundle", "--profile", "smoke")
+    manifest = bundle.read_manifest(repo / "data" / "results" / "smoke")
+    assert "imagenet-val-subset" in manifest["chapters"]["05_classification"]["datasets"]
+    bare = {**env, "NICSPEC_DATA_MIRROR": "", "NICSPEC_RESULTS": str(tmp_path / "b")}
+    _nicspec(repo, bare, "book", "--profile", "smoke", "--chapters", chapters, "--no-html")
+    for chapter, dataset in (("01_corruption_benchmark", "CLIC 2025"), ("05_classification",
+                                                                        "ImageNet")):  # fmt: skip
+        text = (repo / "book" / "chapters" / f"{chapter}.ipynb").read_text()
+        assert "come from this profile's results bundle" in text, chapter
+        assert "Left out of" not in text, chapter
+        assert dataset in text, chapter
