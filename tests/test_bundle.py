@@ -333,6 +333,10 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
     served = store.served_file(empty / "spectra" / "clic2025-val" / "a.json", "clic2025-val")
     assert served == folder / "caches/spectra/clic2025-val/a.json"
     assert log.read_text() == "file:spectra/clic2025-val/a.json\tp\tclic2025-val\n"
+    assert (
+        "Of the 1 results (0 store entries and 1 cached chapter results) it read, 1 came from "
+        "the bundle data/results/p"
+    ) in book.provenance("p", "05_chapter")
     monkeypatch.setenv("NICSPEC_PROFILE", "p")
     assert bundle.covers("clic2025-val") and not bundle.covers("imagenet-val-subset")
     book.log_uses("p", "02_other")
@@ -396,7 +400,6 @@ def _nicspec(repo: Path, env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-@pytest.mark.slow
 def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Path) -> None:
     """End to end on a copy of the repository: chapters 1 and 5 of the smoke profile run with
     the mirror, `nicspec results bundle` exports what they used, and with the mirror hidden and
