@@ -127,9 +127,12 @@ def collect(profile: str | None = None, root: str | Path | None = None) -> Any:
     summary's columns when none has published)."""
     import pandas as pd
 
+    from .store import served_files
+
     frames = []
     folder = ledger_dir(profile, root)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    # a bundle carries the ledgers its chapters read (the other profile's, for the summary)
+    for path in served_files(folder, "*.json"):
         try:
             data = json.loads(path.read_text())
             rows = data["rows"]

@@ -368,6 +368,25 @@ def served_file(path: str | os.PathLike[str], dataset: str | None = None) -> Pat
     return found
 
 
+def served_files(folder: str | os.PathLike[str], pattern: str) -> list[Path]:
+    """The files matching ``pattern`` in ``folder`` (under the results folder), those a bundle
+    has there and the folder lacks added from the first bundle that has them, each read
+    through :func:`served_file` (so logged); sorted by name."""
+    from .cache import results_dir
+
+    here = Path(folder)
+    names = {p.name for p in here.glob(pattern) if p.is_file()} if here.is_dir() else set()
+    try:
+        rel = here.resolve().relative_to(results_dir().resolve())
+    except ValueError:
+        return sorted(here / n for n in names)
+    for bundle in bundle_dirs():
+        copy = bundle / BUNDLE_CACHES / rel
+        if copy.is_dir():
+            names |= {p.name for p in copy.glob(pattern) if p.is_file()}
+    return [served_file(here / n) for n in sorted(names)]
+
+
 def _bundle_records(keys: Iterable[str] | None, exclude: set[str]) -> list[Any]:
     """Record tables of the bundles' entries (``keys`` only, if given), less ``exclude``."""
     import pandas as pd

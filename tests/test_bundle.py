@@ -337,6 +337,13 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
         "Of the 1 results (0 store entries and 1 cached chapter results) it read, 1 came from "
         "the bundle data/results/p"
     ) in book.provenance("p", "05_chapter")
+    # a folder's files: the results folder's own first, the bundle's where it lacks them
+    (empty / "spectra" / "clic2025-val").mkdir(parents=True)
+    (empty / "spectra" / "clic2025-val" / "b.json").write_text("{}")
+    assert store.served_files(empty / "spectra" / "clic2025-val", "*.json") == [
+        folder / "caches/spectra/clic2025-val/a.json",
+        empty / "spectra" / "clic2025-val" / "b.json",
+    ]
     monkeypatch.setenv("NICSPEC_PROFILE", "p")
     assert bundle.covers("clic2025-val") and not bundle.covers("imagenet-val-subset")
     book.log_uses("p", "02_other")
