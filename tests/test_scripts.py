@@ -255,3 +255,31 @@ def test_build_vtm_bad_input(case: str, message: str, code: int, tmp_path: Path)
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("build_vtm.sh: error: ") and message in line
     assert not (tmp_path / "out" / "bin").exists()
+
+
+# --- scripts/run_paper_profile.sh ----------------------------------------------------------------
+
+
+def test_the_paper_run_script_runs_its_steps_in_order(tmp_path: Path) -> None:
+    """quick's chapters first (their ledger goes beside the paper's verdicts), then the paper
+    profile, the bundle and its verification, each logged; a failing step stops the run."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "nicspec"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1 $2" != "results verify" ] || exit 3\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "NICSPEC_BIN": str(fake), "NICSPEC_DATA_MIRROR": str(tmp_path)}
+    script = ROOT / "scripts" / "run_paper_profile.sh"
+    done = subprocess.run(["bash", str(script), str(tmp_path / "results")], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 3  # the fake's verify failed: the script stops there
+    assert calls.read_text().splitlines() == [
+        "book --profile quick --no-html",
+        "book --profile paper --no-html",
+        "results bundle --profile paper",
+        "results verify --bundle data/results/paper --sample 5",
+    ]
+    log = (tmp_path / "results" / "paper-run.log").read_text()
+    assert [line.split()[1:3] for line in log.splitlines()] == [
+        ["start", "quick"], ["done", "quick"], ["start", "paper"], ["done", "paper"],
+        ["start", "bundle"], ["done", "bundle"], ["start", "verify"],
+    ]  # fmt: skip
