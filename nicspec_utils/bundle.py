@@ -149,48 +149,6 @@ def profile_uses(
     }
 
 
-_MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}
-
-
-def _manifest_of(bundle: Path) -> dict[str, Any]:
-    """A bundle's manifest, read once per process (per modification time)."""
-    path = bundle / MANIFEST
-    try:
-        stamp = (str(path.resolve()), path.stat().st_mtime_ns)
-    except OSError:
-        return {}
-    if stamp not in _MANIFESTS:
-        try:
-            _MANIFESTS[stamp] = read_manifest(bundle)
-        except DataError:
-            _MANIFESTS[stamp] = {}
-    return _MANIFESTS[stamp]
-
-
-def current_chapter() -> str | None:
-    """The chapter the book is executing now (the name of its uses log), else None."""
-    from .store import USES_ENV
-
-    log = os.environ.get(USES_ENV, "").strip()
-    return Path(log).stem if log else None
-
-
-def covers(dataset: str) -> bool:
-    """Whether the bundle of the profile being built (``$NICSPEC_PROFILE``, set by ``nicspec
-    book``) holds what the executing chapter used of ``dataset`` in the run that made it, so
-    the chapter may run on the dataset's shipped checksum catalogue without its images."""
-    from .store import bundle_dirs
-
-    profile, chapter = os.environ.get("NICSPEC_PROFILE", "").strip(), current_chapter()
-    if not profile or not chapter:
-        return False
-    for bundle in bundle_dirs():
-        if bundle.name == profile:
-            chapters = _manifest_of(bundle).get("chapters") or {}
-            return dataset in ((chapters.get(chapter) or {}).get("datasets") or [])
-    return False
-
-
 def served_from(profile: str, chapter: str) -> str | None:
     """One sentence for a chapter's top on the bundles that served its entries in its last
     execution (code version, date, machine), or None when none did."""

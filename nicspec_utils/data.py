@@ -545,8 +545,8 @@ def _mirrored(name: str) -> Dataset:
         return _mirror_dataset(name, relative, url, description, **fields)
     except DataError:
         # no images here: a results bundle of the profile being built may still hold this
-        # chapter's results on them (bundle.covers), keyed by the shipped catalogue
-        from .bundle import covers
+        # chapter's results on them (store.covers), keyed by the shipped catalogue
+        from .store import covers
 
         if covers(name):
             return catalogued_dataset(name)

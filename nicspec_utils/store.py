@@ -343,6 +343,47 @@ def note_use(key: str, bundle: str | None = None, dataset: str | None = None) ->
         pass  # a log that cannot be written costs the bundle its key list, not the result
 
 
+_MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _manifest_of(bundle: Path) -> dict[str, Any]:
+    """A bundle's manifest, read once per process (per modification time); {} if unreadable."""
+    import json
+
+    path = bundle / BUNDLE_MANIFEST
+    try:
+        stamp = (str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError:
+        return {}
+    if stamp not in _MANIFESTS:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        _MANIFESTS[stamp] = data if isinstance(data, dict) else {}
+    return _MANIFESTS[stamp]
+
+
+def current_chapter() -> str | None:
+    """The chapter the book is executing now (the name of its uses log), else None."""
+    log = os.environ.get(USES_ENV, "").strip()
+    return Path(log).stem if log else None
+
+
+def covers(dataset: str) -> bool:
+    """Whether the bundle of the profile being built (``$NICSPEC_PROFILE``, set by ``nicspec
+    book``) holds what the executing chapter used of ``dataset`` in the run that made it, so
+    the chapter may run on the dataset's shipped checksum catalogue without its images."""
+    profile, chapter = os.environ.get("NICSPEC_PROFILE", "").strip(), current_chapter()
+    if not profile or not chapter:
+        return False
+    for bundle in bundle_dirs():
+        if bundle.name == profile:
+            chapters = _manifest_of(bundle).get("chapters") or {}
+            return dataset in ((chapters.get(chapter) or {}).get("datasets") or [])
+    return False
+
+
 def served_file(path: str | os.PathLike[str], dataset: str | None = None) -> Path:
     """Where a chapter reads one of its own cache files (a result that is not a store entry:
     chapter 1's spectra, chapter 5's classifications, ...): ``path`` when it exists, else the

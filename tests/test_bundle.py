@@ -304,7 +304,7 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
 ) -> None:
     """A chapter's own cache file (not a store entry) is logged by store.served_file with its
     dataset, exported under caches/, served from there where the results folder lacks it, and
-    makes bundle.covers() true for that dataset in that chapter of that profile only."""
+    makes store.covers() true for that dataset in that chapter of that profile only."""
     results, keys = _results(tmp_path)
     root = tmp_path / "bundles"
     monkeypatch.setattr(store, "bundles_root", lambda: root)
@@ -345,15 +345,15 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
         empty / "spectra" / "clic2025-val" / "b.json",
     ]
     monkeypatch.setenv("NICSPEC_PROFILE", "p")
-    assert bundle.covers("clic2025-val") and not bundle.covers("imagenet-val-subset")
+    assert store.covers("clic2025-val") and not store.covers("imagenet-val-subset")
     book.log_uses("p", "02_other")
-    assert not bundle.covers("clic2025-val")  # another chapter did not use it
+    assert not store.covers("clic2025-val")  # another chapter did not use it
     book.log_uses("p", "05_chapter")
     monkeypatch.setenv("NICSPEC_PROFILE", "q")
-    assert not bundle.covers("clic2025-val")  # another profile's bundle does not stand in
+    assert not store.covers("clic2025-val")  # another profile's bundle does not stand in
     monkeypatch.setenv("NICSPEC_PROFILE", "p")
     monkeypatch.setenv("NICSPEC_FRESH", "1")
-    assert not bundle.covers("clic2025-val")  # FRESH=1 ignores bundles
+    assert not store.covers("clic2025-val")  # FRESH=1 ignores bundles
 
 
 def test_a_bundle_serves_a_dataset_whose_images_are_absent(

@@ -225,7 +225,7 @@ def test_a_task_runs_in_the_context_of_the_chapter_that_submitted_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Workers start once per book, so a task carries the submitting chapter's profile, uses
-    log and FRESH setting (what bundle.covers and store.note_use read), and restores the
+    log and FRESH setting (what store.covers and store.note_use read), and restores the
     worker's own afterwards."""
     import cloudpickle
 

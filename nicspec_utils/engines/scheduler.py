@@ -224,7 +224,7 @@ def finished(futures: list[Any], desc: str = "tasks", progress: bool = True) -> 
 
 
 # What a task must see of the chapter that submitted it: the profile being built and the
-# chapter's uses log (bundle.covers, store.note_use), and whether bundles are ignored. Workers
+# chapter's uses log (store.covers, store.note_use), and whether bundles are ignored. Workers
 # start once per book, so these are sent with every task, not inherited.
 CONTEXT_ENV = ("NICSPEC_PROFILE", "NICSPEC_USES_LOG", "NICSPEC_FRESH")
 
