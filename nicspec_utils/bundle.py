@@ -334,10 +334,17 @@ def write_bundle(
     out: str | Path | None = None,
     keys: Sequence[str] | None = None,
     results: str | Path | None = None,
+    map_factor: int | None = None,
 ) -> dict[str, Any]:
     """Export entries into a bundle folder (default ``data/results/<profile>``); return its
     manifest. ``keys``: the entries (default: those the profile's chapters used,
-    :func:`profile_keys`); ``results``: the results folder to read (default the store's)."""
+    :func:`profile_keys`); ``results``: the results folder to read (default the store's).
+
+    ``map_factor``: the entries' 2-D maps are kept as the mean of ``f`` x ``f`` tiles
+    (:func:`store.reduce_maps`), with each map's band shares and energy at full resolution in
+    ``display.json`` beside them (what :class:`engines.evaluate.Point` reads instead of the
+    maps), so the maps serve figures only; None: the smallest of :data:`MAP_FACTORS` that
+    keeps the bundle within :data:`SIZE_BUDGET_MB`, by estimate (1: the maps as stored)."""
     import pandas as pd
 
     from .cache import results_dir
@@ -382,6 +389,9 @@ def write_bundle(
             f"{len(absent)} of the {len(cache_files)} cache files the chapters used are not in "
             f"{base} or any bundle (first: {absent[0]}); rebuild (nicspec book --profile {profile})"
         )
+    factor = _map_factor(sources, file_sources) if map_factor is None else int(map_factor)
+    if factor not in MAP_FACTORS:
+        raise UsageError(f"--map-factor must be one of {', '.join(map(str, MAP_FACTORS))}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -394,8 +404,10 @@ def write_bundle(
             folder.mkdir(parents=True)
             shutil.copyfile(source / "metrics.json", folder / "metrics.json")
             maps = metrics.get("spectra")
-            if maps:
+            if maps and factor == 1:
                 shutil.copyfile(source / maps, folder / maps)
+            elif maps:
+                _write_display_maps(source / maps, folder, factor)
             frames.append(_entry_records(source, metrics))
             config = metrics["config"]
             corruption = config.get("corruption") or {}
@@ -451,6 +463,7 @@ def write_bundle(
                 "chapters": _chapter_times(profile),
                 "bundle": round(time.perf_counter() - started, 3),
             },
+            "map_factor": factor,
             "n_entries": len(entries),
             "n_records": int(len(table)),
             "size_bytes": size,
@@ -467,6 +480,48 @@ def write_bundle(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+MAP_FACTORS = (1, 2, 4, 8, 16, 32)
+
+
+def _map_factor(sources: Mapping[str, Path], files: Mapping[str, Path | None]) -> int:
+    """The smallest factor of :data:`MAP_FACTORS` whose bundle fits :data:`SIZE_BUDGET_MB`,
+    estimated from the stored files (a reduced map is written whole, not by its Hermitian
+    half, so it takes about 2 / f**2 of the stored bytes)."""
+    maps = other = 0
+    for source in sources.values():
+        for item in source.iterdir():
+            if item.is_file():
+                if item.suffix == ".npz":
+                    maps += item.stat().st_size
+                else:
+                    other += item.stat().st_size
+    other += sum(p.stat().st_size for p in files.values() if p is not None)
+    budget = SIZE_BUDGET_MB * 1e6
+    for f in MAP_FACTORS:
+        if other + maps * (1.0 if f == 1 else min(1.0, 2.0 / f**2)) <= budget:
+            return f
+    return MAP_FACTORS[-1]
+
+
+def _write_display_maps(source: Path, folder: Path, factor: int) -> None:
+    """An entry's maps reduced by ``factor`` into ``folder`` (same file name), and its
+    ``display.json``: the factor, the full shapes, each map's full-resolution shares and energy."""
+    from .engines.evaluate import DISPLAY_FILE, display_scalars
+    from .io import atomic_write_json
+    from .store import load_maps, reduce_maps, save_maps
+
+    arrays = load_maps(source)
+    save_maps(folder / source.name, reduce_maps(arrays, factor))
+    atomic_write_json(
+        folder / DISPLAY_FILE,
+        {
+            "factor": factor,
+            "shapes": {k: list(v.shape) for k, v in arrays.items() if getattr(v, "ndim", 0) == 2},
+            "scalars": display_scalars(arrays),
+        },
+    )
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -677,6 +732,24 @@ def compare_maps(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> str | N
     return None
 
 
+def _compare_entry_maps(folder: Path, fresh: Mapping[str, Any], name: str) -> str | None:
+    """A bundle entry's maps against recomputed ones: reduced as the bundle reduced them, and
+    their full-resolution shares and energies too (display.json), where it did."""
+    from .engines.evaluate import DISPLAY_FILE, display_scalars
+    from .store import load_maps, reduce_maps
+
+    stored = load_maps(folder / name)
+    display = (
+        json.loads((folder / DISPLAY_FILE).read_text(encoding="utf-8"))
+        if (folder / DISPLAY_FILE).is_file()
+        else None
+    )
+    if display is None:
+        return compare_maps(stored, fresh)
+    problem = compare_values(display["scalars"], display_scalars(dict(fresh)), False, "display")
+    return problem or compare_maps(stored, reduce_maps(fresh, int(display["factor"])))
+
+
 @dataclass
 class Checked:
     """One sampled entry's verification: ``ok``, ``mismatch`` or ``skipped``."""
@@ -770,8 +843,8 @@ def verify_entry(bundle: Path, key: str, entry: Mapping[str, Any], scratch: Path
         problem = compare_records(records[records["key"] == key], pd.read_parquet(
             path.parent / "records.parquet"), exact)  # fmt: skip
     if problem is None and maps:
-        problem = compare_maps(load_maps(folder / stored["spectra"]),
-                               load_maps(path.parent / fresh["spectra"]))  # fmt: skip
+        problem = _compare_entry_maps(folder, load_maps(path.parent / fresh["spectra"]),
+                                      stored["spectra"])  # fmt: skip
     return done("mismatch", problem) if problem else done("ok")
 
 

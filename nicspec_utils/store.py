@@ -224,6 +224,27 @@ def decode_maps(stored: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def reduce_maps(arrays: Mapping[str, Any], factor: int) -> dict[str, Any]:
+    """Every 2-D map (both sides at least :data:`MAP_MIN_SIDE`) as the mean of its ``factor``
+    x ``factor`` tiles (edges that fill no tile dropped), the rest as given. A centred spectrum
+    keeps its frequency range (-1/2 to 1/2 cycles per pixel), at ``factor`` times the spacing."""
+    import numpy as np
+
+    if int(factor) < 1:
+        raise DataError(f"a map reduction factor must be at least 1, got {factor}")
+    f = int(factor)
+    out: dict[str, Any] = {}
+    for name, value in arrays.items():
+        a = np.asarray(value)
+        if f == 1 or a.ndim != 2 or min(a.shape) < MAP_MIN_SIDE:
+            out[name] = a
+            continue
+        h, w = (a.shape[0] // f) * f, (a.shape[1] // f) * f
+        tiles = a[:h, :w].astype(np.float64).reshape(h // f, f, w // f, f)
+        out[name] = tiles.mean(axis=(1, 3)).astype(np.float32)
+    return out
+
+
 def save_maps(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> None:
     """Write ``arrays`` (maps and small arrays) to an NPZ at ``path``, encoded and atomically."""
     import numpy as np

@@ -15,7 +15,7 @@ import pytest
 from nicspec_utils import book, bundle, store
 from nicspec_utils.cli.main import main
 from nicspec_utils.engines.evaluate import evaluate
-from nicspec_utils.errors import DataError
+from nicspec_utils.errors import DataError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "results" / "sample"
@@ -438,3 +438,43 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
         assert "come from this profile's results bundle" in text, chapter
         assert "Left out of" not in text, chapter
         assert dataset in text, chapter
+
+
+def test_a_bundle_keeps_reduced_maps_and_full_resolution_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--map-factor 4: the bundle's maps are 4x4 tile means (for figures), display.json holds
+    each map's band shares and energy at full resolution, a Point served from the bundle gives
+    exactly the numbers of the full entry, and verify compares both (a drifted share fails)."""
+    from nicspec_utils.engines.evaluate import load_point
+
+    results, keys = _results(tmp_path)
+    root = tmp_path / "bundles"
+    monkeypatch.setattr(store, "bundles_root", lambda: root)
+    manifest = bundle.write_bundle("r", keys=keys, results=results, map_factor=4)
+    assert manifest["map_factor"] == 4
+    entry = root / "r" / "entries" / keys[1]
+    full = load_point(results / keys[1] / "metrics.json")
+    served = load_point(entry / "metrics.json")
+    assert served.display is not None and full.display is None
+    for name, a in full.spectra.items():
+        if a.ndim == 2:
+            assert served.spectra[name].shape == (a.shape[0] // 4, a.shape[1] // 4)
+            assert served.band_shares(name) == full.band_shares(name)
+            assert served.energy(name) == full.energy(name)
+            tile = a[:4, :4].astype(np.float64).mean()
+            assert abs(served.spectra[name][0, 0] - tile) <= 2**-9 * abs(tile) + 1e-9
+    assert (entry / "spectra.npz").stat().st_size < (
+        results / keys[1] / "spectra.npz"
+    ).stat().st_size
+    assert not bundle.verify(root / "r", sample=2).mismatches
+    display = json.loads((entry / "display.json").read_text())
+    name = next(iter(display["scalars"]))
+    display["scalars"][name]["shares"]["high"] *= 1.001
+    (entry / "display.json").write_text(json.dumps(display))
+    _reseal(root / "r")
+    report = bundle.verify(root / "r", sample=2, keys=[keys[1]])
+    assert [c.status for c in report.sampled] == ["mismatch"]
+    assert "display" in report.sampled[0].detail
+    with pytest.raises(UsageError, match="map-factor must be one of"):
+        bundle.write_bundle("r", keys=keys, results=results, map_factor=3)

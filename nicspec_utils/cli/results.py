@@ -20,7 +20,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     check_name(args.profile)
     results = Path(args.results).expanduser() if args.results else results_dir()
     keys = finished_keys(results) if args.all else None
-    manifest = write_bundle(args.profile, args.out, keys, results)
+    manifest = write_bundle(args.profile, args.out, keys, results, args.map_factor)
     out = Path(args.out).expanduser() if args.out else None
     from ..store import bundles_root
 
@@ -28,7 +28,8 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     size = manifest["size_bytes"]
     print(
         f"bundle {where}: {manifest['n_entries']} entries, {manifest['n_records']} records, "
-        f"{_mb(size)} (code {str(manifest['code']['commit'])[:12]})"
+        f"{_mb(size)}, maps at 1/{manifest['map_factor']} resolution "
+        f"(code {str(manifest['code']['commit'])[:12]})"
     )
     if size > SIZE_BUDGET_MB * 1e6:
         print(
@@ -95,6 +96,12 @@ def add_cli(subparsers: Any) -> None:
     b.add_argument("--out", help="the bundle folder (default data/results/<profile>)")
     b.add_argument("--all", action="store_true", help="every finished entry, not the profile's")
     b.add_argument("--results", help="the results folder to read (default the store's)")
+    b.add_argument(
+        "--map-factor",
+        type=int,
+        help="keep maps as the mean of FxF tiles, shares and energies at full resolution "
+        "beside them (1, 2, 4, 8, 16, 32; default: the smallest within the size budget)",
+    )
     b.set_defaults(func=_cmd_bundle)
     v = sub.add_parser(
         "verify",

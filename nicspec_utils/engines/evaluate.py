@@ -551,27 +551,76 @@ def _record_meta(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+DISPLAY_FILE = "display.json"
+
+
 @dataclass
 class Point:
-    """One finished evaluation: its metrics and its mean maps (the keys of ``spectra.npz``)."""
+    """One finished evaluation: its metrics and its mean maps (the keys of ``spectra.npz``).
+
+    ``display``: for an entry of a results bundle whose maps were reduced to fit it (see
+    :func:`bundle.write_bundle`), the reduction ``factor`` and each map's band shares and energy
+    computed before the reduction (``scalars``); the maps then serve figures only."""
 
     metrics: dict[str, Any]
     spectra: dict[str, np.ndarray]
+    display: dict[str, Any] | None = None
 
     @property
     def bpp(self) -> float:
         """Mean bits per pixel."""
         return float(self.metrics["bpp"])
 
+    def band_shares(self, measure: str) -> dict[str, float]:
+        """Low / medium / high shares of the mean map's energy (DC excluded), at full
+        resolution even where the maps were reduced."""
+        from ..spectral import band_energies
+
+        if self.display is not None:
+            return {k: float(v) for k, v in self.display["scalars"][measure]["shares"].items()}
+        return band_energies(self.spectra[measure])
+
+    def energy(self, measure: str) -> float:
+        """Total energy ``sum |F|**2`` of the mean map, DC excluded (at full resolution)."""
+        if self.display is not None:
+            return float(self.display["scalars"][measure]["energy"])
+        return map_energy(self.spectra[measure])
+
+
+def map_energy(spectrum: np.ndarray) -> float:
+    """Total energy ``sum |F|**2`` of a centred magnitude spectrum, DC excluded."""
+    from ..spectral import zero_dc
+
+    return float((zero_dc(spectrum) ** 2).sum())
+
+
+def display_scalars(maps: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """What :class:`Point` computes from each 2-D map (band shares, energy), for a bundle that
+    keeps the maps reduced."""
+    from ..spectral import band_energies
+    from ..store import MAP_MIN_SIDE
+
+    return {
+        name: {"shares": band_energies(a), "energy": map_energy(a)}
+        for name, a in maps.items()
+        if np.ndim(a) == 2 and min(np.shape(a)) >= MAP_MIN_SIDE
+    }
+
 
 def load_point(metrics_path: str | Path) -> Point:
-    """Read a finished evaluation (metrics.json and the spectra.npz beside it)."""
+    """Read a finished evaluation (metrics.json, the spectra.npz beside it and, in a bundle
+    with reduced maps, display.json)."""
     path = Path(metrics_path)
     metrics = json.loads(path.read_text())
     from ..store import load_maps
 
     maps = metrics.get("spectra", "spectra.npz")
-    return Point(metrics, load_maps(path.parent / maps) if maps else {})
+    display = read_json(path.parent / DISPLAY_FILE)
+    return Point(
+        metrics,
+        load_maps(path.parent / maps) if maps else {},
+        display if isinstance(display, dict) else None,
+    )
 
 
 def run_point(

@@ -17,7 +17,7 @@ from ...corruptions import group_of
 from ...engines.scheduler import sweep
 from ...errors import DataError, UsageError
 from ...io import atomic_save_npz, atomic_write_json
-from ...spectral import LUMA, band_energies, radial_profile
+from ...spectral import LUMA, radial_profile
 from .settings import CUTOFF_LEVEL, SCHEMA, TRAIN_DATASETS, _folder
 
 
@@ -923,7 +923,7 @@ def shift_table(
                 "dG": (mse_g - mse_d) / e, "dR": (mse_r - mse_d) / e,
             }  # fmt: skip
             for m in ("G", "R", "C"):
-                for band, v in band_energies(p.spectra[m]).items():
+                for band, v in p.band_shares(m).items():
                     row[f"{m} {band}"] = v
             rows.append(row)
     return pd.DataFrame(rows)

@@ -176,10 +176,9 @@ def share_table(
     out = []
     for row in rows:
         point: Point = row["point"]
-        spec = point.spectra[measure]
         rec = {k: v for k, v in row.items() if k not in skip}
-        rec.update(shares(spec))
-        rec["energy"] = energy(spec)
+        rec.update(point.band_shares(measure))
+        rec["energy"] = point.energy(measure)
         out.append(rec)
     cols = [*(k for k in (rows[0] if rows else {}) if k not in skip), *BAND_NAMES, "energy"]
     return pd.DataFrame(out, columns=cols)

@@ -11,7 +11,6 @@ from ...errors import UsageError
 from ...widgets import PREVIEW_FORMAT
 from .plots import colour_range, render_maps
 from .settings import NIC
-from .study import energy, shares
 
 
 @dataclass
@@ -48,9 +47,9 @@ def _caption(row: Mapping[str, Any], measures: Sequence[str]) -> str:
     if row.get("psnr_wrt_clean") is not None:
         text += f" ({row['psnr_wrt_clean']:.2f} dB w.r.t. clean)"
     for m in measures:
-        s = shares(p.spectra[m])
+        s = p.band_shares(m)
         text += (f"<br>{m}: low / medium / high {100 * s['low']:.0f} / {100 * s['medium']:.0f} / "
-                 f"{100 * s['high']:.0f} %, energy {energy(p.spectra[m]):.3g}")  # fmt: skip
+                 f"{100 * s['high']:.0f} %, energy {p.energy(m):.3g}")  # fmt: skip
     return text
 
 
