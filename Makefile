@@ -14,7 +14,10 @@ BIN := $(VENV)/bin
 PIP_FLAGS ?= $(if $(CI),--progress-bar off,)
 PYTEST_ARGS ?=
 BOOK_FLAGS ?=
-PROFILE ?= quick
+# The book a newcomer gets: the paper profile once its results bundle is committed
+# (data/results/paper: rendered from it, no dataset needed), else quick.
+DEFAULT_PROFILE := $(if $(wildcard data/results/paper/manifest.json),paper,quick)
+PROFILE ?= $(DEFAULT_PROFILE)
 LINT_PATHS := nicspec_utils tests book/_ext scripts
 
 # Stamps: each records that the venv holds one set of extras for this pyproject.toml. A changed
@@ -113,7 +116,7 @@ test-slow: $(STAMP_TEST)
 book: $(STAMP_BOOK)
 	@echo ">> nicspec book --profile $(PROFILE)"
 	$(BIN)/nicspec book --profile $(PROFILE)
-	@site=_build/$(if $(filter quick,$(PROFILE)),html,html-$(PROFILE)); \
+	@site=_build/$(if $(filter $(DEFAULT_PROFILE),$(PROFILE)),html,html-$(PROFILE)); \
 	test -f $$site/index.html || { echo "make: $$site/index.html was not written" >&2; exit 1; }; \
 	echo ">> the book: $(CURDIR)/$$site/index.html"
 
@@ -138,7 +141,7 @@ site-test: $(STAMP_SITE)
 	fi
 	$(MAKE) --no-print-directory book PROFILE=$(SITE_PROFILE) NO_MIRROR=$(SITE_NO_MIRROR)
 	@echo ">> pytest -m site (the built site in headless Chromium)"
-	NICSPEC_SITE_DIR=$(CURDIR)/_build/$(if $(filter quick,$(SITE_PROFILE)),html,html-$(SITE_PROFILE)) \
+	NICSPEC_SITE_DIR=$(CURDIR)/_build/$(if $(filter $(DEFAULT_PROFILE),$(SITE_PROFILE)),html,html-$(SITE_PROFILE)) \
 	  $(BIN)/python -m pytest -m site tests/test_site.py $(PYTEST_ARGS)
 
 clean:

@@ -387,14 +387,20 @@ def _book_cluster() -> Iterator[str]:
             engine.close()
 
 
-DEFAULT_PROFILE = "quick"
+def default_profile() -> str:
+    """The profile a newcomer's ``make book`` builds and the site publishes: ``paper`` once
+    its results bundle is committed (``data/results/paper``), else ``quick``."""
+    from .store import BUNDLE_MANIFEST, bundles_root
+
+    return "paper" if (bundles_root() / "paper" / BUNDLE_MANIFEST).is_file() else "quick"
+
 
 
 def site_dir(profile: str) -> Path:
     """Where a profile's site goes: ``_build/html`` for the default profile (the one
     published), ``_build/html-<profile>`` for the others, so one URL never mixes the verdicts
     of two profiles."""
-    return REPO / "_build" / ("html" if profile == DEFAULT_PROFILE else f"html-{profile}")
+    return REPO / "_build" / ("html" if profile == default_profile() else f"html-{profile}")
 
 
 def build(profile: str, chapters: list[str] | None = None, html: bool = True) -> dict[str, Any]:

@@ -331,3 +331,19 @@ def test_wide_figures_get_the_full_width_and_every_figure_a_full_resolution_link
     page = (out / "page.html").read_text()  # a figure directive in a page's text
     assert re.search(r'<figure class="[^"]*nicspec-full-width', page)
     assert re.search(r'<a class="[^"]*nicspec-fullres[^"]*" href="_images/wide.png"', page)
+
+
+def test_the_default_profile_is_paper_once_its_bundle_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """make book and the published site (_build/html) take the paper profile when
+    data/results/paper holds a bundle, else quick; other profiles get _build/html-<name>."""
+    from nicspec_utils import store
+
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path)
+    assert book.default_profile() == "quick"
+    assert book.site_dir("quick").name == "html" and book.site_dir("paper").name == "html-paper"
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper" / store.BUNDLE_MANIFEST).write_text("{}")
+    assert book.default_profile() == "paper"
+    assert book.site_dir("paper").name == "html" and book.site_dir("quick").name == "html-quick"
