@@ -395,7 +395,6 @@ def default_profile() -> str:
     return "paper" if (bundles_root() / "paper" / BUNDLE_MANIFEST).is_file() else "quick"
 
 
-
 def site_dir(profile: str) -> Path:
     """Where a profile's site goes: ``_build/html`` for the default profile (the one
     published), ``_build/html-<profile>`` for the others, so one URL never mixes the verdicts
