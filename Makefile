@@ -1,7 +1,7 @@
 # nicspec — the two newcomer commands:
 #   make book   build the Jupyter Book into _build/html (creates .venv with the book extras)
 #   make test   ruff + the fast test suite (creates .venv with the test extras)
-# Others: make test-slow, make lint, make venv, make clean, make distclean, make help.
+# Others: make test-book, make test-slow, make lint, make venv, make clean, make distclean, make help.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -53,12 +53,13 @@ SITE_NO_MIRROR ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: help book chapters test test-slow site-test lint venv venv-book clean distclean
+.PHONY: help book chapters test test-book test-slow site-test lint venv venv-book clean distclean
 
 help:
 	@echo "make book       build the book into _build/html (PROFILE=smoke|paper|protocol: _build/html-PROFILE)"
 	@echo "make test       ruff check + pytest, slow/network tests deselected (creates $(VENV))"
 	@echo "make test-slow  only the slow tests (pytest -m slow)"
+	@echo "make test-book  the tests that execute chapters (pytest -m book; the book extras)"
 	@echo "make site-test  build the $(SITE_PROFILE) book without the data mirror, open every page in"
 	@echo "                headless Chromium (pytest -m site)"
 	@echo "make chapters   execute the chapters only (papermill), no site; PROFILE=, NO_MIRROR=1"
@@ -103,6 +104,12 @@ test: lint
 	@echo ">> pytest (NICSPEC_DATA_MIRROR=$${NICSPEC_DATA_MIRROR:-<unset>}, OMP_NUM_THREADS=$$OMP_NUM_THREADS)"
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests: failing" >&2; fi; \
+	exit $$rc
+
+# Tests that execute chapters (papermill): they need the book extras, so not in `make test`.
+test-book: $(STAMP_BOOK)
+	@rc=0; $(BIN)/python -m pytest -m book $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no book tests: failing" >&2; fi; \
 	exit $$rc
 
 test-slow: $(STAMP_TEST)

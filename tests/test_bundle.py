@@ -407,6 +407,7 @@ def _nicspec(repo: Path, env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.book
 def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Path) -> None:
     """End to end on a copy of the repository: chapters 1 and 5 of the smoke profile run with
     the mirror, `nicspec results bundle` exports what they used, and with the mirror hidden and
@@ -415,6 +416,7 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
     import os
     import subprocess
 
+    pytest.importorskip("papermill", reason="the book extras (make test-book installs them)")
     repo = tmp_path / "repo"
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
     for rel in filter(None, files.stdout.decode().split("\0")):
