@@ -508,6 +508,9 @@ MIRRORED: dict[str, tuple[str, str, str, dict[str, Any]]] = {
 
 
 CATALOGUE = REPO_DATA / "catalogue"
+# Datasets whose checksums the repository must not ship: ImageNet's terms forbid redistributing
+# anything of it, so it is read from the mirror only (a bundle cannot stand in for it).
+NOT_CATALOGUED = frozenset({"imagenet-val-subset"})
 
 
 def catalogue_manifest(name: str) -> Path:
@@ -519,8 +522,9 @@ def catalogued_dataset(name: str) -> Dataset:
     """A mirrored dataset without its images: ids, order and digests from the repository's
     checksum catalogue (the same as the mirror's SHA256SUMS), files only named (absent), so
     store keys can be planned and a results bundle serve them; loading pixels is a DataError."""
-    if name not in MIRRORED:
-        raise UsageError(f"no checksum catalogue for {name!r}: only for {', '.join(MIRRORED)}")
+    if name not in MIRRORED or name in NOT_CATALOGUED:
+        shipped = ", ".join(n for n in MIRRORED if n not in NOT_CATALOGUED)
+        raise UsageError(f"no checksum catalogue for {name!r}: only for {shipped}")
     manifest = catalogue_manifest(name)
     if not manifest.is_file():
         raise DataError(f"{name}: the repository has no checksum catalogue {manifest}")
@@ -548,7 +552,7 @@ def _mirrored(name: str) -> Dataset:
         # chapter's results on them (store.covers), keyed by the shipped catalogue
         from .store import covers
 
-        if covers(name):
+        if catalogue_manifest(name).is_file() and covers(name):
             return catalogued_dataset(name)
         raise
 
