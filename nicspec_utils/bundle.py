@@ -100,37 +100,35 @@ def profile_keys(profile: str, results: Path | None = None) -> list[str]:
     return list(keys)
 
 
-def _read_log(log: Path) -> dict[str, str | None]:
-    """A uses log: key -> the bundle that served it (None: the results folder)."""
-    out: dict[str, str | None] = {}
-    try:
-        lines = log.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        key, _, source = line.strip().partition("\t")
-        if _KEY.match(key):
-            out[key] = source or out.get(key)
-    return out
-
-
-def _read_file_log(log: Path) -> dict[str, tuple[str | None, str | None]]:
-    """A uses log's cache files: path under the results folder -> (serving bundle, dataset)."""
+def _read_uses(
+    log: Path,
+) -> tuple[dict[str, str | None], dict[str, tuple[str | None, str | None]]]:
+    """A uses log, read once: store key -> the bundle that served it (None: the results
+    folder), and cache file (path under the results folder) -> (serving bundle, dataset)."""
     from .store import FILE_PREFIX
 
-    out: dict[str, tuple[str | None, str | None]] = {}
+    entries: dict[str, str | None] = {}
+    files: dict[str, tuple[str | None, str | None]] = {}
     try:
         lines = log.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return out
+        return entries, files
     for line in lines:
-        if not line.startswith(FILE_PREFIX):
+        if line.startswith(FILE_PREFIX):
+            rel, source, dataset = ([*line.split("\t"), "", ""])[:3]
+            rel = rel.removeprefix(FILE_PREFIX)
+            if rel and ".." not in Path(rel).parts and not Path(rel).is_absolute():
+                files[rel] = (source or None, dataset or None)
             continue
-        rel, source, dataset = ([*line.rstrip("\n").split("\t"), "", ""])[:3]
-        rel = rel.removeprefix(FILE_PREFIX)
-        if rel and ".." not in Path(rel).parts and not Path(rel).is_absolute():
-            out[rel] = (source or None, dataset or None)
-    return out
+        key, _, source = line.strip().partition("\t")
+        if _KEY.match(key):
+            entries[key] = source or entries.get(key)
+    return entries, files
+
+
+def _read_log(log: Path) -> dict[str, str | None]:
+    """A uses log's store keys -> the bundle that served each (None: the results folder)."""
+    return _read_uses(log)[0]
 
 
 def profile_uses(
@@ -141,11 +139,9 @@ def profile_uses(
     folder = uses_log(profile, "x", results).parent
     logs = sorted(folder.glob("*.keys")) if folder.is_dir() else []
     return {
-        log.stem: (
-            list(_read_log(log)),
-            {rel: dataset for rel, (_, dataset) in _read_file_log(log).items()},
-        )
+        log.stem: (list(entries), {rel: dataset for rel, (_, dataset) in files.items()})
         for log in logs
+        for entries, files in [_read_uses(log)]
     }
 
 
@@ -155,8 +151,7 @@ def served_from(profile: str, chapter: str) -> str | None:
     from .store import bundles_root
 
     log = uses_log(profile, chapter)
-    entries = _read_log(log)
-    files = _read_file_log(log)
+    entries, files = _read_uses(log)
     uses = {**entries, **{f: source for f, (source, _) in files.items()}}
     names = sorted({s for s in uses.values() if s})
     if not names:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -428,6 +428,22 @@ def served_file(path: str | os.PathLike[str], dataset: str | None = None) -> Pat
                 break
     note_use(FILE_PREFIX + rel, source, dataset)
     return found
+
+
+def served_json(
+    path: str | os.PathLike[str], compute: Callable[[], Any], dataset: str | None = None
+) -> Any:
+    """:func:`cache.cached_json` through :func:`served_file`: the JSON at ``path``, else a
+    bundle's copy, else computed and stored at ``path``."""
+    from .cache import cached_json, read_json
+
+    p = Path(path)
+    readable = served_file(p, dataset)
+    if readable != p:  # a bundle's copy
+        value = read_json(readable)
+        if value is not None:
+            return value
+    return cached_json(p, compute)
 
 
 def served_files(folder: str | os.PathLike[str], pattern: str) -> list[Path]:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .. import findings, stats
-from ..cache import cached_json, config_key, read_json, results_dir
+from ..cache import config_key, results_dir
 from ..codecs.ratematch import PSNR_TOL, psnr_misses
 from ..engines.heatmap import (
     DrawSet,
@@ -496,11 +496,9 @@ def j2k_psnr_settings(
         found = {i: one(centre_crop(ds.load(i), int(crop)), float(t)) for i, t in pairs}
         return {"config": config, "settings": found}
 
-    from ..store import served_file
+    from ..store import served_json
 
-    path = folder / "psnr_settings" / f"{config_key(config)}.json"
-    bundled = read_json(served_file(path, ds.name)) if not path.is_file() else None
-    hit = bundled if bundled is not None else cached_json(path, search)
+    hit = served_json(folder / "psnr_settings" / f"{config_key(config)}.json", search, ds.name)
     return {str(k): {n: float(x) for n, x in v.items()} for k, v in hit["settings"].items()}
 
 

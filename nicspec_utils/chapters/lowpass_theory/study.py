@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...cache import cached_json, config_key
+from ...cache import config_key
 from ...corruptions import group_of
 from ...engines.scheduler import sweep
 from ...errors import DataError, UsageError
@@ -49,17 +49,10 @@ def _cached_arrays(
 def _cached_record(
     kind: str, config: Mapping[str, Any], compute: Callable[[], Any], out: str | Path | None
 ) -> Any:
-    from ...cache import read_json
-    from ...store import served_file
+    from ...store import served_json
 
     full = {"kind": kind, "schema": SCHEMA, **config}
-    path = _folder(out) / f"{kind}-{config_key(full)}.json"
-    readable = served_file(path, datasets_in(full))
-    if readable != path:  # a bundle's copy
-        value = read_json(readable)
-        if value is not None:
-            return value
-    return cached_json(path, compute)
+    return served_json(_folder(out) / f"{kind}-{config_key(full)}.json", compute, datasets_in(full))
 
 
 def datasets_in(config: Any) -> str:
