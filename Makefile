@@ -14,9 +14,10 @@ BIN := $(VENV)/bin
 PIP_FLAGS ?= $(if $(CI),--progress-bar off,)
 PYTEST_ARGS ?=
 BOOK_FLAGS ?=
-# The book a newcomer gets: the paper profile once its results bundle is committed
-# (data/results/paper: rendered from it, no dataset needed), else quick.
-DEFAULT_PROFILE := $(if $(wildcard data/results/paper/manifest.json),paper,quick)
+# The book a newcomer gets: the paper profile once its results bundle is committed whole
+# (data/results/paper with every chapter: its manifest says "complete": true; rendered from
+# it, no dataset needed), else quick. Same rule as nicspec_utils.book.default_profile.
+DEFAULT_PROFILE := $(shell grep -qs '^  "complete": true,' data/results/paper/manifest.json && echo paper || echo quick)
 PROFILE ?= $(DEFAULT_PROFILE)
 LINT_PATHS := nicspec_utils tests book/_ext scripts
 

@@ -142,6 +142,7 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
             os.environ.pop("NICSPEC_PROFILE", None)
         else:
             os.environ["NICSPEC_PROFILE"] = previous
+    finish_uses(profile, chapter, time.perf_counter() - start)
     add_provenance(partial, provenance(profile, chapter))
     os.replace(partial, target)
     return time.perf_counter() - start
@@ -149,13 +150,45 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
 
 def log_uses(profile: str, chapter: str) -> Path:
     """Point ``$NICSPEC_USES_LOG`` at a fresh log of the store keys that ``chapter`` uses under
-    ``profile`` (its kernel inherits it): ``nicspec results bundle --profile`` exports those."""
-    from .bundle import uses_log
+    ``profile`` (its kernel inherits it): ``nicspec results bundle --profile`` exports those.
+    The log is ``<chapter>.keys.partial`` until :func:`finish_uses`, so a chapter killed or
+    failed part-way leaves no log that a bundle would take."""
+    from .bundle import run_record_path, uses_log
     from .store import USES_ENV
 
     log = uses_log(profile, chapter)
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("", encoding="utf-8")
+    log.unlink(missing_ok=True)
+    run_record_path(log).unlink(missing_ok=True)
+    live = log.with_name(log.name + ".partial")
+    live.write_text("", encoding="utf-8")
+    os.environ[USES_ENV] = str(live)
+    return live
+
+
+def finish_uses(profile: str, chapter: str, seconds: float) -> Path:
+    """A chapter executed to its end: its uses log takes its final name, and its run record
+    (seconds, commit, finish time, machine) goes beside it, where the bundle reads them."""
+    from datetime import datetime, timezone
+
+    from .bundle import machine, run_record_path, uses_log
+    from .io import atomic_write_json
+    from .store import USES_ENV
+
+    log = uses_log(profile, chapter)
+    live = log.with_name(log.name + ".partial")
+    if live.is_file():
+        os.replace(live, log)
+    elif not log.is_file():
+        log.write_text("", encoding="utf-8")
+    atomic_write_json(
+        run_record_path(log),
+        {
+            "profile": profile, "chapter": chapter, "seconds": round(seconds, 1),
+            "commit": _git("rev-parse", "HEAD"), "machine": machine(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )  # fmt: skip
     os.environ[USES_ENV] = str(log)
     return log
 
@@ -389,10 +422,16 @@ def _book_cluster() -> Iterator[str]:
 
 def default_profile() -> str:
     """The profile a newcomer's ``make book`` builds and the site publishes: ``paper`` once
-    its results bundle is committed (``data/results/paper``), else ``quick``."""
+    its committed results bundle (``data/results/paper``) holds every chapter (its manifest
+    says ``"complete": true``; a bundle assembled chapter by chapter is not, until its last
+    chapter is in), else ``quick``."""
     from .store import BUNDLE_MANIFEST, bundles_root
 
-    return "paper" if (bundles_root() / "paper" / BUNDLE_MANIFEST).is_file() else "quick"
+    try:
+        manifest = json.loads((bundles_root() / "paper" / BUNDLE_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return "quick"
+    return "paper" if isinstance(manifest, dict) and manifest.get("complete") is True else "quick"
 
 
 def site_dir(profile: str) -> Path:
@@ -410,19 +449,24 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     unknown = sorted(set(names) - set(chapter_names()))
     if unknown:
         raise UsageError(f"unknown chapter(s) {unknown}; chapters: {', '.join(chapter_names())}")
+    from datetime import datetime, timezone
+
+    from .io import atomic_write_json
+
     timings_path = EXECUTED / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    commit = _git("rev-parse", "HEAD")
     with _book_cluster() as where:
         for name in names:
             print(f"book: executing {name} ({profile}; tasks on {where})", flush=True)
             seconds = execute(name, profile)
             timings[name] = {
                 "profile": profile, "seconds": round(seconds, 1), "cpus": os.cpu_count(),
-                "scheduler": where,
+                "scheduler": where, "commit": commit,
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }  # fmt: skip
+            atomic_write_json(timings_path, timings)  # a kill keeps the chapters done
             print(f"book: {name} done in {seconds:.0f} s", flush=True)
-    from .io import atomic_write_json
-
     atomic_write_json(timings_path, timings)
     write_downloads(profile)
     out = _place_site(build_html(), profile) if html else EXECUTED

@@ -85,6 +85,20 @@ def uses_log(profile: str, chapter: str, results: Path | None = None) -> Path:
     return base / USES_DIR / check_name(profile) / f"{chapter}.keys"
 
 
+def run_record_path(log: Path) -> Path:
+    """The run record beside a chapter's uses log (``<chapter>.run.json``)."""
+    return log.with_name(log.name.removesuffix(".keys") + ".run.json")
+
+
+def run_record(profile: str, chapter: str, results: Path | None = None) -> dict[str, Any] | None:
+    """What :func:`book.finish_uses` recorded of the chapter's last complete execution under
+    the profile (seconds, commit, finish time, machine), or None."""
+    from .cache import read_json
+
+    data = read_json(run_record_path(uses_log(profile, chapter, results)))
+    return data if isinstance(data, dict) else None
+
+
 def profile_keys(profile: str, results: Path | None = None) -> list[str]:
     """The keys the profile's chapters used in their last execution (first use first)."""
     folder = uses_log(profile, "x", results).parent
@@ -164,10 +178,14 @@ def served_from(profile: str, chapter: str) -> str | None:
         except DataError:
             parts.append(f"{n} came from the bundle data/results/{name}")
             continue
-        code, where = manifest.get("code") or {}, manifest.get("machine") or {}
+        # the chapter's own record where the bundle was assembled chapter by chapter
+        own = (manifest.get("chapters") or {}).get(chapter) or {}
+        code = own.get("code") or manifest.get("code") or {}
+        where = own.get("machine") or manifest.get("machine") or {}
+        when = own.get("bundled") or manifest.get("created", "")
         parts.append(
             f"{n} came from the bundle data/results/{name} (code {str(code.get('commit'))[:10]}, "
-            f"{str(manifest.get('created', ''))[:10]}, {where.get('cpu')}, "
+            f"{str(when)[:10]}, {where.get('cpu')}, "
             f"{where.get('cores')} cores)"
         )
     what = f"{len(entries)} store entries"
@@ -330,10 +348,16 @@ def write_bundle(
     keys: Sequence[str] | None = None,
     results: str | Path | None = None,
     map_factor: int | None = None,
+    merge: bool = True,
 ) -> dict[str, Any]:
     """Export entries into a bundle folder (default ``data/results/<profile>``); return its
     manifest. ``keys``: the entries (default: those the profile's chapters used,
     :func:`profile_keys`); ``results``: the results folder to read (default the store's).
+
+    ``merge``: the chapters the target bundle of the same profile holds and this build did not
+    execute are kept, with their entries, caches and provenance (a long profile is bundled
+    chapter by chapter, over several machines); the bundle is ``complete`` once it holds every
+    chapter of the book. False: only this build's chapters.
 
     ``map_factor``: the entries' 2-D maps are kept as the mean of ``f`` x ``f`` tiles
     (:func:`store.reduce_maps`), with each map's band shares and energy at full resolution in
@@ -343,15 +367,20 @@ def write_bundle(
     import pandas as pd
 
     from .cache import results_dir
+    from .engines.evaluate import DISPLAY_FILE
     from .io import atomic_write_json, check_output_folder
     from .store import BUNDLE_ENTRIES, bundles_root
 
     started = time.perf_counter()
     check_name(profile)
     base = Path(results) if results is not None else results_dir()
+    target = Path(out).expanduser() if out is not None else bundles_root() / profile
     uses = profile_uses(profile, base) if keys is None else {}
     if keys is None and not uses:
         profile_keys(profile, base)  # the one-line error: no record of the profile's entries
+    carried = _carried_chapters(target, profile, set(uses)) if keys is None and merge else {}
+    for chapter, (chapter_keys, chapter_files, _) in carried.items():
+        uses[chapter] = (chapter_keys, chapter_files)
     wanted = (
         list(keys)
         if keys is not None
@@ -360,7 +389,6 @@ def write_bundle(
     cache_files = {rel: d for _, files in uses.values() for rel, d in files.items()}
     if not wanted and not cache_files:
         raise DataError(f"no finished entries to bundle in {base}")
-    target = Path(out).expanduser() if out is not None else bundles_root() / profile
     check_output_folder(target.parent, "--out")
     if target.exists() and not (target / MANIFEST).is_file():
         raise DataError(f"--out {target} exists and is not a bundle; choose another folder")
@@ -399,7 +427,13 @@ def write_bundle(
             folder.mkdir(parents=True)
             shutil.copyfile(source / "metrics.json", folder / "metrics.json")
             maps = metrics.get("spectra")
-            if maps and factor == 1:
+            entry_factor = factor if maps else 1
+            reduced = _display_factor(source)
+            if maps and reduced is not None:  # a bundle's entry, already reduced: as it is
+                entry_factor = reduced
+                for name in (maps, DISPLAY_FILE):
+                    shutil.copyfile(source / name, folder / name)
+            elif maps and factor == 1:
                 shutil.copyfile(source / maps, folder / maps)
             elif maps:
                 _write_display_maps(source / maps, folder, factor)
@@ -413,6 +447,7 @@ def write_bundle(
                 "severity": corruption.get("severity"),
                 "n_images": metrics.get("n_images"),
                 "maps": bool(maps),
+                "map_factor": entry_factor,
                 "computed_by": metrics.get("nicspec"),
                 "wall_time_s": metrics.get("wall_time_s"),
                 "config": config,
@@ -426,17 +461,31 @@ def write_bundle(
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
             caches[rel] = {"dataset": cache_files[rel]}
+        times = _chapter_times(profile)
+        for chapter in uses:
+            if chapter not in carried:
+                times[chapter] = run_record(profile, chapter, base) or times.get(chapter)
+        here, code = machine(), code_version()  # this build's chapters'
         chapters = {
-            chapter: {
+            chapter: carried[chapter][2]
+            if chapter in carried
+            else {
                 "entries": len(chapter_keys),
                 "caches": len(files),
                 "datasets": sorted(
                     {str(entries[k]["dataset"]) for k in chapter_keys if k in entries}
                     | {name for d in files.values() if d for name in d.split(",")}
                 ),
+                "keys": list(chapter_keys),
+                "cache_files": sorted(files),
+                "executed": times.get(chapter),
+                "code": {"commit": (times.get(chapter) or {}).get("commit") or code["commit"]},
+                "machine": (times.get(chapter) or {}).get("machine") or here,
+                "bundled": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             for chapter, (chapter_keys, files) in uses.items()
         }
+        missing = missing_chapters(chapters)
         table = (
             pd.concat(frames, ignore_index=True)
             if frames
@@ -451,14 +500,20 @@ def write_bundle(
             "format": FORMAT,
             "profile": profile,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "code": code_version(),
-            "machine": machine(),
+            "code": code,
+            "machine": here,
             "wall_time_s": {
                 "entries": round(entry_s, 3),
-                "chapters": _chapter_times(profile),
+                "chapters": {
+                    name: info["executed"]
+                    for name, info in chapters.items()
+                    if info.get("executed")
+                },
                 "bundle": round(time.perf_counter() - started, 3),
             },
             "map_factor": factor,
+            "complete": not missing,
+            "missing_chapters": missing,
             "n_entries": len(entries),
             "n_records": int(len(table)),
             "size_bytes": size,
@@ -480,15 +535,60 @@ def write_bundle(
 MAP_FACTORS = (1, 2, 4, 8, 16, 32)
 
 
+def missing_chapters(chapters: Mapping[str, Any]) -> list[str]:
+    """The book's chapters a bundle's ``chapters`` lack (none: the bundle is complete)."""
+    from .book import chapter_names
+
+    return [name for name in chapter_names() if name not in chapters]
+
+
+def _carried_chapters(
+    target: Path, profile: str, rebuilt: set[str]
+) -> dict[str, tuple[list[str], dict[str, str | None], dict[str, Any]]]:
+    """The chapters of the bundle at ``target`` (of ``profile``) that this build did not
+    execute: chapter -> (its store keys, its cache files -> dataset, its manifest record)."""
+    if not (target / MANIFEST).is_file():
+        return {}
+    manifest = read_manifest(target)
+    if manifest.get("profile") != profile:
+        raise DataError(
+            f"{target} is the bundle of profile {manifest.get('profile')!r}, not {profile!r}; "
+            "choose another --out"
+        )
+    caches = manifest.get("caches") or {}
+    carried = {}
+    for chapter, info in (manifest.get("chapters") or {}).items():
+        if chapter in rebuilt:
+            continue
+        if "keys" not in info:
+            raise DataError(
+                f"{target}'s chapter {chapter} does not list its entries (an older bundle); "
+                "rebuild every chapter of it, or pass --replace"
+            )
+        files = {rel: (caches.get(rel) or {}).get("dataset") for rel in info.get("cache_files", [])}
+        carried[chapter] = (list(info["keys"]), files, dict(info))
+    return carried
+
+
+def _display_factor(folder: Path) -> int | None:
+    """The map factor of an entry folder whose maps a bundle already reduced, else None."""
+    from .cache import read_json
+    from .engines.evaluate import DISPLAY_FILE
+
+    display = read_json(folder / DISPLAY_FILE)
+    return int(display["factor"]) if isinstance(display, dict) and "factor" in display else None
+
+
 def _map_factor(sources: Mapping[str, Path], files: Mapping[str, Path | None]) -> int:
     """The smallest factor of :data:`MAP_FACTORS` whose bundle fits :data:`SIZE_BUDGET_MB`,
     estimated from the stored files (a reduced map is written whole, not by its Hermitian
     half, so it takes about 2 / f**2 of the stored bytes)."""
     maps = other = 0
     for source in sources.values():
+        kept = _display_factor(source) is not None  # already reduced: copied as it is
         for item in source.iterdir():
             if item.is_file():
-                if item.suffix == ".npz":
+                if item.suffix == ".npz" and not kept:
                     maps += item.stat().st_size
                 else:
                     other += item.stat().st_size

@@ -388,7 +388,7 @@ def _manifest_of(bundle: Path) -> dict[str, Any]:
 def current_chapter() -> str | None:
     """The chapter the book is executing now (the name of its uses log), else None."""
     log = os.environ.get(USES_ENV, "").strip()
-    return Path(log).stem if log else None
+    return Path(log).name.removesuffix(".partial").removesuffix(".keys") if log else None
 
 
 def covers(dataset: str) -> bool:

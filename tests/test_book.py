@@ -337,7 +337,8 @@ def test_the_default_profile_is_paper_once_its_bundle_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """make book and the published site (_build/html) take the paper profile when
-    data/results/paper holds a bundle, else quick; other profiles get _build/html-<name>."""
+    data/results/paper holds a complete bundle (every chapter), else quick; other profiles
+    get _build/html-<name>."""
     from nicspec_utils import store
 
     monkeypatch.setattr(store, "bundles_root", lambda: tmp_path)
@@ -345,5 +346,9 @@ def test_the_default_profile_is_paper_once_its_bundle_is_committed(
     assert book.site_dir("quick").name == "html" and book.site_dir("paper").name == "html-paper"
     (tmp_path / "paper").mkdir()
     (tmp_path / "paper" / store.BUNDLE_MANIFEST).write_text("{}")
+    assert book.default_profile() == "quick"  # no word on its chapters
+    (tmp_path / "paper" / store.BUNDLE_MANIFEST).write_text('{"complete": false}')
+    assert book.default_profile() == "quick"  # assembled chapter by chapter, not yet whole
+    (tmp_path / "paper" / store.BUNDLE_MANIFEST).write_text('{"complete": true}')
     assert book.default_profile() == "paper"
     assert book.site_dir("paper").name == "html" and book.site_dir("quick").name == "html-quick"

@@ -213,6 +213,10 @@ def test_write_bundle_exports_and_the_store_serves_it(
     assert path == folder / "entries" / keys[1] / "metrics.json"
     assert not (empty / keys[1]).exists() and bundle.sha256_tree(folder) == before
     assert log.read_text() == f"{keys[1]}\tt\n"  # served by the bundle named t
+    assert log.name.endswith(".partial") and not bundle.uses_log("t", "02_chapter").exists()
+    book.finish_uses("t", "02_chapter", 1.0)  # the chapter ran to its end
+    assert bundle.uses_log("t", "02_chapter").read_text() == f"{keys[1]}\tt\n"
+    assert bundle.run_record("t", "02_chapter")["seconds"] == 1.0
     line = book.provenance("t", "02_chapter")
     commit = str(manifest["code"]["commit"])[:10]
     assert (
@@ -323,7 +327,9 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
         "file:spectra/clic2025-val/a.json\t\tclic2025-val",
         keys[1],
     ]
+    book.finish_uses("p", "05_chapter", 2.0)
     manifest = bundle.write_bundle("p", results=results)
+    assert manifest["chapters"]["05_chapter"]["executed"]["seconds"] == 2.0
     assert manifest["caches"] == {"spectra/clic2025-val/a.json": {"dataset": "clic2025-val"}}
     assert manifest["chapters"]["05_chapter"]["datasets"] == ["clic2025-val", "kodak"]
     folder = root / "p"
@@ -336,6 +342,7 @@ def test_cache_files_travel_in_the_bundle_and_cover_their_chapter(
     served = store.served_file(empty / "spectra" / "clic2025-val" / "a.json", "clic2025-val")
     assert served == folder / "caches/spectra/clic2025-val/a.json"
     assert log.read_text() == "file:spectra/clic2025-val/a.json\tp\tclic2025-val\n"
+    book.finish_uses("p", "05_chapter", 2.0)
     assert (
         "Of the 1 results (0 store entries and 1 cached chapter results) it read, 1 came from "
         "the bundle data/results/p"
@@ -374,6 +381,7 @@ def test_a_bundle_serves_a_dataset_whose_images_are_absent(
     monkeypatch.setenv(store.USES_ENV, "")
     book.log_uses("p", "02_chapter")
     made = evaluate("jpeg", "clic2025-val", image_ids=ids, quality=40, progress=False, maps=False)
+    book.finish_uses("p", "02_chapter", 1.0)
     bundle.write_bundle("p")
     monkeypatch.setenv("NICSPEC_RESULTS", str(tmp_path / "fresh"))
     monkeypatch.setenv("NICSPEC_DATA_MIRROR", "")
@@ -482,3 +490,102 @@ def test_a_bundle_keeps_reduced_maps_and_full_resolution_numbers(
     assert "display" in report.sampled[0].detail
     with pytest.raises(UsageError, match="map-factor must be one of"):
         bundle.write_bundle("r", keys=keys, results=results, map_factor=3)
+
+
+def _chapter_results(tmp_path: Path, name: str, chapter: str, ids: list[str], maps: bool) -> Path:
+    """A results folder (one machine's) in which ``chapter`` of profile paper used one entry."""
+    results = tmp_path / name
+    log = bundle.uses_log("paper", chapter, results)
+    log.parent.mkdir(parents=True)
+    log.write_text("")
+    path = evaluate("jpeg", "kodak", image_ids=ids, quality=40, out=results, progress=False,
+                    maps=maps)  # fmt: skip
+    log.write_text(json.loads(path.read_text())["key"] + "\n")
+    return results
+
+
+def test_a_bundle_grows_chapter_by_chapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile too long for one machine is bundled chapter by chapter: a later bundle of the
+    same profile keeps the chapters it did not execute (their entries byte for byte, maps
+    reduced once, their provenance), and the bundle is complete, and the default profile,
+    only once it holds every chapter of the book."""
+    root = tmp_path / "bundles"
+    monkeypatch.setattr(store, "bundles_root", lambda: root)
+    monkeypatch.setattr(book, "chapter_names", lambda: ["01_a", "02_b"])
+    first = _chapter_results(tmp_path, "machine-1", "01_a", ["kodim03"], maps=True)
+    one = bundle.write_bundle("paper", results=first, map_factor=4)
+    assert one["complete"] is False and one["missing_chapters"] == ["02_b"]
+    assert book.default_profile() == "quick"
+    (key_a,) = one["chapters"]["01_a"]["keys"]
+    entry_a = root / "paper" / "entries" / key_a
+    files_a = {p.name: p.read_bytes() for p in entry_a.iterdir()}
+    assert "display.json" in files_a and one["entries"][key_a]["map_factor"] == 4
+
+    # another machine, an empty results folder: only chapter 02_b executes there
+    second = _chapter_results(tmp_path, "machine-2", "02_b", ["kodim01", "kodim02"], maps=False)
+    assert main(["results", "bundle", "--profile", "paper", "--results", str(second)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(": complete")
+    two = bundle.read_manifest(root / "paper")
+    (key_b,) = two["chapters"]["02_b"]["keys"]
+    assert sorted(two["entries"]) == sorted([key_a, key_b]) and two["complete"] is True
+    assert two["chapters"]["01_a"] == one["chapters"]["01_a"]  # its provenance kept
+    assert {p.name: p.read_bytes() for p in entry_a.iterdir()} == files_a  # not reduced twice
+    assert two["entries"][key_a]["map_factor"] == 4
+    assert bundle.check_files(root / "paper", two) == []
+    assert book.default_profile() == "paper"
+    assert not bundle.verify(root / "paper", sample=2).mismatches
+
+    # --replace keeps only this build's chapters; another profile's bundle is not merged into
+    assert main(["results", "bundle", "--profile", "paper", "--results", str(second),
+                 "--replace"]) == 0  # fmt: skip
+    assert list(bundle.read_manifest(root / "paper")["chapters"]) == ["02_b"]
+    capsys.readouterr()
+    shutil.copytree(second / "uses" / "paper", second / "uses" / "other")
+    code = main(["results", "bundle", "--profile", "other", "--results", str(second),
+                 "--out", str(root / "paper")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "bundle of profile 'paper'" in err
+
+
+def test_make_takes_the_paper_profile_only_from_a_complete_bundle(tmp_path: Path) -> None:
+    """The Makefile's DEFAULT_PROFILE reads the manifest as book.default_profile does."""
+    import subprocess
+
+    from nicspec_utils.io import atomic_write_json
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    manifest = tmp_path / "data" / "results" / "paper" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+
+    def profile() -> str:
+        done = subprocess.run(["make", "-n", "book", "STAMP_BOOK="], cwd=tmp_path, text=True,
+                              capture_output=True, check=True)  # fmt: skip
+        return done.stdout.split("--profile ")[1].split()[0].strip('"')
+
+    assert profile() == "quick"
+    for complete, expected in ((False, "quick"), (True, "paper")):
+        atomic_write_json(manifest, {"complete": complete, "created": "x", "profile": "paper"})
+        assert profile() == expected
+
+
+def test_a_chapter_killed_part_way_leaves_nothing_to_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until a chapter ends, its uses log is <chapter>.keys.partial: a bundle built meanwhile
+    (or after a kill) takes only the chapters that ran to their end, and the chapter's name
+    still reads right for store.covers while it runs."""
+    results, keys = _results(tmp_path)
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    monkeypatch.setenv("NICSPEC_RESULTS", str(results))
+    monkeypatch.setenv(store.USES_ENV, "")
+    book.log_uses("p", "02_done")
+    evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
+    book.finish_uses("p", "02_done", 3.0)
+    book.log_uses("p", "03_killed")
+    assert store.current_chapter() == "03_killed"
+    evaluate("jpeg", "kodak", image_ids=["kodim01", "kodim02"], quality=40, progress=False,
+             maps=False)  # fmt: skip
+    manifest = bundle.write_bundle("p", results=results)
+    assert list(manifest["chapters"]) == ["02_done"] and list(manifest["entries"]) == [keys[1]]

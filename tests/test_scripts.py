@@ -261,25 +261,42 @@ def test_build_vtm_bad_input(case: str, message: str, code: int, tmp_path: Path)
 
 
 def test_the_paper_run_script_runs_its_steps_in_order(tmp_path: Path) -> None:
-    """quick's chapters first (their ledger goes beside the paper's verdicts), then the paper
-    profile, the bundle and its verification, each logged; a failing step stops the run."""
+    """quick's chapters first when the summary page is to run (their ledger goes beside the
+    paper's verdicts), then each paper chapter followed by a bundle that merges it in, then the
+    bundle's verification, each logged; a failing step stops the run."""
     calls = tmp_path / "calls"
     fake = tmp_path / "nicspec"
     fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1 $2" != "results verify" ] || exit 3\n')
     fake.chmod(0o755)
-    env = {**os.environ, "NICSPEC_BIN": str(fake), "NICSPEC_DATA_MIRROR": str(tmp_path)}
+    env = {**os.environ, "NICSPEC_BIN": str(fake), "NICSPEC_DATA_MIRROR": str(tmp_path),
+           "CHAPTERS": "02_rate_distortion,07_claims", "MAP_FACTOR": "4"}  # fmt: skip
     script = ROOT / "scripts" / "run_paper_profile.sh"
     done = subprocess.run(["bash", str(script), str(tmp_path / "results")], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 3  # the fake's verify failed: the script stops there
     assert calls.read_text().splitlines() == [
         "book --profile quick --no-html",
-        "book --profile paper --no-html",
-        "results bundle --profile paper",
+        "book --profile paper --chapters 02_rate_distortion --no-html",
+        "results bundle --profile paper --map-factor 4",
+        "book --profile paper --chapters 07_claims --no-html",
+        "results bundle --profile paper --map-factor 4",
         "results verify --bundle data/results/paper --sample 5",
     ]
     log = (tmp_path / "results" / "paper-run.log").read_text()
     assert [line.split()[1:3] for line in log.splitlines()] == [
-        ["start", "quick"], ["done", "quick"], ["start", "paper"], ["done", "paper"],
-        ["start", "bundle"], ["done", "bundle"], ["start", "verify"],
+        ["start", "quick"], ["done", "quick"],
+        ["start", "paper:02_rate_distortion"], ["done", "paper:02_rate_distortion"],
+        ["start", "bundle:02_rate_distortion"], ["done", "bundle:02_rate_distortion"],
+        ["start", "paper:07_claims"], ["done", "paper:07_claims"],
+        ["start", "bundle:07_claims"], ["done", "bundle:07_claims"],
+        ["start", "verify"],
     ]  # fmt: skip
+    # without CHAPTERS: the chapters data/results/paper lacks (all of them here), no quick
+    # run unless the summary page is among them
+    calls.unlink()
+    env["CHAPTERS"] = "04_lowpass_theory"
+    subprocess.run(["bash", str(script), str(tmp_path / "results")], env=env,
+                   capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert calls.read_text().splitlines()[0] == (
+        "book --profile paper --chapters 04_lowpass_theory --no-html"
+    )

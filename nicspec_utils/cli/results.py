@@ -20,7 +20,9 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     check_name(args.profile)
     results = Path(args.results).expanduser() if args.results else results_dir()
     keys = finished_keys(results) if args.all else None
-    manifest = write_bundle(args.profile, args.out, keys, results, args.map_factor)
+    manifest = write_bundle(
+        args.profile, args.out, keys, results, args.map_factor, merge=not args.replace
+    )
     out = Path(args.out).expanduser() if args.out else None
     from ..store import bundles_root
 
@@ -30,6 +32,11 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         f"bundle {where}: {manifest['n_entries']} entries, {manifest['n_records']} records, "
         f"{_mb(size)}, maps at 1/{manifest['map_factor']} resolution "
         f"(code {str(manifest['code']['commit'])[:12]})"
+    )
+    missing = manifest.get("missing_chapters") or []
+    print(
+        f"bundle {where}: "
+        + (f"{len(missing)} chapters still to run: {', '.join(missing)}" if missing else "complete")
     )
     if size > SIZE_BUDGET_MB * 1e6:
         print(
@@ -101,6 +108,12 @@ def add_cli(subparsers: Any) -> None:
         type=int,
         help="keep maps as the mean of FxF tiles, shares and energies at full resolution "
         "beside them (1, 2, 4, 8, 16, 32; default: the smallest within the size budget)",
+    )
+    b.add_argument(
+        "--replace",
+        action="store_true",
+        help="hold only the chapters of this build (default: keep the target bundle's other "
+        "chapters, so a long profile is bundled chapter by chapter)",
     )
     b.set_defaults(func=_cmd_bundle)
     v = sub.add_parser(
