@@ -74,7 +74,7 @@ def test_sample_bundle_nic_entry_recomputes() -> None:
 
 def test_a_tampered_file_fails_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _copy(tmp_path)
-    csv = folder / bundle.RECORDS_CSV
+    csv = folder / "records.csv"  # the sample bundle's (written before the gzip export)
     csv.write_text(csv.read_text().replace("kodim01", "kodim99", 1))
     with pytest.raises(DataError, match="records.csv does not match its sha256"):
         bundle.verify(folder, sample=1)
@@ -196,7 +196,7 @@ def test_write_bundle_exports_and_the_store_serves_it(
     assert bundle.check_files(folder, manifest) == []
     assert manifest["code"]["nicspec"] and manifest["machine"]["cores"]
     assert set(manifest["files"]) == {
-        "records.parquet", "records.csv", f"entries/{keys[0]}/metrics.json",
+        "records.parquet", "records.csv.gz", f"entries/{keys[0]}/metrics.json",
         f"entries/{keys[1]}/metrics.json", f"entries/{keys[1]}/spectra.npz",
     }  # fmt: skip
     csv = pd.read_csv(folder / bundle.RECORDS_CSV)
@@ -589,3 +589,43 @@ def test_a_chapter_killed_part_way_leaves_nothing_to_bundle(
              maps=False)  # fmt: skip
     manifest = bundle.write_bundle("p", results=results)
     assert list(manifest["chapters"]) == ["02_done"] and list(manifest["entries"]) == [keys[1]]
+
+
+def test_chapter_one_spectra_travel_reduced_with_their_numbers_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chapter 1's cached mean spectra are figures only: the bundle keeps their magnitude map
+    as f x f tile means and every other array as it was; a later merge copies the bundle's
+    file as it is; metrics.json travels as compact JSON with the same data; the records as
+    gzip CSV."""
+    import pandas as pd
+
+    results, keys = _results(tmp_path)
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    rel = "corrupted/spectra/kodak/fog-s3-0123456789abcdef.npz"
+    rng = np.random.default_rng(0)
+    arrays = {"magnitude": rng.random((64, 96)).astype(np.float32),
+              "bands": np.array([0.5, 0.3, 0.2]), "config": np.array("{}")}  # fmt: skip
+    (results / rel).parent.mkdir(parents=True)
+    store.save_maps(results / rel, arrays)
+    log = bundle.uses_log("paper", "01_a", results)
+    log.parent.mkdir(parents=True)
+    log.write_text(f"file:{rel}\t\tkodak\n{keys[0]}\n")
+    manifest = bundle.write_bundle("paper", results=results, map_factor=4)
+    folder = tmp_path / "bundles" / "paper"
+    assert manifest["caches"][rel] == {"dataset": "kodak", "map_factor": 4}
+    got = store.load_maps(folder / "caches" / rel)
+    assert got["magnitude"].shape == (16, 24)
+    assert abs(got["magnitude"][0, 0] - arrays["magnitude"][:4, :4].mean()) < 2e-3
+    assert np.array_equal(got["bands"], arrays["bands"]) and str(got["config"]) == "{}"
+    assert json.loads((folder / "entries" / keys[0] / "metrics.json").read_text()) == json.loads(
+        (results / keys[0] / "metrics.json").read_text()
+    )
+    assert len(pd.read_csv(folder / "records.csv.gz")) == 2
+    before = (folder / "caches" / rel).read_bytes()
+    (log.parent / "02_b.keys").write_text(f"{keys[1]}\n")
+    log.unlink()  # another machine: only 02_b executed; 01_a's cache comes from the bundle
+    shutil.rmtree(results / "corrupted")
+    merged = bundle.write_bundle("paper", results=results, map_factor=4)
+    assert merged["caches"][rel]["map_factor"] == 4
+    assert (folder / "caches" / rel).read_bytes() == before
