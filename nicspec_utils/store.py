@@ -190,12 +190,15 @@ def encode_maps(arrays: Mapping[str, Any]) -> dict[str, Any]:
             continue
         finite = np.abs(a[np.isfinite(a)])
         peak = float(finite.max()) if finite.size else 0.0
-        exponent = 15 - int(np.floor(np.log2(peak))) if peak > 0 else 0
+        # the peak scaled into [2**14, 2**15): float16 holds up to 65504, so [2**15, 2**16)
+        # turned a peak just under a power of two (mantissa above 1.9990) into inf
+        exponent = 14 - int(np.floor(np.log2(peak))) if peak > 0 else 0
         if _is_hermitian(a):
             out[_HALF + name] = np.asarray(a.shape[1])
             a = a[:, : a.shape[1] // 2 + 1]
         out[_SCALE + name] = np.asarray(exponent)
-        out[name] = np.ldexp(a.astype(np.float64), exponent).astype(np.float16)
+        with np.errstate(over="ignore"):  # only a non-finite cell (kept as it is) overflows
+            out[name] = np.ldexp(a.astype(np.float64), exponent).astype(np.float16)
     return out
 
 

@@ -74,3 +74,16 @@ def test_an_unreadable_map_file_is_one_line(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(DataError, match="delete it to recompute"):
         store.load_maps(bad)
+
+
+def test_a_peak_just_under_a_power_of_two_stays_finite(tmp_path: Path) -> None:
+    """The encoding scales a map's peak below float16's largest value (65504): a peak of
+    1.9995 * 2**k used to be scaled to 65519 and come back as inf."""
+    m = np.full((32, 32), 0.25, np.float32)
+    m[3, 5] = 1.9995
+    m[7, 9] = -np.inf  # a non-finite cell is kept as it is, without a warning
+    with np.errstate(all="raise"):
+        store.save_maps(tmp_path / "m.npz", {"D": m})
+    back = store.load_maps(tmp_path / "m.npz")["D"]
+    assert np.isfinite(back[3, 5]) and abs(back[3, 5] - 1.9995) <= 1.9995 * 2.0**-11
+    assert back[7, 9] == -np.inf
