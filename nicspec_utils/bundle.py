@@ -65,6 +65,10 @@ TOLERANCES = {
     "rate": "bits and bpp exact for classic codecs, 1e-6 relative for neural ones",
     "quality": "psnr* and ms_ssim* within 1e-6 relative (1e-9 absolute)",
     "other": "other floats (band shares, energies, radial profiles) within 1e-5 relative",
+    "rounded": "for neural codecs, measures of the reference-rounded difference (*_rounded) "
+    "within 1e-3 relative: a NIC's reconstruction varies in its last float bits between "
+    "processes (its PSNR within 1e-6), and that flips the rounding of a few cells (measured: "
+    "1.9e-5 on a paper-profile entry)",
     "maps": "maps within two float16 roundings (2**-10 relative) plus 1e-6 of the map's peak",
 }
 # Fields that measure the machine, not the result.
@@ -786,6 +790,8 @@ def _close(name: str, a: Any, b: Any, exact_rate: bool) -> bool:
         return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=0.0)
     if base.startswith(("psnr", "ms_ssim")):
         return math.isclose(fa, fb, rel_tol=1e-6, abs_tol=1e-9)
+    if not exact_rate and "_rounded" in name:
+        return math.isclose(fa, fb, rel_tol=1e-3, abs_tol=1e-12)
     return math.isclose(fa, fb, rel_tol=1e-5, abs_tol=1e-12)
 
 
