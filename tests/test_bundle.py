@@ -639,3 +639,9 @@ def test_rounded_measures_of_a_neural_codec_have_their_own_tolerance() -> None:
     assert not bundle._close("per_image[19].energy.G_rounded.high", a, b, exact_rate=True)
     assert not bundle._close("per_image[19].energy.G.high", a, b, exact_rate=False)
     assert not bundle._close("per_image[0].energy.G_rounded.high", 1.0, 1.002, exact_rate=False)
+    a = np.linspace(1.0, 2.0, 40)
+    b = a * (1 + 5e-4)
+    name = "radial_R_rounded"
+    assert bundle.compare_maps({name: a}, {name: b}, neural=True) is None
+    assert bundle.compare_maps({name: a}, {name: b}) is not None
+    assert bundle.compare_maps({"radial_R": a}, {"radial_R": b}, neural=True) is not None
