@@ -490,7 +490,11 @@ def write_bundle(
                 "keys": list(chapter_keys),
                 "cache_files": sorted(files),
                 "executed": times.get(chapter),
-                "code": {"commit": (times.get(chapter) or {}).get("commit") or code["commit"]},
+                "code": {
+                    "commit": (times.get(chapter) or {}).get("commit") or code["commit"],
+                    # the executing commit is known from the run record; else the bundling's
+                    "of": "execution" if (times.get(chapter) or {}).get("commit") else "bundling",
+                },
                 "machine": (times.get(chapter) or {}).get("machine") or here,
                 "bundled": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
