@@ -55,6 +55,9 @@ RECORDS_CSV = "records.csv.gz"  # gzip: a reader's pandas.read_csv or zcat opens
 DISPLAY_ONLY_CACHE_MAPS = {"corrupted/spectra/": ("magnitude",)}
 USES_DIR = "uses"
 SIZE_BUDGET_MB = 60.0
+# The map factor of the entries a chapter draws (store.note_drawn): a 512x768 map at 1/2 is
+# 256x384 cells, more than a panel of a multi-panel figure shows; the others take the bundle's.
+DRAWN_FACTOR = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _KEY = re.compile(r"^[0-9a-f]{16}$")
 
@@ -127,7 +130,7 @@ def _read_uses(
 ) -> tuple[dict[str, str | None], dict[str, tuple[str | None, str | None]]]:
     """A uses log, read once: store key -> the bundle that served it (None: the results
     folder), and cache file (path under the results folder) -> (serving bundle, dataset)."""
-    from .store import FILE_PREFIX
+    from .store import DRAWN_PREFIX, FILE_PREFIX
 
     entries: dict[str, str | None] = {}
     files: dict[str, tuple[str | None, str | None]] = {}
@@ -136,6 +139,8 @@ def _read_uses(
     except OSError:
         return entries, files
     for line in lines:
+        if line.startswith(DRAWN_PREFIX):  # read by drawn_keys
+            continue
         if line.startswith(FILE_PREFIX):
             rel, source, dataset = ([*line.split("\t"), "", ""])[:3]
             rel = rel.removeprefix(FILE_PREFIX)
@@ -146,6 +151,25 @@ def _read_uses(
         if _KEY.match(key):
             entries[key] = source or entries.get(key)
     return entries, files
+
+
+def drawn_keys(profile: str, results: Path | None = None) -> dict[str, list[str]]:
+    """Per chapter of the profile's last execution: the entries whose maps it drew in a figure
+    (``drawn:<key>`` lines, :func:`store.note_drawn`)."""
+    from .store import DRAWN_PREFIX
+
+    folder = uses_log(profile, "x", results).parent
+    out: dict[str, list[str]] = {}
+    for log in sorted(folder.glob("*.keys")) if folder.is_dir() else []:
+        try:
+            lines = log.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        marked = (
+            ln.removeprefix(DRAWN_PREFIX).strip() for ln in lines if ln.startswith(DRAWN_PREFIX)
+        )
+        out[log.stem] = sorted({k for k in marked if _KEY.match(k)})
+    return out
 
 
 def _read_log(log: Path) -> dict[str, str | None]:
@@ -387,8 +411,11 @@ def write_bundle(
     if keys is None and not uses:
         profile_keys(profile, base)  # the one-line error: no record of the profile's entries
     carried = _carried_chapters(target, profile, set(uses)) if keys is None and merge else {}
-    for chapter, (chapter_keys, chapter_files, _) in carried.items():
+    drawn_by = drawn_keys(profile, base) if keys is None else {}
+    for chapter, (chapter_keys, chapter_files, record) in carried.items():
         uses[chapter] = (chapter_keys, chapter_files)
+        drawn_by[chapter] = list(record.get("drawn") or [])
+    drawn = {k for chapter_keys in drawn_by.values() for k in chapter_keys}
     wanted = (
         list(keys)
         if keys is not None
@@ -420,7 +447,7 @@ def write_bundle(
             f"{len(absent)} of the {len(cache_files)} cache files the chapters used are not in "
             f"{base} or any bundle (first: {absent[0]}); rebuild (nicspec book --profile {profile})"
         )
-    factor = _map_factor(sources, file_sources) if map_factor is None else int(map_factor)
+    factor = _map_factor(sources, file_sources, drawn) if map_factor is None else int(map_factor)
     if factor not in MAP_FACTORS:
         raise UsageError(f"--map-factor must be one of {', '.join(map(str, MAP_FACTORS))}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -435,16 +462,16 @@ def write_bundle(
             folder.mkdir(parents=True)
             _copy_json_compact(source / "metrics.json", folder / "metrics.json")
             maps = metrics.get("spectra")
-            entry_factor = factor if maps else 1
+            entry_factor = (min(factor, DRAWN_FACTOR) if key in drawn else factor) if maps else 1
             reduced = _display_factor(source)
             if maps and reduced is not None:  # a bundle's entry, already reduced: as it is
                 entry_factor = reduced
                 for name in (maps, DISPLAY_FILE):
                     shutil.copyfile(source / name, folder / name)
-            elif maps and factor == 1:
+            elif maps and entry_factor == 1:
                 shutil.copyfile(source / maps, folder / maps)
             elif maps:
-                _write_display_maps(source / maps, folder, factor)
+                _write_display_maps(source / maps, folder, entry_factor)
             frames.append(_entry_records(source, metrics))
             config = metrics["config"]
             corruption = config.get("corruption") or {}
@@ -489,6 +516,7 @@ def write_bundle(
                 ),
                 "keys": list(chapter_keys),
                 "cache_files": sorted(files),
+                "drawn": drawn_by.get(chapter, []),
                 "executed": times.get(chapter),
                 "code": {
                     "commit": (times.get(chapter) or {}).get("commit") or code["commit"],
@@ -624,16 +652,21 @@ def _display_factor(folder: Path) -> int | None:
     return int(display["factor"]) if isinstance(display, dict) and "factor" in display else None
 
 
-def _map_factor(sources: Mapping[str, Path], files: Mapping[str, Path | None]) -> int:
+def _map_factor(
+    sources: Mapping[str, Path], files: Mapping[str, Path | None], drawn: Iterable[str] = ()
+) -> int:
     """The smallest factor of :data:`MAP_FACTORS` whose bundle fits :data:`SIZE_BUDGET_MB`,
     estimated from the stored files (a reduced map is written whole, not by its Hermitian
     half, so it takes about 2 / f**2 of the stored bytes)."""
-    maps = other = 0
-    for source in sources.values():
+    maps = other = 0.0
+    fine = set(drawn)
+    for key, source in sources.items():
         kept = _display_factor(source) is not None  # already reduced: copied as it is
         for item in source.iterdir():
             if item.is_file():
-                if item.suffix == ".npz" and not kept:
+                if item.suffix == ".npz" and key in fine and not kept:
+                    other += item.stat().st_size * min(1.0, 2.0 / DRAWN_FACTOR**2)
+                elif item.suffix == ".npz" and not kept:
                     maps += item.stat().st_size
                 else:
                     other += item.stat().st_size

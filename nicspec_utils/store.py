@@ -318,6 +318,7 @@ BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_ENTRIES = "entries"
 BUNDLE_CACHES = "caches"
 FILE_PREFIX = "file:"
+DRAWN_PREFIX = "drawn:"
 FRESH_ENV = "NICSPEC_FRESH"
 USES_ENV = "NICSPEC_USES_LOG"
 
@@ -365,6 +366,14 @@ def note_use(key: str, bundle: str | None = None, dataset: str | None = None) ->
             handle.write(line + "\n")
     except OSError:
         pass  # a log that cannot be written costs the bundle its key list, not the result
+
+
+def note_drawn(key: str) -> None:
+    """Log that the executing chapter draws a map of entry ``key`` in a figure (``drawn:<key>``
+    in its uses log): a bundle keeps that entry's maps at :data:`bundle.DRAWN_FACTOR`, the
+    others at its (coarser) map factor."""
+    if key:
+        note_use(DRAWN_PREFIX + key)
 
 
 _MANIFESTS: dict[tuple[str, int], dict[str, Any]] = {}

@@ -645,3 +645,32 @@ def test_rounded_measures_of_a_neural_codec_have_their_own_tolerance() -> None:
     assert bundle.compare_maps({name: a}, {name: b}, neural=True) is None
     assert bundle.compare_maps({name: a}, {name: b}) is not None
     assert bundle.compare_maps({"radial_R": a}, {"radial_R": b}, neural=True) is not None
+
+
+def test_maps_a_chapter_draws_stay_fine_enough_to_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry whose map a figure drew (Point.drawn logs it) keeps its maps at
+    DRAWN_FACTOR; the others take the bundle's factor; a merge keeps the chapter's list."""
+    from nicspec_utils.engines.evaluate import load_point
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    monkeypatch.setenv("NICSPEC_RESULTS", str(results))
+    monkeypatch.setenv(store.USES_ENV, "")
+    book.log_uses("paper", "03_c")
+    drawn = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False)
+    other = evaluate("jpeg", "kodak", image_ids=["kodim04"], quality=40, progress=False)
+    point = load_point(drawn)
+    assert point.drawn("D") is point.spectra["D"]
+    book.finish_uses("paper", "03_c", 1.0)
+    manifest = bundle.write_bundle("paper", results=results, map_factor=16)
+    entries = manifest["entries"]
+    key_d, key_o = drawn.parent.name, other.parent.name
+    assert manifest["chapters"]["03_c"]["drawn"] == [key_d]
+    assert entries[key_d]["map_factor"] == bundle.DRAWN_FACTOR
+    assert entries[key_o]["map_factor"] == 16
+    served = load_point(tmp_path / "bundles" / "paper" / "entries" / key_d / "metrics.json")
+    assert served.spectra["D"].shape[0] == point.spectra["D"].shape[0] // bundle.DRAWN_FACTOR
+    assert served.band_shares("D") == point.band_shares("D")
+    assert not bundle.verify(tmp_path / "bundles" / "paper", sample=2).mismatches

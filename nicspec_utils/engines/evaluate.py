@@ -571,6 +571,14 @@ class Point:
         """Mean bits per pixel."""
         return float(self.metrics["bpp"])
 
+    def drawn(self, measure: str) -> np.ndarray:
+        """The map ``measure`` for a figure: logged as drawn (:func:`store.note_drawn`), so a
+        results bundle keeps this entry's maps fine enough to draw."""
+        from ..store import note_drawn
+
+        note_drawn(str(self.metrics.get("key") or ""))
+        return self.spectra[measure]
+
     def band_shares(self, measure: str) -> dict[str, float]:
         """Low / medium / high shares of the mean map's energy (DC excluded), at full
         resolution even where the maps were reduced."""

@@ -157,7 +157,7 @@ def plot_d_profiles(rows: Sequence[Mapping[str, Any]]) -> Any:
         spectra, styles = {}, {}
         for r in select(rows, dataset=ds):
             label = f"{r['codec']} {r['model']} ({r['bpp']:.3f} bpp)"
-            spectra[label] = r["point"].spectra["D"]
+            spectra[label] = r["point"].drawn("D")
             styles[label] = {"color": colour(str(r["model"])),
                              "ls": "-" if r["codec"] == NIC else "--", "lw": 1.2}  # fmt: skip
         plot_profiles(spectra, title=f"D, {dataset_label(ds)}", styles=styles, ax=ax)
