@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .data import NOT_CATALOGUED
 from .errors import DataError, UsageError
 
 FORMAT = "nicspec-bundle-1"
@@ -421,6 +422,16 @@ def write_bundle(
         if keys is not None
         else list(dict.fromkeys(k for chapter_keys, _ in uses.values() for k in chapter_keys))
     )
+    withheld: dict[str, int] = {}  # a dataset whose terms forbid redistributing anything of it
+    for chapter, (chapter_keys, used_files) in list(uses.items()):
+        kept = {}
+        for rel, d in used_files.items():
+            names = set((d or "").split(",")) & NOT_CATALOGUED
+            for name in names:
+                withheld[name] = withheld.get(name, 0) + 1
+            if not names:
+                kept[rel] = d
+        uses[chapter] = (chapter_keys, kept)
     cache_files = {rel: d for _, files in uses.values() for rel, d in files.items()}
     if not wanted and not cache_files:
         raise DataError(f"no finished entries to bundle in {base}")
@@ -563,6 +574,7 @@ def write_bundle(
             "tolerances": TOLERANCES,
             "entries": entries,
             "caches": caches,
+            "withheld_caches": withheld,
             "chapters": chapters,
             "files": files,
         }

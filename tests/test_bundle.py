@@ -444,7 +444,8 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
     """End to end on a copy of the repository: chapters 1 and 5 of the smoke profile run with
     the mirror, `nicspec results bundle` exports what they used, and with the mirror hidden and
     an empty results folder they run again: chapter 1 takes CLIC-C from the bundle (the page
-    says so); chapter 5 leaves ImageNet out, as its terms require (no catalogue is shipped)."""
+    says so); chapter 5 leaves ImageNet out, as its terms require (neither a catalogue nor its
+    classifications are shipped)."""
     import os
     import subprocess
 
@@ -463,7 +464,9 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
     _nicspec(repo, with_mirror, "book", "--profile", "smoke", "--chapters", chapters, "--no-html")
     _nicspec(repo, with_mirror, "results", "bundle", "--profile", "smoke")
     manifest = bundle.read_manifest(repo / "data" / "results" / "smoke")
-    assert "imagenet-val-subset" in manifest["chapters"]["05_classification"]["datasets"]
+    # its ImageNet classifications are counted, not copied (the repository ships nothing of it)
+    assert "imagenet-val-subset" not in manifest["chapters"]["05_classification"]["datasets"]
+    assert manifest["withheld_caches"].get("imagenet-val-subset", 0) > 0
     bare = {**env, "NICSPEC_DATA_MIRROR": "", "NICSPEC_RESULTS": str(tmp_path / "b")}
     _nicspec(repo, bare, "book", "--profile", "smoke", "--chapters", chapters, "--no-html")
     text = (repo / "book" / "chapters" / "01_corruption_benchmark.ipynb").read_text()
@@ -695,3 +698,23 @@ def test_maps_a_chapter_draws_stay_fine_enough_to_draw(
     assert served.spectra["D"].shape[0] == point.spectra["D"].shape[0] // bundle.DRAWN_FACTOR
     assert served.band_shares("D") == point.band_shares("D")
     assert not bundle.verify(tmp_path / "bundles" / "paper", sample=2).mismatches
+
+
+def test_imagenet_results_stay_out_of_a_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ImageNet's terms forbid redistributing anything of it: a chapter cache resting on it
+    (chapter 5's classifications) is counted in the manifest, never copied."""
+    results, keys = _results(tmp_path)
+    monkeypatch.setattr(store, "bundles_root", lambda: tmp_path / "bundles")
+    for rel in ("classify/a.json", "classify/b.json"):
+        (results / rel).parent.mkdir(parents=True, exist_ok=True)
+        (results / rel).write_text("{}")
+    log = bundle.uses_log("paper", "05_c", results)
+    log.parent.mkdir(parents=True)
+    log.write_text("file:classify/a.json\t\timagenet-val-subset\nfile:classify/b.json\t\tkodak\n")
+    manifest = bundle.write_bundle("paper", results=results)
+    assert list(manifest["caches"]) == ["classify/b.json"]
+    assert manifest["withheld_caches"] == {"imagenet-val-subset": 1}
+    assert manifest["chapters"]["05_c"]["datasets"] == ["kodak"]
+    assert not (tmp_path / "bundles" / "paper" / "caches" / "classify" / "a.json").exists()
