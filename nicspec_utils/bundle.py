@@ -128,19 +128,24 @@ def profile_keys(profile: str, results: Path | None = None) -> list[str]:
 
 def _read_uses(
     log: Path,
-) -> tuple[dict[str, str | None], dict[str, tuple[str | None, str | None]]]:
+) -> tuple[dict[str, str | None], dict[str, tuple[str | None, str | None]], list[str]]:
     """A uses log, read once: store key -> the bundle that served it (None: the results
-    folder), and cache file (path under the results folder) -> (serving bundle, dataset)."""
+    folder), cache file (path under the results folder) -> (serving bundle, dataset), and the
+    keys of the entries whose maps a figure drew (:func:`store.note_drawn`)."""
     from .store import DRAWN_PREFIX, FILE_PREFIX
 
     entries: dict[str, str | None] = {}
     files: dict[str, tuple[str | None, str | None]] = {}
+    drawn: set[str] = set()
     try:
         lines = log.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return entries, files
+        return entries, files, []
     for line in lines:
-        if line.startswith(DRAWN_PREFIX):  # read by drawn_keys
+        if line.startswith(DRAWN_PREFIX):
+            key = line.removeprefix(DRAWN_PREFIX).strip()
+            if _KEY.match(key):
+                drawn.add(key)
             continue
         if line.startswith(FILE_PREFIX):
             rel, source, dataset = ([*line.split("\t"), "", ""])[:3]
@@ -151,26 +156,7 @@ def _read_uses(
         key, _, source = line.strip().partition("\t")
         if _KEY.match(key):
             entries[key] = source or entries.get(key)
-    return entries, files
-
-
-def drawn_keys(profile: str, results: Path | None = None) -> dict[str, list[str]]:
-    """Per chapter of the profile's last execution: the entries whose maps it drew in a figure
-    (``drawn:<key>`` lines, :func:`store.note_drawn`)."""
-    from .store import DRAWN_PREFIX
-
-    folder = uses_log(profile, "x", results).parent
-    out: dict[str, list[str]] = {}
-    for log in sorted(folder.glob("*.keys")) if folder.is_dir() else []:
-        try:
-            lines = log.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            continue
-        marked = (
-            ln.removeprefix(DRAWN_PREFIX).strip() for ln in lines if ln.startswith(DRAWN_PREFIX)
-        )
-        out[log.stem] = sorted({k for k in marked if _KEY.match(k)})
-    return out
+    return entries, files, sorted(drawn)
 
 
 def _read_log(log: Path) -> dict[str, str | None]:
@@ -180,15 +166,15 @@ def _read_log(log: Path) -> dict[str, str | None]:
 
 def profile_uses(
     profile: str, results: Path | None = None
-) -> dict[str, tuple[list[str], dict[str, str | None]]]:
-    """Per chapter of the profile's last execution: the store keys it read and its cache
-    files (path under the results folder -> the dataset it rests on)."""
+) -> dict[str, tuple[list[str], dict[str, str | None], list[str]]]:
+    """Per chapter of the profile's last execution: the store keys it read, its cache files
+    (path under the results folder -> the dataset it rests on) and the entries it drew."""
     folder = uses_log(profile, "x", results).parent
     logs = sorted(folder.glob("*.keys")) if folder.is_dir() else []
     return {
-        log.stem: (list(entries), {rel: dataset for rel, (_, dataset) in files.items()})
+        log.stem: (list(entries), {rel: dataset for rel, (_, dataset) in files.items()}, drawn)
         for log in logs
-        for entries, files in [_read_uses(log)]
+        for entries, files, drawn in [_read_uses(log)]
     }
 
 
@@ -198,7 +184,7 @@ def served_from(profile: str, chapter: str) -> str | None:
     from .store import bundles_root
 
     log = uses_log(profile, chapter)
-    entries, files = _read_uses(log)
+    entries, files, _ = _read_uses(log)
     uses = {**entries, **{f: source for f, (source, _) in files.items()}}
     names = sorted({s for s in uses.values() if s})
     if not names:
@@ -412,18 +398,16 @@ def write_bundle(
     if keys is None and not uses:
         profile_keys(profile, base)  # the one-line error: no record of the profile's entries
     carried = _carried_chapters(target, profile, set(uses)) if keys is None and merge else {}
-    drawn_by = drawn_keys(profile, base) if keys is None else {}
     for chapter, (chapter_keys, chapter_files, record) in carried.items():
-        uses[chapter] = (chapter_keys, chapter_files)
-        drawn_by[chapter] = list(record.get("drawn") or [])
-    drawn = {k for chapter_keys in drawn_by.values() for k in chapter_keys}
+        uses[chapter] = (chapter_keys, chapter_files, list(record.get("drawn") or []))
+    drawn = {k for *_, chapter_drawn in uses.values() for k in chapter_drawn}
     wanted = (
         list(keys)
         if keys is not None
-        else list(dict.fromkeys(k for chapter_keys, _ in uses.values() for k in chapter_keys))
+        else list(dict.fromkeys(k for chapter_keys, *_ in uses.values() for k in chapter_keys))
     )
     withheld: dict[str, int] = {}  # a dataset whose terms forbid redistributing anything of it
-    for chapter, (chapter_keys, used_files) in list(uses.items()):
+    for chapter, (chapter_keys, used_files, chapter_drawn) in list(uses.items()):
         kept = {}
         for rel, d in used_files.items():
             names = set((d or "").split(",")) & NOT_CATALOGUED
@@ -431,8 +415,8 @@ def write_bundle(
                 withheld[name] = withheld.get(name, 0) + 1
             if not names:
                 kept[rel] = d
-        uses[chapter] = (chapter_keys, kept)
-    cache_files = {rel: d for _, files in uses.values() for rel, d in files.items()}
+        uses[chapter] = (chapter_keys, kept, chapter_drawn)
+    cache_files = {rel: d for _, files, _ in uses.values() for rel, d in files.items()}
     if not wanted and not cache_files:
         raise DataError(f"no finished entries to bundle in {base}")
     check_output_folder(target.parent, "--out")
@@ -501,13 +485,14 @@ def write_bundle(
         from .store import BUNDLE_CACHES
 
         caches: dict[str, Any] = {}
+        manifests: dict[Path, dict[str, Any]] = {}  # each source bundle's, read once
         for rel, src in file_sources.items():
             assert src is not None
             dest = staging / BUNDLE_CACHES / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             caches[rel] = {"dataset": cache_files[rel]}
             here_made = src.is_relative_to(base)  # else a bundle's copy, taken as it is
-            cache_factor = _copy_cache(src, dest, rel, factor, from_results=here_made)
+            cache_factor = _copy_cache(src, dest, rel, factor, here_made, manifests)
             if cache_factor != 1:
                 caches[rel]["map_factor"] = cache_factor
         times = _chapter_times(profile)
@@ -518,26 +503,10 @@ def write_bundle(
         chapters = {
             chapter: carried[chapter][2]
             if chapter in carried
-            else {
-                "entries": len(chapter_keys),
-                "caches": len(files),
-                "datasets": sorted(
-                    {str(entries[k]["dataset"]) for k in chapter_keys if k in entries}
-                    | {name for d in files.values() if d for name in d.split(",")}
-                ),
-                "keys": list(chapter_keys),
-                "cache_files": sorted(files),
-                "drawn": drawn_by.get(chapter, []),
-                "executed": times.get(chapter),
-                "code": {
-                    "commit": (times.get(chapter) or {}).get("commit") or code["commit"],
-                    # the executing commit is known from the run record; else the bundling's
-                    "of": "execution" if (times.get(chapter) or {}).get("commit") else "bundling",
-                },
-                "machine": (times.get(chapter) or {}).get("machine") or here,
-                "bundled": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            for chapter, (chapter_keys, files) in uses.items()
+            else _chapter_record(
+                chapter_keys, files, chapter_drawn, entries, times.get(chapter), code, here
+            )  # fmt: skip
+            for chapter, (chapter_keys, files, chapter_drawn) in uses.items()
         }
         missing = missing_chapters(chapters)
         table = (
@@ -590,6 +559,39 @@ def write_bundle(
 MAP_FACTORS = (1, 2, 4, 8, 16, 32)
 
 
+def _chapter_record(
+    keys: Sequence[str],
+    files: Mapping[str, str | None],
+    drawn: Sequence[str],
+    entries: Mapping[str, Any],
+    executed: Mapping[str, Any] | None,
+    code: Mapping[str, Any],
+    here: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A chapter's record in a bundle's manifest: what it used and drew, the datasets those
+    rest on, and its provenance (the executing commit and machine from its run record where
+    there is one, else the bundling's)."""
+    run = dict(executed or {})
+    return {
+        "entries": len(keys),
+        "caches": len(files),
+        "datasets": sorted(
+            {str(entries[k]["dataset"]) for k in keys if k in entries}
+            | {name for d in files.values() if d for name in d.split(",")}
+        ),
+        "keys": list(keys),
+        "cache_files": sorted(files),
+        "drawn": list(drawn),
+        "executed": executed,
+        "code": {
+            "commit": run.get("commit") or code["commit"],
+            "of": "execution" if run.get("commit") else "bundling",
+        },
+        "machine": run.get("machine") or here,
+        "bundled": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def missing_chapters(chapters: Mapping[str, Any]) -> list[str]:
     """The book's chapters a bundle's ``chapters`` lack (none: the bundle is complete)."""
     from .book import chapter_names
@@ -631,10 +633,18 @@ def _copy_json_compact(source: Path, dest: Path) -> None:
     dest.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")), encoding="utf-8")
 
 
-def _copy_cache(src: Path, dest: Path, rel: str, factor: int, from_results: bool) -> int:
+def _copy_cache(
+    src: Path,
+    dest: Path,
+    rel: str,
+    factor: int,
+    from_results: bool,
+    manifests: dict[Path, dict[str, Any]],
+) -> int:
     """Copy one chapter cache into a bundle; return the factor its figure maps now have.
     Files of :data:`DISPLAY_ONLY_CACHE_MAPS` from the results folder get those maps reduced by
-    ``factor``; a bundle's copy is taken as it is, with the factor that bundle gave it."""
+    ``factor``; a bundle's copy is taken as it is, with the factor that bundle gave it
+    (``manifests``: the source bundles' manifests, filled as they are first read)."""
     from .store import load_maps, reduce_maps, save_maps
 
     names = next((n for prefix, n in DISPLAY_ONLY_CACHE_MAPS.items() if rel.startswith(prefix)), ())
@@ -644,7 +654,9 @@ def _copy_cache(src: Path, dest: Path, rel: str, factor: int, from_results: bool
     if not from_results:
         shutil.copyfile(src, dest)
         bundle = src.parents[len(Path(rel).parts)]
-        entry = (read_manifest(bundle).get("caches") or {}).get(rel) or {}
+        if bundle not in manifests:
+            manifests[bundle] = read_manifest(bundle)
+        entry = (manifests[bundle].get("caches") or {}).get(rel) or {}
         return int(entry.get("map_factor", 1))
     if factor == 1:
         shutil.copyfile(src, dest)
