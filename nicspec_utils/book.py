@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,38 @@ def chapter_parameters(profile: str, chapter: str) -> dict[str, Any]:
     return dict((profiles[profile].get("chapters") or {}).get(chapter) or {})
 
 
+def parse_overrides(items: Sequence[str], chapters: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` items (a value read as a YAML scalar: ``draws=1`` is the integer 1) ->
+    parameters that replace the profile's in every one of ``chapters``; UsageError for an item
+    that is not ``NAME=VALUE`` or names a parameter some chapter's parameters cell lacks."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE (e.g. draws=1)")
+        try:
+            overrides[name] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item!r}: {value!r} is not a YAML scalar") from None
+        if isinstance(overrides[name], (dict, list)):
+            raise UsageError(f"--set {item!r}: a parameter takes one value, not {value!r}")
+    for chapter in chapters:
+        lacking = sorted(set(overrides) - set(notebook_parameters(chapter)))
+        if lacking:
+            raise UsageError(f"--set: chapter {chapter} has no parameter {', '.join(lacking)}")
+    return overrides
+
+
+def notebook_parameters(chapter: str) -> list[str]:
+    """The names the ``parameters`` cell of a chapter's text notebook assigns."""
+    text = (NOTEBOOKS / f"{chapter}.md").read_text(encoding="utf-8")
+    cell = re.search(r"```\{code-cell\}[^\n]*\n:tags: \[parameters\]\n(.*?)```", text, re.S)
+    if cell is None:
+        return []
+    return re.findall(r"^([A-Za-z_]\w*)\s*=", cell.group(1), re.M)
+
+
 def pair(chapter: str) -> Path:
     """Write ``notebooks/<chapter>.ipynb`` from its text twin (jupytext); return its path."""
     import jupytext
@@ -108,15 +140,23 @@ def pair(chapter: str) -> Path:
     return target
 
 
-def execute(chapter: str, profile: str, log_output: bool = False) -> float:
-    """Execute one chapter with papermill under a profile; return seconds taken."""
+def execute(
+    chapter: str,
+    profile: str,
+    log_output: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> float:
+    """Execute one chapter with papermill under a profile (``overrides`` replacing some of its
+    parameters: a part of the profile's run, which its run record and page say); return
+    seconds taken."""
     import papermill as pm
 
     source = pair(chapter)
     EXECUTED.mkdir(parents=True, exist_ok=True)
     target = EXECUTED / f"{chapter}.ipynb"
     partial = EXECUTED / f".{chapter}.partial.ipynb"
-    params = chapter_parameters(profile, chapter)
+    overrides = dict(overrides or {})
+    params = {**chapter_parameters(profile, chapter), **overrides}
     start = time.perf_counter()
     log_uses(profile, chapter)
     # the chapter's kernel publishes its verdicts under this profile (nicspec_utils.ledger)
@@ -142,8 +182,8 @@ def execute(chapter: str, profile: str, log_output: bool = False) -> float:
             os.environ.pop("NICSPEC_PROFILE", None)
         else:
             os.environ["NICSPEC_PROFILE"] = previous
-    finish_uses(profile, chapter, time.perf_counter() - start)
-    add_provenance(partial, provenance(profile, chapter))
+    finish_uses(profile, chapter, time.perf_counter() - start, overrides)
+    add_provenance(partial, provenance(profile, chapter, overrides))
     os.replace(partial, target)
     return time.perf_counter() - start
 
@@ -166,9 +206,12 @@ def log_uses(profile: str, chapter: str) -> Path:
     return live
 
 
-def finish_uses(profile: str, chapter: str, seconds: float) -> Path:
+def finish_uses(
+    profile: str, chapter: str, seconds: float, overrides: Mapping[str, Any] | None = None
+) -> Path:
     """A chapter executed to its end: its uses log takes its final name, and its run record
-    (seconds, commit, finish time, machine) goes beside it, where the bundle reads them."""
+    (seconds, commit, finish time, machine, the parameters that replaced the profile's) goes
+    beside it, where the bundle reads them."""
     from datetime import datetime, timezone
 
     from .bundle import machine, run_record_path, uses_log
@@ -187,6 +230,7 @@ def finish_uses(profile: str, chapter: str, seconds: float) -> Path:
             "profile": profile, "chapter": chapter, "seconds": round(seconds, 1),
             "commit": _git("rev-parse", "HEAD"), "machine": machine(),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "overrides": dict(overrides or {}),
         },
     )  # fmt: skip
     os.environ[USES_ENV] = str(log)
@@ -196,9 +240,12 @@ def finish_uses(profile: str, chapter: str, seconds: float) -> Path:
 PROVENANCE_TAG = "nicspec-provenance"
 
 
-def provenance(profile: str, chapter: str | None = None) -> str:
-    """One line for a chapter's top: the profile, the code version, the data, the machine (and
-    the results bundles that served the chapter's entries, :func:`bundle.served_from`)."""
+def provenance(
+    profile: str, chapter: str | None = None, overrides: Mapping[str, Any] | None = None
+) -> str:
+    """One line for a chapter's top: the profile (and the parameters that replaced its own),
+    the code version, the data, the machine (and the results bundles that served the
+    chapter's entries, :func:`bundle.served_from`)."""
     import platform
     from datetime import datetime, timezone
 
@@ -212,8 +259,10 @@ def provenance(profile: str, chapter: str | None = None) -> str:
     from .bundle import served_from
 
     bundled = served_from(profile, chapter) if chapter else None
+    changed = ", ".join(f"{k} = {v!r}" for k, v in (overrides or {}).items())
+    part = f" (a part of it: {changed} instead of the profile's)" if changed else ""
     return (
-        f"*Computed with the **{profile}** profile, code {commit}, {data}, on {when} "
+        f"*Computed with the **{profile}** profile{part}, code {commit}, {data}, on {when} "
         f"({machine}).{' ' + bundled if bundled else ''} Other profiles build into their own "
         "sites.*"
     )
@@ -441,14 +490,21 @@ def site_dir(profile: str) -> Path:
     return REPO / "_build" / ("html" if profile == default_profile() else f"html-{profile}")
 
 
-def build(profile: str, chapters: list[str] | None = None, html: bool = True) -> dict[str, Any]:
-    """Execute the chapters under a profile, record their times, then build the site."""
+def build(
+    profile: str,
+    chapters: list[str] | None = None,
+    html: bool = True,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Execute the chapters under a profile, record their times, then build the site.
+    ``overrides``: ``NAME=VALUE`` parameters replacing the profile's (:func:`parse_overrides`)."""
     load_profiles()  # fail early on a broken profiles file
     chapter_parameters(profile, "")  # validates the profile name
     names = chapters or chapter_names()
     unknown = sorted(set(names) - set(chapter_names()))
     if unknown:
         raise UsageError(f"unknown chapter(s) {unknown}; chapters: {', '.join(chapter_names())}")
+    replaced = parse_overrides(overrides, names)
     from datetime import datetime, timezone
 
     from .io import atomic_write_json
@@ -459,10 +515,10 @@ def build(profile: str, chapters: list[str] | None = None, html: bool = True) ->
     with _book_cluster() as where:
         for name in names:
             print(f"book: executing {name} ({profile}; tasks on {where})", flush=True)
-            seconds = execute(name, profile)
+            seconds = execute(name, profile, overrides=replaced)
             timings[name] = {
                 "profile": profile, "seconds": round(seconds, 1), "cpus": os.cpu_count(),
-                "scheduler": where, "commit": commit,
+                "scheduler": where, "commit": commit, "overrides": replaced,
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }  # fmt: skip
             atomic_write_json(timings_path, timings)  # a kill keeps the chapters done

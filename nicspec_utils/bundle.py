@@ -537,6 +537,7 @@ def write_bundle(
             "map_factor": factor,
             "complete": not missing,
             "missing_chapters": missing,
+            "partial_chapters": partial_chapters(chapters),
             "n_entries": len(entries),
             "n_records": int(len(table)),
             "size_bytes": size,
@@ -569,10 +570,12 @@ def _chapter_record(
     here: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A chapter's record in a bundle's manifest: what it used and drew, the datasets those
-    rest on, and its provenance (the executing commit and machine from its run record where
+    rest on, the parameters that replaced the profile's (a part of its run: ``nicspec book
+    --set``), and its provenance (the executing commit and machine from its run record where
     there is one, else the bundling's)."""
     run = dict(executed or {})
     return {
+        "overrides": dict(run.get("overrides") or {}),
         "entries": len(keys),
         "caches": len(files),
         "datasets": sorted(
@@ -593,10 +596,23 @@ def _chapter_record(
 
 
 def missing_chapters(chapters: Mapping[str, Any]) -> list[str]:
-    """The book's chapters a bundle's ``chapters`` lack (none: the bundle is complete)."""
+    """The book's chapters a bundle's ``chapters`` lack, or hold only a part of (run with some
+    of the profile's parameters replaced: :func:`partial_chapters`); none: the bundle is
+    complete."""
     from .book import chapter_names
 
-    return [name for name in chapter_names() if name not in chapters]
+    partial = partial_chapters(chapters)
+    return [name for name in chapter_names() if name not in chapters or name in partial]
+
+
+def partial_chapters(chapters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Chapter -> the parameters that replaced the profile's when it ran (only those that
+    ran as a part of the profile's run: a later full run takes over their entries)."""
+    return {
+        name: dict(info["overrides"])
+        for name, info in chapters.items()
+        if isinstance(info, Mapping) and info.get("overrides")
+    }
 
 
 def _carried_chapters(

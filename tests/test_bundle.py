@@ -573,6 +573,61 @@ def test_a_bundle_grows_chapter_by_chapter(
     assert code != 0 and len(err.splitlines()) == 1 and "bundle of profile 'paper'" in err
 
 
+def test_a_part_of_a_chapter_is_bundled_as_partial_until_its_full_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chapter too long for one machine runs in parts (nicspec book --set): its run record
+    names the parameters that replaced the profile's, the bundle keeps it but lists it as
+    partial and still missing (so the book stays off the profile), and a later full run of it
+    on another machine reuses the part's entries from the bundle and makes it complete."""
+    root = tmp_path / "bundles"
+    monkeypatch.setattr(store, "bundles_root", lambda: root)
+    monkeypatch.setattr(book, "chapter_names", lambda: ["01_a"])
+    monkeypatch.setenv(store.USES_ENV, "")
+    first = tmp_path / "machine-1"
+    monkeypatch.setenv("NICSPEC_RESULTS", str(first))
+    book.log_uses("paper", "01_a")
+    part = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False,
+                    maps=False)  # fmt: skip
+    book.finish_uses("paper", "01_a", 5.0, {"draws": 1})
+    assert bundle.run_record("paper", "01_a", first)["overrides"] == {"draws": 1}
+    assert main(["results", "bundle", "--profile", "paper", "--results", str(first)]) == 0
+    assert "01_a (part: draws=1)" in capsys.readouterr().out
+    one = bundle.read_manifest(root / "paper")
+    assert one["complete"] is False and one["missing_chapters"] == ["01_a"]
+    assert one["partial_chapters"] == {"01_a": {"draws": 1}}
+    assert book.default_profile() == "quick"
+
+    second = tmp_path / "machine-2"  # empty: the part's entry comes from the bundle
+    monkeypatch.setenv("NICSPEC_RESULTS", str(second))
+    book.log_uses("paper", "01_a")
+    again = evaluate("jpeg", "kodak", image_ids=["kodim03"], quality=40, progress=False,
+                     maps=False)  # fmt: skip
+    assert again.parent.parent == root / "paper" / "entries"  # served, not recomputed
+    evaluate("jpeg", "kodak", image_ids=["kodim01"], quality=40, progress=False, maps=False)
+    book.finish_uses("paper", "01_a", 7.0)
+    two = bundle.write_bundle("paper", results=second)
+    assert two["complete"] is True and two["partial_chapters"] == {}
+    assert json.loads(part.read_text())["key"] in two["chapters"]["01_a"]["keys"]
+    assert len(two["entries"]) == 2 and bundle.check_files(root / "paper", two) == []
+
+
+def test_set_replaces_a_chapter_parameter_or_fails_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """nicspec book --set NAME=VALUE: a YAML scalar, for a parameter the chapter has."""
+    assert book.parse_overrides(["draws=1", "psnr_matching=none"], ["03b_fourier_heatmaps"]) == {
+        "draws": 1, "psnr_matching": "none"
+    }  # fmt: skip
+    assert "draws" in book.notebook_parameters("03b_fourier_heatmaps")
+    for bad, message in (("nodraws=1", "has no parameter nodraws"), ("draws", "NAME=VALUE"),
+                         ("draws=[1, 2]", "one value")):  # fmt: skip
+        code = main(["book", "--profile", "smoke", "--chapters", "03b_fourier_heatmaps",
+                     "--no-html", "--set", bad])  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
 def test_make_takes_the_paper_profile_only_from_a_complete_bundle(tmp_path: Path) -> None:
     """The Makefile's DEFAULT_PROFILE reads the manifest as book.default_profile does."""
     import subprocess

@@ -541,3 +541,70 @@ def test_grid_codes_with_the_chosen_jpeg2000_path(monkeypatch):
     assert out[cl.j2k_system("sh-mse-0.0067", "psnr")].psnr_tol == 0.25
     assert out[cl.j2k_system("sh-mse-0.0067")].psnr_tol == PSNR_TOL
     assert cl.make_grid("kodak", ["kodim01"], ["m"], [None], 3).j2k == "jpeg2000"
+
+
+def test_the_imagenet_aggregate_travels_without_the_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ImageNet study's summary (its tables and checks, no per-image record) survives its
+    JSON form exactly as the chapter uses it, and is served from the results folder, else from
+    a bundle's caches (marked served, noted in the uses log), else not at all (nothing noted)."""
+    import pandas as pd
+
+    from nicspec_utils import store
+
+    rng = np.random.default_rng(1)
+    n = 12
+    grid = {
+        ("clean", "none"): _result(tmp_path, [1] * n),
+        ("clean", "NIC m"): _result(tmp_path, [1] * n),
+        ("clean", "JPEG2000 @ m"): _result(tmp_path, [1] * n),
+        ("gaussian_noise", "NIC m"): _result(tmp_path, [int(v) for v in rng.random(n) < 0.6]),
+        ("gaussian_noise", "JPEG2000 @ m"): _result(
+            tmp_path, [int(v) for v in rng.random(n) < 0.4]
+        ),
+    }
+    for (cond, system), res in grid.items():
+        res.data.update(top1=0.5, top1_ci=[0.25, 0.75], agreement=0.5, agreement_ci=[0.2, 0.8],
+                        classifier="c", key=f"{cond}-{system}")  # fmt: skip
+    clean = pd.DataFrame([{"classifier": "c", "images": n, "top-1": 0.5}])
+    monkeypatch.setattr(ch, "clean_table", lambda *a, **k: (clean, ["r: not available here"]))
+    config = ch.summary_config(
+        "imagenet-val-subset", None, ["m"], ["gaussian_noise"], 3, classifier="c",
+        clean_classifiers=["c", "r"], estimate=True, psnr_matching="none", j2k="jpeg2000",
+        n_boot=300, seed=0,
+    )  # fmt: skip
+    summary = ch.summarise_imagenet(config, "imagenet-val-subset", [f"i{k}" for k in range(n)],
+                                    grid, ["m"])  # fmt: skip
+    back = ch.ImagenetSummary.from_json(json.loads(json.dumps(summary.to_json())))
+    for name in ("clean", "top1", "match", "groups", "checks", "old_paired"):
+        pd.testing.assert_frame_equal(getattr(back, name), getattr(summary, name),
+                                      check_dtype=False, check_names=False)  # fmt: skip
+    assert back.was == summary.was and back.matchings == ["bpp"] and back.n_images == n
+    assert "per_image" not in json.dumps(summary.to_json())
+    studies = {"top-1": (grid, "top1"), "agreement": (grid, "agreement"),
+               "agreement, Kodak": ({}, "agreement")}  # fmt: skip
+    checks, was, _ = ch.all_checks(back, {}, ["m"], n_boot=300)
+    pd.testing.assert_frame_equal(checks, ch.study_checks(studies, ["m"], n_boot=300),
+                                  check_dtype=False)  # fmt: skip
+    assert was == ch.old_verdicts(studies, ["m"], n_boot=300)[0]
+
+    results, bundles = tmp_path / "results", tmp_path / "bundles"
+    monkeypatch.setenv("NICSPEC_RESULTS", str(results))
+    monkeypatch.setattr(store, "bundles_root", lambda: bundles)
+    log = tmp_path / "uses.keys"
+    log.write_text("")
+    monkeypatch.setenv(store.USES_ENV, str(log))
+    assert ch.served_summary(config, results) is None and log.read_text() == ""
+    ch.save_summary(summary, results)
+    here = ch.served_summary(config, results)
+    assert here is not None and not here.served and "imagenet_summaries/" in log.read_text()
+    rel = ch.summary_path(config, results).relative_to(results)
+    copy = bundles / "paper" / store.BUNDLE_CACHES / rel
+    copy.parent.mkdir(parents=True)
+    ch.summary_path(config, results).replace(copy)
+    (bundles / "paper" / store.BUNDLE_MANIFEST).write_text("{}")
+    served = ch.served_summary(config, results)
+    assert served is not None and served.served and "(aggregate)" in log.read_text()
+    assert "aggregate" in ch.imagenet_note(served, "imagenet-val-subset", [])
+    assert ch.served_summary({**config, "seed": 1}, results) is None

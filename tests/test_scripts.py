@@ -300,3 +300,12 @@ def test_the_paper_run_script_runs_its_steps_in_order(tmp_path: Path) -> None:
     assert calls.read_text().splitlines()[0] == (
         "book --profile paper --chapters 04_lowpass_theory --no-html"
     )
+    # SET: a part of a long chapter, its parameters replaced (nicspec book --set), one each
+    calls.unlink()
+    env["SET"] = "draws=1 kodak_images=3"
+    subprocess.run(["bash", str(script), str(tmp_path / "results")], env=env,
+                   capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert calls.read_text().splitlines()[0] == (
+        "book --profile paper --chapters 04_lowpass_theory --no-html --set draws=1 "
+        "--set kodak_images=3"
+    )

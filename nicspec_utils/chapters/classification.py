@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -635,3 +636,226 @@ def plot_groups(table: Any, metric: str = "top1", title: str = "") -> Any:
     if title:
         ax.set_title(title)
     return fig
+
+
+# --- the ImageNet study's aggregate, which a results bundle may carry ----------------------------
+
+# ImageNet's terms forbid redistributing its images and anything of them, so a bundle withholds
+# the per-image classifications (bundle.NOT_CATALOGUED). What it carries instead is this: the
+# tables and verdicts the chapter computes from them (accuracies, intervals, paired effects),
+# the kind of aggregate every paper publishes, from which no image can be recovered.
+SUMMARY_SCHEMA = 1
+SUMMARY_DATASET = "{name} (aggregate)"  # what the summary rests on, for a bundle's manifest
+SUMMARY_FOLDER = "imagenet_summaries"
+NO_LABELS_NOTE = (
+    "\n\nWithout labelled images the top-1 sections are empty and the findings rest on the "
+    "label-free Kodak study."
+)
+_FRAMES = ("clean", "top1", "match", "groups", "checks", "old_paired")
+
+
+def summary_config(
+    imagenet: str,
+    imagenet_images: int | None,
+    nic_models: Sequence[str],
+    corruptions: Sequence[str],
+    severity: int,
+    *,
+    classifier: str,
+    clean_classifiers: Sequence[str],
+    estimate: bool,
+    psnr_matching: str,
+    j2k: str,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """What the ImageNet study's aggregate depends on: the chapter's parameters (not the image
+    ids, which a machine without the images cannot list) and the code's schemas."""
+    from ..engines.classify import SCHEMA
+
+    return {
+        "summary_schema": SUMMARY_SCHEMA, "classify_schema": SCHEMA, "imagenet": imagenet,
+        "imagenet_images": None if imagenet_images is None else int(imagenet_images),
+        "nic_models": list(nic_models), "corruptions": list(corruptions),
+        "severity": int(severity), "classifier": classifier,
+        "clean_classifiers": list(clean_classifiers), "estimate": bool(estimate),
+        "psnr_matching": psnr_matching, "j2k": j2k, "n_boot": int(n_boot), "seed": int(seed),
+    }  # fmt: skip
+
+
+@dataclass
+class ImagenetSummary:
+    """The ImageNet study as the chapter shows it: its tables, its claim checks and former
+    verdicts (:func:`study_checks`, :func:`old_verdicts` of the top-1 and agreement studies),
+    and where it came from (``served``: a bundle's copy, computed elsewhere)."""
+
+    config: dict[str, Any]
+    n_images: int
+    clean: Any
+    unavailable: list[str]
+    clean_sentence: str
+    top1: Any
+    match: Any
+    groups: Any
+    paired: list[tuple[str, str, Any]]  # (matching, metric, paired_table)
+    checks: Any
+    was: dict[str, str]
+    old_paired: Any
+    result_keys: list[str]
+    served: bool = False
+
+    @property
+    def matchings(self) -> list[str]:
+        """The matchings (``bpp``, ``psnr``) its paired tables hold."""
+        return list(dict.fromkeys(m for m, _, _ in self.paired))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (the frames column-split, floats to 15 digits)."""
+        data: dict[str, Any] = {name: _frame_json(getattr(self, name)) for name in _FRAMES}
+        data["paired"] = [[m, k, _frame_json(t)] for m, k, t in self.paired]
+        data.update(config=self.config, n_images=self.n_images, unavailable=self.unavailable,
+                    clean_sentence=self.clean_sentence, was=self.was,
+                    result_keys=self.result_keys)  # fmt: skip
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], served: bool = False) -> ImagenetSummary:
+        """The summary :meth:`to_json` wrote; DataError for anything else."""
+        try:
+            frames = {name: _frame(data[name]) for name in _FRAMES}
+            paired = [(str(m), str(k), _frame(t)) for m, k, t in data["paired"]]
+            return cls(config=dict(data["config"]), n_images=int(data["n_images"]),
+                       unavailable=list(data["unavailable"]),
+                       clean_sentence=str(data["clean_sentence"]), paired=paired,
+                       was=dict(data["was"]), result_keys=list(data["result_keys"]),
+                       served=served, **frames)  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"not an ImageNet study summary ({exc})") from None
+
+
+def _frame_json(frame: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads(frame.to_json(orient="split", index=False, double_precision=15))
+
+
+def _frame(data: Mapping[str, Any]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(list(data["data"]), columns=list(data["columns"]))
+
+
+def summarise_imagenet(
+    config: Mapping[str, Any],
+    dataset: str,
+    ids: Sequence[str],
+    grid: Grid,
+    nic_models: Sequence[str],
+    *,
+    out: Any = None,
+) -> ImagenetSummary:
+    """The ImageNet study's tables and checks from its grid (``config``: :func:`summary_config`)."""
+    n_boot, seed = int(config["n_boot"]), int(config["seed"])
+    clean, unavailable = clean_table(dataset, ids, config["clean_classifiers"], seed=seed, out=out)
+    paired = [
+        (matching, metric, paired_table(grid, nic_models, metric, n_boot, seed, matching))
+        for matching in matchings_of(grid, nic_models)
+        for metric in ("top1", "agreement")
+    ]
+    studies = {"top-1": (grid, "top1"), "agreement": (grid, "agreement")}
+    was, old_paired = old_verdicts(studies, nic_models, n_boot=n_boot, seed=seed)
+    return ImagenetSummary(
+        config=dict(config), n_images=len(ids), clean=clean, unavailable=unavailable,
+        clean_sentence=clean_markdown(grid["clean", "none"]),
+        top1=pivot_percent(grid_table(grid, "top1"), "top1"), match=match_table(grid, nic_models),
+        groups=group_table(grid, "top1", n_boot=n_boot, seed=seed), paired=paired,
+        checks=study_checks(studies, nic_models, n_boot=n_boot, seed=seed), was=was,
+        old_paired=old_paired, result_keys=sorted(r.key for r in grid.values()),
+    )  # fmt: skip
+
+
+def summary_path(config: Mapping[str, Any], out: Any = None) -> Any:
+    """Where the summary of ``config`` is cached under the results folder."""
+    from pathlib import Path
+
+    from ..cache import config_key, results_dir
+
+    folder = Path(out) if out is not None else results_dir()
+    return folder / SUMMARY_FOLDER / f"{config_key(config)}.json"
+
+
+def served_summary(config: Mapping[str, Any], out: Any = None) -> ImagenetSummary | None:
+    """The summary of ``config`` from the results folder, else a bundle (noted in the chapter's
+    uses log, so a bundle carries it), else None (and nothing noted)."""
+    from ..cache import read_json, results_dir
+    from ..store import BUNDLE_CACHES, bundle_dirs, served_file
+
+    path = summary_path(config, out)
+    if not path.is_file():
+        try:
+            rel = path.resolve().relative_to(results_dir().resolve())
+        except ValueError:
+            return None
+        if not any((b / BUNDLE_CACHES / rel).is_file() for b in bundle_dirs()):
+            return None
+    found = served_file(path, SUMMARY_DATASET.format(name=config["imagenet"]))
+    data = read_json(found)
+    if not isinstance(data, dict):
+        return None
+    summary = ImagenetSummary.from_json(data, served=found != path)
+    return summary if summary.config == dict(config) else None
+
+
+def save_summary(summary: ImagenetSummary, out: Any = None) -> None:
+    """Cache ``summary`` (atomically) where :func:`served_summary` finds it."""
+    from ..io import atomic_write_json
+
+    atomic_write_json(summary_path(summary.config, out), summary.to_json())
+
+
+def imagenet_note(summary: ImagenetSummary | None, imagenet: str, ids: Sequence[str]) -> str:
+    """The page's line on where its ImageNet sections come from ("" when computed here)."""
+    if summary is not None and summary.served and not ids:
+        return (
+            f"The ImageNet sections show the aggregate of the study on {summary.n_images} "
+            f"images of {imagenet} as the results bundle carries it (tables, intervals and "
+            "verdicts computed where the images were; ImageNet's terms keep its images and "
+            "per-image results out of the repository). To recompute them, point "
+            "`NICSPEC_DATA_MIRROR` at a mirror with the subset or set `imagenet` to "
+            "`folder:PATH` (a folder of ImageNet validation images with `labels.csv`)."
+        )
+    if summary is not None and summary.served:
+        return (
+            f"The ImageNet sections show the results bundle's aggregate of the study on "
+            f"{summary.n_images} images (`make book FRESH=1` recomputes it from the images)."
+        )
+    return ""
+
+
+def all_checks(
+    summary: ImagenetSummary | None,
+    kodak_grid: Grid,
+    nic_models: Sequence[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[Any, dict[str, str], Any]:
+    """The chapter's claim checks, former verdicts and their paired tables: the ImageNet
+    study's from its summary, then the label-free Kodak study's (the order of
+    :func:`study_checks` on all three studies)."""
+    import pandas as pd
+
+    kodak = {"agreement, Kodak": (kodak_grid, "agreement")}
+    k_checks = study_checks(kodak, nic_models, n_boot=n_boot, seed=seed)
+    k_was, k_paired = old_verdicts(kodak, nic_models, n_boot=n_boot, seed=seed)
+    if summary is None:
+        return k_checks, k_was, k_paired
+
+    def joined(a: Any, b: Any) -> Any:
+        parts = [t for t in (a, b) if len(t)]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts or [a])[0]
+
+    return (
+        joined(summary.checks, k_checks),
+        {**summary.was, **k_was},
+        joined(summary.old_paired, k_paired),
+    )

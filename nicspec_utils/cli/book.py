@@ -13,7 +13,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
     chapters = [c for c in (args.chapters or "").split(",") if c] or None
     shared.apply_scheduler(args)
-    result = build(args.profile, chapters, html=not args.no_html)
+    result = build(args.profile, chapters, html=not args.no_html, overrides=args.set or ())
     print(f"book: site in {result['output']}")
     return 0
 
@@ -24,5 +24,12 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--profile", default="quick", help="smoke, quick (default), paper or protocol")
     p.add_argument("--chapters", help="comma-separated chapter names (default: all)")
     p.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="replace one of the profile's parameters in the chapters run (repeatable): a part "
+        "of a long chapter, e.g. --set draws=1; its run record and bundle say so",
+    )
     shared.add_scheduler(p)
     p.set_defaults(func=_cmd_book)

@@ -34,9 +34,16 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         f"(code {str(manifest['code']['commit'])[:12]})"
     )
     missing = manifest.get("missing_chapters") or []
+    partial = manifest.get("partial_chapters") or {}
+    held = [
+        f"{name} (part: {', '.join(f'{k}={v}' for k, v in partial[name].items())})"
+        if name in partial
+        else name
+        for name in missing
+    ]
     print(
         f"bundle {where}: "
-        + (f"{len(missing)} chapters still to run: {', '.join(missing)}" if missing else "complete")
+        + (f"{len(missing)} chapters still to run: {', '.join(held)}" if missing else "complete")
     )
     if size > SIZE_BUDGET_MB * 1e6:
         print(
