@@ -444,8 +444,8 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
     """End to end on a copy of the repository: chapters 1 and 5 of the smoke profile run with
     the mirror, `nicspec results bundle` exports what they used, and with the mirror hidden and
     an empty results folder they run again: chapter 1 takes CLIC-C from the bundle (the page
-    says so); chapter 5 leaves ImageNet out, as its terms require (neither a catalogue nor its
-    classifications are shipped)."""
+    says so); chapter 5 leaves ImageNet's images and per-image classifications out, as its terms
+    require, and shows the study's aggregate from the bundle."""
     import os
     import subprocess
 
@@ -474,6 +474,13 @@ def test_a_bundle_renders_chapters_without_the_mirror(mirror: Path, tmp_path: Pa
     assert "Left out of" not in text
     text = (repo / "book" / "chapters" / "05_classification.ipynb").read_text()
     assert "Left out of" in text and "come from this profile's results bundle" not in text
+    # ... but its ImageNet study's aggregate came with the bundle, no per-image record in it
+    assert "aggregate of the study on 8 images" in text and "top-1 sections are empty" not in text
+    summaries = [c for c in manifest["caches"] if c.startswith("imagenet_summaries/")]
+    assert len(summaries) == 1
+    assert manifest["caches"][summaries[0]]["dataset"] == "imagenet-val-subset (aggregate)"
+    shipped = (repo / "data" / "results" / "smoke" / "caches" / summaries[0]).read_text()
+    assert "per_image" not in shipped and "ILSVRC" not in shipped
 
 
 def test_a_bundle_keeps_reduced_maps_and_full_resolution_numbers(
