@@ -424,22 +424,42 @@ def served_file(path: str | os.PathLike[str], dataset: str | None = None) -> Pat
     else ``path`` (to be computed and written there). The file is noted in the uses log, with
     the dataset it rests on, so ``nicspec results bundle`` exports it; a cache outside the
     results folder is neither looked up in bundles nor logged."""
-    from .cache import results_dir
-
     p = Path(path)
-    try:
-        rel = p.resolve().relative_to(results_dir().resolve()).as_posix()
-    except ValueError:
+    rel = _results_relative(p)
+    if rel is None:
         return p
     found, source = p, None
     if not p.is_file():
-        for bundle in bundle_dirs():
-            copy = bundle / BUNDLE_CACHES / rel
-            if copy.is_file():
-                found, source = copy, bundle.name
-                break
+        for bundle, copy in _bundle_copies(rel):
+            found, source = copy, bundle.name
+            break
     note_use(FILE_PREFIX + rel, source, dataset)
     return found
+
+
+def _results_relative(path: Path) -> str | None:
+    """``path`` relative to the results folder (POSIX), or None outside it."""
+    from .cache import results_dir
+
+    try:
+        return path.resolve().relative_to(results_dir().resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _bundle_copies(rel: str) -> Iterator[tuple[Path, Path]]:
+    """(bundle, its copy) of the results folder's file ``rel``, for each bundle that has one."""
+    for bundle in bundle_dirs():
+        copy = bundle / BUNDLE_CACHES / rel
+        if copy.is_file():
+            yield bundle, copy
+
+
+def bundle_copy(path: str | os.PathLike[str]) -> Path | None:
+    """The first bundle's copy of a chapter cache file at ``path`` (under the results folder),
+    else None; unlike :func:`served_file`, nothing is noted in the uses log."""
+    rel = _results_relative(Path(path))
+    return None if rel is None else next((c for _, c in _bundle_copies(rel)), None)
 
 
 def served_json(

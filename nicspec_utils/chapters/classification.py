@@ -787,17 +787,12 @@ def summary_path(config: Mapping[str, Any], out: Any = None) -> Any:
 def served_summary(config: Mapping[str, Any], out: Any = None) -> ImagenetSummary | None:
     """The summary of ``config`` from the results folder, else a bundle (noted in the chapter's
     uses log, so a bundle carries it), else None (and nothing noted)."""
-    from ..cache import read_json, results_dir
-    from ..store import BUNDLE_CACHES, bundle_dirs, served_file
+    from ..cache import read_json
+    from ..store import bundle_copy, served_file
 
     path = summary_path(config, out)
-    if not path.is_file():
-        try:
-            rel = path.resolve().relative_to(results_dir().resolve())
-        except ValueError:
-            return None
-        if not any((b / BUNDLE_CACHES / rel).is_file() for b in bundle_dirs()):
-            return None
+    if not path.is_file() and bundle_copy(path) is None:
+        return None
     found = served_file(path, SUMMARY_DATASET.format(name=config["imagenet"]))
     data = read_json(found)
     if not isinstance(data, dict):
